@@ -1,0 +1,42 @@
+# spinrl: two set-up commands on a fresh machine, `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint docs serve-docs clean
+
+# The venv is rebuilt when pyproject.toml changes. CPU torch 2.13.0 goes in first so that
+# no dependency can pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e ".[mujoco,box2d,mpi,bench,dev,docs]"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m spinrl.demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+# The site is built with --strict so that a broken link or a failing API-reference import fails the build.
+docs: $(STAMP)
+	$(VENV)/bin/mkdocs build --strict
+
+serve-docs: $(STAMP)
+	$(VENV)/bin/mkdocs serve
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check spinrl tests benchmarks examples
+	$(VENV)/bin/ruff format --check spinrl tests benchmarks examples
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,291 @@
+"""The logger: Spinning Up's epoch table, progress.txt, config.json, status.json and TensorBoard.
+
+A run directory holds:
+
+- ``progress.txt``: tab-separated, one header row, one row per finished epoch.
+- ``config.json``: every argument of the run, made JSON-safe.
+- ``status.json``: ``{"status": "running" | "finished" | "failed", "epoch": ..., "epochs": ..., "pid": ...}``.
+- ``tb/``: TensorBoard event files (``tensorboard --logdir data``).
+
+Only rank 0 of an MPI job writes; statistics in :class:`EpochLogger` cover all ranks.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as _dt
+import inspect
+import json
+import os
+import socket
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spinrl.mpi import mpi_statistics_scalar, proc_id
+
+# Where runs go unless data_dir is given: $SPINRL_DATA_DIR, else ./data.
+DEFAULT_DATA_DIR = os.environ.get("SPINRL_DATA_DIR", os.path.join(os.getcwd(), "data"))
+
+
+def setup_logger_kwargs(
+    exp_name: str, seed: int | None = None, data_dir: str | None = None, datestamp: bool = False
+) -> dict:
+    """Logger arguments that put a run in ``data_dir/exp_name/exp_name_s<seed>``.
+
+    With ``datestamp``, Spinning Up's layout: ``data_dir/YYYY-MM-DD_exp_name/YYYY-MM-DD_HH-MM-SS-exp_name_s<seed>``.
+    """
+    ymd = time.strftime("%Y-%m-%d_") if datestamp else ""
+    relpath = ymd + exp_name
+    if seed is not None:
+        subfolder = (time.strftime("%Y-%m-%d_%H-%M-%S-") if datestamp else "") + f"{exp_name}_s{seed}"
+        relpath = os.path.join(relpath, subfolder)
+    data_dir = data_dir or DEFAULT_DATA_DIR
+    return dict(output_dir=os.path.join(data_dir, relpath), exp_name=exp_name)
+
+
+def convert_json(obj: Any) -> Any:
+    """Make ``obj`` JSON-safe: classes and functions become their dotted names, the rest ``str``."""
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    if isinstance(obj, dict):
+        return {str(k): convert_json(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [convert_json(x) for x in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if inspect.isclass(obj) or inspect.isfunction(obj):
+        return f"{obj.__module__}.{obj.__qualname__}"
+    if hasattr(obj, "env_name"):  # env factories made by spinrl.envs.make_env_fn
+        return obj.env_name
+    return str(obj)
+
+
+class RunExistsError(Exception):
+    """The output directory already holds a run and ``resume`` was not asked for."""
+
+
+class EpochLogger:
+    """Collects values during an epoch and writes one row of statistics per epoch.
+
+    Use :meth:`store` during the epoch (e.g. ``logger.store(EpRet=ep_ret)``), then at the end
+    :meth:`log_tabular` each column and :meth:`dump_tabular` once.
+    """
+
+    def __init__(
+        self,
+        output_dir: str | None = None,
+        output_fname: str = "progress.txt",
+        exp_name: str | None = None,
+        resume: bool = False,
+        tensorboard: bool = True,
+        quiet: bool = False,
+    ):
+        self.is_writer = proc_id() == 0
+        self.output_dir = Path(output_dir or os.path.join(DEFAULT_DATA_DIR, f"run_{int(time.time())}"))
+        self.exp_name = exp_name
+        self.quiet = quiet or not self.is_writer
+        self.progress_path = self.output_dir / output_fname
+        self.epoch_dict: dict[str, list] = defaultdict(list)
+        self.log_current_row: dict[str, Any] = {}
+        self.log_headers: list[str] = []
+        self.first_row = True
+        self.tb_writer = None
+        self._tb_enabled = tensorboard
+        self.resume = resume
+        if not self.is_writer:
+            return
+        if self.progress_path.exists() and self.progress_path.stat().st_size > 0 and not resume:
+            raise RunExistsError(
+                f"{self.output_dir} already holds a run; continue it with --resume (resume=True) "
+                "or pick a new --exp_name"
+            )
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        atexit.register(self.close)
+
+    # ----- config and status -------------------------------------------------------------------
+    def save_config(self, config: dict) -> None:
+        """Write every argument of the run to config.json (and echo it when not quiet)."""
+        config = convert_json(config)
+        if self.exp_name is not None:
+            config["exp_name"] = self.exp_name
+        if not self.is_writer:
+            return
+        text = json.dumps(config, separators=(",", ":\t"), indent=4, sort_keys=True)
+        if self.resume and (self.output_dir / "config.json").exists():
+            return  # the original config stays authoritative for a resumed run
+        _atomic_write_text(self.output_dir / "config.json", text)
+
+    def set_status(self, status: str, epoch: int, epochs: int, **extra: Any) -> None:
+        """Record whether the run is running, finished or failed (read by ``spinrl ls``)."""
+        if not self.is_writer:
+            return
+        info = dict(
+            status=status,
+            epoch=epoch,
+            epochs=epochs,
+            pid=os.getpid(),
+            hostname=socket.gethostname(),
+            updated=_dt.datetime.now().isoformat(timespec="seconds"),
+            **extra,
+        )
+        _atomic_write_text(self.output_dir / "status.json", json.dumps(info, indent=2))
+
+    # ----- resuming ----------------------------------------------------------------------------
+    def truncate_to_epochs(self, num_epochs: int) -> None:
+        """Keep the header and the first ``num_epochs`` rows of progress.txt (for ``--resume``).
+
+        Epochs logged after the last checkpoint are dropped, so they are logged again exactly once
+        when training repeats them.
+        """
+        if not self.is_writer or not self.progress_path.exists():
+            return
+        lines = self.progress_path.read_text().splitlines(keepends=True)
+        if lines:
+            self.log_headers = lines[0].rstrip("\n").split("\t")
+            self.first_row = False
+        kept = lines[: 1 + num_epochs]
+        if kept and not kept[-1].endswith("\n"):
+            kept = kept[:-1]  # a half-written last row from a kill
+        _atomic_write_text(self.progress_path, "".join(kept))
+        if len(kept) <= 1:
+            self.first_row = True
+
+    # ----- per-epoch values --------------------------------------------------------------------
+    def store(self, **kwargs: Any) -> None:
+        """Save values (scalars or arrays) to average at the end of the epoch."""
+        for k, v in kwargs.items():
+            self.epoch_dict[k].append(v)
+
+    def log_tabular(
+        self, key: str, val: Any = None, with_min_and_max: bool = False, average_only: bool = False
+    ) -> None:
+        """Log a column: a given value, or statistics over everything stored under ``key``.
+
+        Statistics over stored values give ``Average<key>`` and ``Std<key>`` (and ``Max``/``Min``),
+        computed over all MPI ranks.
+        """
+        if val is not None:
+            self._log(key, val)
+            return
+        values = self.epoch_dict.get(key, [])
+        flat = np.concatenate([np.ravel(v) for v in values]) if values else np.array([], dtype=np.float64)
+        stats = mpi_statistics_scalar(flat, with_min_and_max=with_min_and_max)
+        self._log(key if average_only else "Average" + key, stats[0])
+        if not average_only:
+            self._log("Std" + key, stats[1])
+        if with_min_and_max:
+            self._log("Max" + key, stats[3])
+            self._log("Min" + key, stats[2])
+        self.epoch_dict[key] = []
+
+    def get_stats(self, key: str) -> tuple:
+        """Mean and std over all ranks of the values stored under ``key`` this epoch."""
+        values = self.epoch_dict.get(key, [])
+        flat = np.concatenate([np.ravel(v) for v in values]) if values else np.array([])
+        return mpi_statistics_scalar(flat)
+
+    def _log(self, key: str, val: Any) -> None:
+        if self.first_row:
+            self.log_headers.append(key)
+        elif key not in self.log_headers:
+            raise KeyError(f"new column {key!r} after the first epoch; columns are fixed by then")
+        if key in self.log_current_row:
+            raise KeyError(f"column {key!r} logged twice in one epoch")
+        self.log_current_row[key] = val
+
+    def dump_tabular(self) -> dict[str, Any]:
+        """Print the epoch table, append the row to progress.txt and TensorBoard; return the row."""
+        row = {k: self.log_current_row.get(k, "") for k in self.log_headers}
+        if self.is_writer:
+            if not self.quiet:
+                print(format_epoch_table(row), flush=True)
+            header = "" if not self.first_row else "\t".join(self.log_headers) + "\n"
+            with open(self.progress_path, "a") as f:
+                f.write(header + "\t".join(_fmt_cell(row[k]) for k in self.log_headers) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+            self._write_tensorboard(row)
+        self.log_current_row.clear()
+        self.first_row = False
+        return row
+
+    def _write_tensorboard(self, row: dict[str, Any]) -> None:
+        if not self._tb_enabled:
+            return
+        step = row.get("TotalEnvInteracts") or row.get("Epoch")
+        if self.tb_writer is None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:  # tensorboard not installed: progress.txt is enough
+                self._tb_enabled = False
+                return
+            # purge_step drops events past the resume point, so a resumed curve has no duplicates.
+            self.tb_writer = SummaryWriter(str(self.output_dir / "tb"), purge_step=step if self.resume else None)
+        for k, v in row.items():
+            if k in ("Epoch", "TotalEnvInteracts"):
+                continue
+            if isinstance(v, int | float | np.floating | np.integer) and np.isfinite(v):
+                self.tb_writer.add_scalar(k, float(v), global_step=int(step))
+        self.tb_writer.flush()
+
+    def close(self) -> None:
+        if self.tb_writer is not None:
+            self.tb_writer.close()
+            self.tb_writer = None
+
+
+def _fmt_cell(v: Any) -> str:
+    if isinstance(v, float | np.floating):
+        return f"{float(v):.8g}"
+    return str(v)
+
+
+def format_epoch_table(row: dict[str, Any]) -> str:
+    """Spinning Up's epoch table: one line per column, key on the left, value on the right."""
+    key_width = max([len(k) for k in row] + [15])
+    line = "-" * (key_width + 18)
+    out = [line]
+    for k, v in row.items():
+        cell = f"{float(v):8.3g}" if isinstance(v, float | np.floating) else str(v)
+        out.append(f"| {k:>{key_width}} | {cell:>13} |")
+    out.append(line)
+    return "\n".join(out)
+
+
+def read_progress(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Read a progress.txt into columns of floats (non-numeric cells become NaN)."""
+    lines = Path(path).read_text().splitlines()
+    if not lines:
+        return {}
+    headers = lines[0].split("\t")
+    columns: dict[str, list[float]] = {h: [] for h in headers}
+    for line in lines[1:]:
+        cells = line.split("\t")
+        if len(cells) != len(headers):
+            continue
+        for h, c in zip(headers, cells):
+            try:
+                columns[h].append(float(c))
+            except ValueError:
+                columns[h].append(float("nan"))
+    return {h: np.asarray(v) for h, v in columns.items()}
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def print_line(msg: str) -> None:
+    """Print from rank 0 only."""
+    if proc_id() == 0:
+        print(msg, file=sys.stdout, flush=True)

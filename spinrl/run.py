@@ -1,0 +1,279 @@
+"""The ``spinrl`` command line.
+
+``spinrl ALGO --key value [value ...] ...`` trains ALGO once per combination of the values given,
+with Spinning Up's grid syntax and shorthands::
+
+    spinrl ppo --env CartPole-v1 --seed 0 10 20 --hid "[64,64]" --act torch.nn.Tanh --exp_name cp
+
+Other commands (``spinrl test_policy``, ``spinrl plot``, ...) live in their own modules, each with a
+``main(argv) -> int``. Help for every algorithm is derived from its signature and docstring.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import importlib
+import importlib.util
+import inspect
+import re
+import sys
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+from spinrl.errors import UserError
+
+# Algorithm name -> "module:function". An algorithm appears once its file exists.
+ALGORITHMS: dict[str, str] = {
+    "vpg": "spinrl.algos.vpg:vpg",
+    "trpo": "spinrl.algos.trpo:trpo",
+    "ppo": "spinrl.algos.ppo:ppo",
+    "ddpg": "spinrl.algos.ddpg:ddpg",
+    "td3": "spinrl.algos.td3:td3",
+    "sac": "spinrl.algos.sac:sac",
+    "dqn": "spinrl.algos.dqn:dqn",
+}
+
+# Other commands -> "module:main" (each takes argv and returns an exit code).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "test_policy": ("spinrl.test_policy:main", "run a trained policy: returns, rendering, video"),
+    "plot": ("spinrl.plot:main", "plot learning curves across seeds"),
+    "compare": ("spinrl.compare:main", "compare final performance with confidence intervals"),
+    "ls": ("spinrl.ls:main", "list runs and their status"),
+    "exercise": ("spinrl.exercises.cli:main", "self-checking exercises"),
+    "demo": ("spinrl.demo:main", "train PPO on CartPole and plot it"),
+}
+
+# Spinning Up's shorthands for the command line.
+SUBSTITUTIONS = {
+    "env": "env_fn",
+    "env_name": "env_fn",
+    "hid": "ac_kwargs:hidden_sizes",
+    "act": "ac_kwargs:activation",
+    "dt": "datestamp",
+}
+
+# Flags that configure how runs are launched rather than the algorithm itself.
+LAUNCH_FLAGS = {
+    "exp_name": "name of the experiment: runs go to DATA_DIR/EXP_NAME/EXP_NAME_s<seed> (default cmd_<algo>)",
+    "data_dir": "where runs are written (default ./data or $SPINRL_DATA_DIR)",
+    "datestamp": "prefix run folders with the date and time (flag, or --dt)",
+    "cpu": "number of MPI ranks per run: an integer or 'auto' (default 1)",
+    "num_cpu": "same as --cpu",
+    "mpi_args": "extra arguments passed to mpiexec, e.g. \"--hostfile hosts.txt\"",
+}
+BOOLEAN_FLAGS = {"datestamp", "resume", "save_buffer", "compile"}
+
+
+def _module_exists(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _load(target: str) -> Any:
+    module, name = target.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def available_algorithms() -> dict[str, str]:
+    """Algorithms whose files exist in this installation."""
+    out = {}
+    for name, target in ALGORITHMS.items():
+        if _module_exists(target.split(":")[0]):
+            out[name] = target
+    return out
+
+
+# ----- help derived from the function ---------------------------------------------------------------
+def parse_docstring_args(fn: Callable) -> dict[str, str]:
+    """Map each argument to its description in the docstring's ``Args:`` section."""
+    doc = inspect.getdoc(fn) or ""
+    match = re.search(r"^Args:\n(.*?)(?:\n\S|\Z)", doc, flags=re.S | re.M)
+    if not match:
+        return {}
+    out: dict[str, str] = {}
+    current = None
+    for line in match.group(1).splitlines():
+        m = re.match(r"^    (\w+)(?: \(.*?\))?:\s*(.*)$", line)
+        if m:
+            current = m.group(1)
+            out[current] = m.group(2).strip()
+        elif current is not None and line.strip():
+            out[current] += " " + line.strip()
+    return out
+
+
+def algorithm_help(algo: str, fn: Callable) -> str:
+    """``spinrl ALGO --help``: every hyperparameter with its default and docstring explanation."""
+    descriptions = parse_docstring_args(fn)
+    summary = (inspect.getdoc(fn) or "").split("\n\n")[0]
+    lines = [f"usage: spinrl {algo} [--KEY VALUE [VALUE ...]] ...", "", summary, "",
+             "Several values after a flag give one run per combination (a grid).", "",
+             "hyperparameters:"]
+    for name, p in inspect.signature(fn).parameters.items():
+        if name in ("logger_kwargs",):
+            continue
+        flag = "--env ENV_ID" if name == "env_fn" else f"--{name}"
+        default = "" if p.default is inspect.Parameter.empty else f" (default: {_show_default(p.default)})"
+        desc = descriptions.get(name, "")
+        lines.append(f"  {flag}{default}")
+        if desc:
+            lines += textwrap.wrap(desc, 96, initial_indent="      ", subsequent_indent="      ")
+    lines += ["", "shorthands: --env/--env_name = env_fn, --hid = ac_kwargs:hidden_sizes, "
+              "--act = ac_kwargs:activation, --dt = --datestamp", "", "launching:"]
+    for flag, desc in LAUNCH_FLAGS.items():
+        lines.append(f"  --{flag}: {desc}")
+    return "\n".join(lines)
+
+
+def _show_default(v: Any) -> str:
+    if inspect.isclass(v) or inspect.isfunction(v):
+        return v.__name__
+    return repr(v)
+
+
+def main_help() -> str:
+    lines = ["usage: spinrl COMMAND [ARGS ...]", "", "Spinning Up in deep RL, rebuilt for today.", "",
+             "algorithms (spinrl ALGO --help for hyperparameters):"]
+    for name in available_algorithms():
+        lines.append(f"  {name}")
+    lines += ["", "commands:"]
+    for name, (_, desc) in COMMANDS.items():
+        lines.append(f"  {name:<12} {desc}")
+    lines += ["", "example: spinrl ppo --env CartPole-v1 --seed 0 10 20 --exp_name cp"]
+    return "\n".join(lines)
+
+
+# ----- parsing the grid ---------------------------------------------------------------------------
+def parse_value(text: str) -> Any:
+    """A command-line value: a Python literal when it is one, else the string itself. Never eval."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return text
+
+
+def parse_grid_args(tokens: list[str]) -> dict[str, list[Any]]:
+    """``--key v1 v2 --flag`` -> ``{"key": [v1, v2], "flag": [True]}`` (with shorthands substituted)."""
+    args: dict[str, list[Any]] = {}
+    key = None
+    for tok in tokens:
+        if tok.startswith("--"):
+            key = tok[2:]
+            if not key:
+                raise UserError("empty flag '--': flags look like --epochs 10")
+            key = SUBSTITUTIONS.get(key, key)
+            if key in args:
+                raise UserError(f"--{tok[2:]} was given twice; give all its values after one flag")
+            args[key] = []
+        elif key is None:
+            raise UserError(f"value {tok!r} comes before any flag: write --KEY {tok}")
+        else:
+            args[key].append(parse_value(tok))
+    for k, vals in args.items():
+        if not vals:
+            if k in BOOLEAN_FLAGS:
+                args[k] = [True]
+            else:
+                raise UserError(f"--{k} needs a value")
+    return args
+
+
+def _single(args: dict[str, list[Any]], key: str, default: Any) -> Any:
+    vals = args.pop(key, None)
+    if vals is None:
+        return default
+    if len(vals) != 1:
+        raise UserError(f"--{key} takes one value, got {len(vals)}: {vals}")
+    return vals[0]
+
+
+def check_keys(algo: str, fn: Callable, args: dict[str, list[Any]]) -> None:
+    """Refuse unknown hyperparameters, suggesting the closest valid name."""
+    params = [p for p in inspect.signature(fn).parameters if p != "logger_kwargs"]
+    for key in args:
+        top = key.split(":")[0]
+        if top not in params:
+            close = difflib.get_close_matches(top, params + list(LAUNCH_FLAGS), n=1)
+            hint = f"; did you mean --{close[0]}?" if close else f"; valid: {', '.join(params)}"
+            raise UserError(f"unknown hyperparameter --{top} for {algo}{hint}")
+
+
+def run_algorithm(algo: str, tokens: list[str]) -> int:
+    algos = available_algorithms()
+    if algo not in algos:
+        raise UserError(f"unknown command {algo!r}")
+    fn = _load(algos[algo])
+    if any(t in ("-h", "--help") for t in tokens):
+        print(algorithm_help(algo, fn))
+        return 0
+    from spinrl.grid import ExperimentGrid
+    from spinrl.mpi import resolve_num_cpu
+
+    args = parse_grid_args(tokens)
+    exp_name = str(_single(args, "exp_name", f"cmd_{algo}"))
+    data_dir = _single(args, "data_dir", None)
+    datestamp = bool(_single(args, "datestamp", False))
+    num_cpu = resolve_num_cpu(_single(args, "num_cpu", _single(args, "cpu", 1)))
+    mpi_args = str(_single(args, "mpi_args", ""))
+    launch = {k: _single(args, k, None) for k in ("parallel", "backend", "address") if k in args}
+    check_keys(algo, fn, args)
+    if "env_fn" not in args:
+        raise UserError(f"spinrl {algo} needs an environment: add --env ENV_ID (e.g. --env CartPole-v1)")
+
+    eg = ExperimentGrid(name=exp_name)
+    # Spinning Up's ordering: env first, then the rest; env joins run names only when it varies.
+    for key in ["env_fn"] + [k for k in args if k != "env_fn"]:
+        vals = args[key]
+        shorthand = {"env_fn": "", "ac_kwargs:hidden_sizes": "hid", "ac_kwargs:activation": "act"}.get(key)
+        eg.add(key, vals, shorthand, in_name=False)
+    run_kwargs: dict[str, Any] = dict(num_cpu=num_cpu, data_dir=data_dir, datestamp=datestamp, mpi_args=mpi_args)
+    if launch:
+        run_kwargs.update({k: v for k, v in launch.items() if v is not None})
+    eg.run(fn, **run_kwargs)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``spinrl`` command; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(main_help())
+        return 0
+    cmd, rest = argv[0], argv[1:]
+    if cmd in COMMANDS:
+        target = COMMANDS[cmd][0]
+        if not _module_exists(target.split(":")[0]):
+            raise UserError(f"command {cmd!r} is not available in this installation")
+        return int(_load(target)(rest) or 0)
+    if cmd in available_algorithms():
+        return run_algorithm(cmd, rest)
+    valid = list(available_algorithms()) + list(COMMANDS)
+    close = difflib.get_close_matches(cmd, valid, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise UserError(f"unknown command {cmd!r}; {hint}valid: {', '.join(valid)}")
+
+
+def run_main_guarded(fn: Callable[..., int], *args: Any) -> int:
+    """Run a CLI function, turning user mistakes into one line on stderr and exit code 2."""
+    from spinrl.logx import RunExistsError
+
+    try:
+        return fn(*args)
+    except (UserError, RunExistsError) as e:
+        print(f"spinrl: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spinrl: interrupted", file=sys.stderr)
+        return 130
+
+
+def console_main() -> None:
+    sys.exit(run_main_guarded(main))
+
+
+if __name__ == "__main__":
+    console_main()
