@@ -107,6 +107,11 @@ class EpochLogger:
         self.output_dir.mkdir(parents=True, exist_ok=True)
         atexit.register(self.close)
 
+    def log_message(self, msg: str) -> None:
+        """Print a line from rank 0 (unless quiet)."""
+        if not self.quiet:
+            print(msg, flush=True)
+
     # ----- config and status -------------------------------------------------------------------
     def save_config(self, config: dict) -> None:
         """Write every argument of the run to config.json (and echo it when not quiet)."""
@@ -225,7 +230,9 @@ class EpochLogger:
                 self._tb_enabled = False
                 return
             # purge_step drops events past the resume point, so a resumed curve has no duplicates.
-            self.tb_writer = SummaryWriter(str(self.output_dir / "tb"), purge_step=step if self.resume else None)
+            self.tb_writer = SummaryWriter(
+                str(self.output_dir / "tb"), purge_step=step if self.resume else None
+            )
         for k, v in row.items():
             if k in ("Epoch", "TotalEnvInteracts"):
                 continue

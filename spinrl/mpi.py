@@ -181,3 +181,19 @@ def broadcast_object(obj, root: int = 0):
     """Send a small Python object from ``root`` to every rank."""
     comm = _comm()
     return obj if comm is None else comm.bcast(obj, root=root)
+
+
+def gather_object(obj, root: int = 0) -> list | None:
+    """Collect one Python object from every rank on ``root`` (a list there, None elsewhere)."""
+    comm = _comm()
+    if comm is None:
+        return [obj]
+    return comm.gather(obj, root=root)
+
+
+def setup_pytorch_for_mpi() -> None:
+    """Give each rank an equal share of the cores, so N ranks do not fight over threads."""
+    if num_procs() == 1:
+        return
+    fair_share = max(1, (os.cpu_count() or 1) // num_procs())
+    torch.set_num_threads(fair_share)

@@ -61,7 +61,7 @@ LAUNCH_FLAGS = {
     "datestamp": "prefix run folders with the date and time (flag, or --dt)",
     "cpu": "number of MPI ranks per run: an integer or 'auto' (default 1)",
     "num_cpu": "same as --cpu",
-    "mpi_args": "extra arguments passed to mpiexec, e.g. \"--hostfile hosts.txt\"",
+    "mpi_args": 'extra arguments passed to mpiexec, e.g. "--hostfile hosts.txt"',
 }
 BOOLEAN_FLAGS = {"datestamp", "resume", "save_buffer", "compile"}
 
@@ -110,9 +110,15 @@ def algorithm_help(algo: str, fn: Callable) -> str:
     """``spinrl ALGO --help``: every hyperparameter with its default and docstring explanation."""
     descriptions = parse_docstring_args(fn)
     summary = (inspect.getdoc(fn) or "").split("\n\n")[0]
-    lines = [f"usage: spinrl {algo} [--KEY VALUE [VALUE ...]] ...", "", summary, "",
-             "Several values after a flag give one run per combination (a grid).", "",
-             "hyperparameters:"]
+    lines = [
+        f"usage: spinrl {algo} [--KEY VALUE [VALUE ...]] ...",
+        "",
+        summary,
+        "",
+        "Several values after a flag give one run per combination (a grid).",
+        "",
+        "hyperparameters:",
+    ]
     for name, p in inspect.signature(fn).parameters.items():
         if name in ("logger_kwargs",):
             continue
@@ -122,8 +128,13 @@ def algorithm_help(algo: str, fn: Callable) -> str:
         lines.append(f"  {flag}{default}")
         if desc:
             lines += textwrap.wrap(desc, 96, initial_indent="      ", subsequent_indent="      ")
-    lines += ["", "shorthands: --env/--env_name = env_fn, --hid = ac_kwargs:hidden_sizes, "
-              "--act = ac_kwargs:activation, --dt = --datestamp", "", "launching:"]
+    lines += [
+        "",
+        "shorthands: --env/--env_name = env_fn, --hid = ac_kwargs:hidden_sizes, "
+        "--act = ac_kwargs:activation, --dt = --datestamp",
+        "",
+        "launching:",
+    ]
     for flag, desc in LAUNCH_FLAGS.items():
         lines.append(f"  --{flag}: {desc}")
     return "\n".join(lines)
@@ -136,8 +147,13 @@ def _show_default(v: Any) -> str:
 
 
 def main_help() -> str:
-    lines = ["usage: spinrl COMMAND [ARGS ...]", "", "Spinning Up in deep RL, rebuilt for today.", "",
-             "algorithms (spinrl ALGO --help for hyperparameters):"]
+    lines = [
+        "usage: spinrl COMMAND [ARGS ...]",
+        "",
+        "Spinning Up in deep RL, rebuilt for today.",
+        "",
+        "algorithms (spinrl ALGO --help for hyperparameters):",
+    ]
     for name in available_algorithms():
         lines.append(f"  {name}")
     lines += ["", "commands:"]
@@ -230,7 +246,9 @@ def run_algorithm(algo: str, tokens: list[str]) -> int:
         vals = args[key]
         shorthand = {"env_fn": "", "ac_kwargs:hidden_sizes": "hid", "ac_kwargs:activation": "act"}.get(key)
         eg.add(key, vals, shorthand, in_name=False)
-    run_kwargs: dict[str, Any] = dict(num_cpu=num_cpu, data_dir=data_dir, datestamp=datestamp, mpi_args=mpi_args)
+    run_kwargs: dict[str, Any] = dict(
+        num_cpu=num_cpu, data_dir=data_dir, datestamp=datestamp, mpi_args=mpi_args
+    )
     if launch:
         run_kwargs.update({k: v for k, v in launch.items() if v is not None})
     eg.run(fn, **run_kwargs)

@@ -1,0 +1,132 @@
+"""Making, checking, seeding and vectorising Gymnasium environments.
+
+The traps this module handles once for every algorithm:
+
+- ``terminated`` (a true end: no future reward) and ``truncated`` (a time limit: the future was cut
+  off) are different; vector envs here use Gymnasium's *same-step* autoreset, so the real last
+  observation of a finished episode is in ``info["final_obs"]`` and can be bootstrapped from.
+- Every environment copy gets its own seed, derived from the run's seed, the MPI rank and the epoch,
+  so runs are reproducible and resumable.
+- Observations of any Box shape (and Discrete ones, one-hot) are flattened to vectors.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
+
+from spinrl.errors import UserError
+
+EnvFn = Callable[[], gym.Env]
+
+
+def make_env_fn(env_id: str, **make_kwargs) -> EnvFn:
+    """A factory for the Gymnasium environment ``env_id``; unknown ids suggest close matches."""
+    if env_id not in gym.registry:
+        close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see gymnasium.registry for valid ids"
+        raise UserError(f"unknown environment id {env_id!r}{hint}")
+
+    def env_fn() -> gym.Env:
+        try:
+            return gym.make(env_id, **make_kwargs)
+        except gym.error.DependencyNotInstalled as e:
+            raise UserError(f"environment {env_id!r} needs an extra package: {e}") from None
+
+    env_fn.env_name = env_id  # lets config.json and child processes record how to rebuild it
+    return env_fn
+
+
+def resolve_env_fn(env_fn: EnvFn | str) -> EnvFn:
+    """Accept either an env factory or a Gymnasium id string."""
+    if isinstance(env_fn, str):
+        return make_env_fn(env_fn)
+    if not callable(env_fn):
+        raise UserError(f"env_fn must be a Gymnasium id or a function returning an env, got {env_fn!r}")
+    return env_fn
+
+
+def env_name_of(env_fn: EnvFn | str) -> str | None:
+    """The Gymnasium id behind an env factory, when known."""
+    if isinstance(env_fn, str):
+        return env_fn
+    return getattr(env_fn, "env_name", None)
+
+
+def check_spaces(
+    env: gym.Env, algo: str, action_spaces: tuple[type, ...] = (spaces.Box, spaces.Discrete)
+) -> None:
+    """Refuse, in one line, an observation or action space the algorithm cannot handle."""
+    obs_space = getattr(env, "single_observation_space", env.observation_space)
+    act_space = getattr(env, "single_action_space", env.action_space)
+    if not isinstance(obs_space, spaces.Box | spaces.Discrete):
+        raise UserError(
+            f"{algo} cannot handle the observation space {obs_space}: spinrl supports Box (any shape) "
+            "and Discrete observations; flatten other spaces with a Gymnasium wrapper first"
+        )
+    if not isinstance(act_space, action_spaces):
+        names = " or ".join(s.__name__ for s in action_spaces)
+        raise UserError(f"{algo} cannot handle the action space {act_space}: it needs a {names} action space")
+    if isinstance(act_space, spaces.Box) and not np.all(
+        np.isfinite(act_space.low) & np.isfinite(act_space.high)
+    ):
+        if algo in ("ddpg", "td3", "sac"):
+            raise UserError(
+                f"{algo} needs finite action bounds, got low={act_space.low}, high={act_space.high}"
+            )
+
+
+def _prepare(env: gym.Env, max_ep_len: int | None) -> gym.Env:
+    """Flatten observations and apply ``max_ep_len`` as a time limit (a truncation, never a terminal)."""
+    if isinstance(env.observation_space, spaces.Discrete) or (
+        isinstance(env.observation_space, spaces.Box) and len(env.observation_space.shape) != 1
+    ):
+        env = gym.wrappers.FlattenObservation(env)
+    if isinstance(env.observation_space, spaces.Box) and env.observation_space.dtype != np.float32:
+        env = gym.wrappers.TransformObservation(
+            env,
+            lambda o: np.asarray(o, dtype=np.float32),
+            spaces.Box(env.observation_space.low, env.observation_space.high, dtype=np.float32),
+        )
+    spec_limit = env.spec.max_episode_steps if env.spec is not None else None
+    if max_ep_len is not None and (spec_limit is None or max_ep_len < spec_limit):
+        env = gym.wrappers.TimeLimit(env, max_episode_steps=int(max_ep_len))
+    return env
+
+
+def make_env(env_fn: EnvFn | str, max_ep_len: int | None = None) -> gym.Env:
+    """One prepared environment (flattened observations, time limit)."""
+    return _prepare(resolve_env_fn(env_fn)(), max_ep_len)
+
+
+def make_vector_env(
+    env_fn: EnvFn | str, num_envs: int = 1, max_ep_len: int | None = None, asynchronous: bool = False
+) -> gym.vector.VectorEnv:
+    """``num_envs`` copies stepped together, with same-step autoreset (see the module docstring).
+
+    Synchronous by default: for cheap environments on few cores, stepping in one process beats the
+    inter-process traffic of ``AsyncVectorEnv``.
+    """
+    env_fn = resolve_env_fn(env_fn)
+    fns = [lambda: _prepare(env_fn(), max_ep_len) for _ in range(num_envs)]
+    cls = gym.vector.AsyncVectorEnv if asynchronous else gym.vector.SyncVectorEnv
+    return cls(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+
+
+def env_seeds(seed: int, rank: int, epoch: int, num_envs: int) -> list[int]:
+    """Distinct, reproducible reset seeds for each env copy, MPI rank and epoch.
+
+    Re-seeding at every epoch start (instead of carrying episodes across epochs) is what makes a
+    resumed run continue exactly as the uninterrupted one would have.
+    """
+    ss = np.random.SeedSequence([seed, rank, epoch])
+    return [int(s) for s in ss.generate_state(num_envs, dtype=np.uint32)]
+
+
+def obs_dim_of(space: spaces.Space) -> int:
+    return int(np.prod(space.shape))

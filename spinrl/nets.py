@@ -1,0 +1,199 @@
+"""Actor-critic networks for the on-policy algorithms (VPG, TRPO, PPO).
+
+A stochastic policy needs two computations (Spinning Up, "Key Concepts"): sampling an action, and
+the log-likelihood of a given action. Categorical policies serve Discrete action spaces; diagonal
+Gaussian policies serve Box action spaces, with a state-independent vector of log standard
+deviations. ``torch.distributions`` does the math.
+
+Shapes (B = batch size, obs_dim, act_dim):
+
+===================  ======================  =============================================
+call                 returns                 shape
+===================  ======================  =============================================
+``ac.step(obs)``     action, value, logp     (B, act_dim) or (B,); (B,); (B,)
+``ac.act(obs)``      action                  as above
+``ac.pi(obs, act)``  distribution, logp      logp (B,)
+``ac.v(obs)``        value estimate          (B,)  (Critical: squeeze to (B,), not (B, 1).)
+===================  ======================  =============================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+from torch.distributions import Categorical, Distribution, Normal
+
+from spinrl.errors import UserError
+
+# Argument validation in torch.distributions costs more than the tiny networks here on every step.
+torch.distributions.Distribution.set_default_validate_args(False)
+
+LOG_2PI = float(np.log(2 * np.pi))
+
+
+def resolve_activation(activation: type[nn.Module] | str) -> type[nn.Module]:
+    """An activation class from ``torch.nn``, given itself or its name (``"torch.nn.Tanh"``, ``"Tanh"``).
+
+    Only real activation classes of ``torch.nn`` are accepted: names are looked up, never evaluated.
+    """
+    if isinstance(activation, type) and issubclass(activation, nn.Module):
+        return activation
+    name = str(activation)
+    for prefix in ("torch.nn.modules.activation.", "torch.nn.", "nn."):
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+    import torch.nn.modules.activation as acts
+
+    valid = sorted(
+        n for n in dir(acts) if isinstance(getattr(acts, n), type) and issubclass(getattr(acts, n), nn.Module)
+    )
+    valid = [n for n in valid if n not in ("Module", "MultiheadAttention", "Parameter")]
+    by_lower = {n.lower(): n for n in valid}
+    if name.lower() not in by_lower:
+        raise UserError(f"activation {activation!r} is not valid: use one of torch.nn's {', '.join(valid)}")
+    return getattr(nn, by_lower[name.lower()])
+
+
+def mlp(
+    sizes: Sequence[int], activation: type[nn.Module], output_activation: type[nn.Module] = nn.Identity
+) -> nn.Sequential:
+    """A multi-layer perceptron: ``sizes[0]`` inputs, ``sizes[-1]`` outputs, ``activation`` between."""
+    layers: list[nn.Module] = []
+    for j in range(len(sizes) - 1):
+        act = activation if j < len(sizes) - 2 else output_activation
+        layers += [nn.Linear(sizes[j], sizes[j + 1]), act()]
+    return nn.Sequential(*layers)
+
+
+class MLPCategoricalActor(nn.Module):
+    """pi(a|s) = Categorical(logits = MLP(s)), for Discrete action spaces."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int], activation: type[nn.Module]):
+        super().__init__()
+        self.logits_net = mlp([obs_dim, *hidden_sizes, act_dim], activation)
+
+    def distribution(self, obs: torch.Tensor) -> Distribution:
+        return Categorical(logits=self.logits_net(obs))
+
+    def log_prob(self, pi: Distribution, act: torch.Tensor) -> torch.Tensor:
+        return pi.log_prob(act)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample actions and their log-likelihoods (the same math as Categorical, without its overhead)."""
+        logp_all = torch.log_softmax(self.logits_net(obs), dim=-1)
+        a = torch.multinomial(logp_all.exp(), 1)
+        return a.squeeze(-1), logp_all.gather(-1, a).squeeze(-1)
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor | None = None):
+        """The action distribution for ``obs``, and the log-likelihood of ``act`` under it if given."""
+        pi = self.distribution(obs)
+        return pi, None if act is None else self.log_prob(pi, act)
+
+
+class MLPGaussianActor(nn.Module):
+    """pi(a|s) = N(mu = MLP(s), diag(exp(log_std))^2), for Box action spaces.
+
+    ``log_std`` is a learned vector that does not depend on the state, started at -0.5 (std ~0.6).
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int], activation: type[nn.Module]):
+        super().__init__()
+        self.log_std = nn.Parameter(torch.full((act_dim,), -0.5))
+        self.mu_net = mlp([obs_dim, *hidden_sizes, act_dim], activation)
+
+    def distribution(self, obs: torch.Tensor) -> Distribution:
+        return Normal(self.mu_net(obs), torch.exp(self.log_std))
+
+    def log_prob(self, pi: Distribution, act: torch.Tensor) -> torch.Tensor:
+        # Diagonal Gaussian: the log-likelihood of the vector is the sum over its independent dimensions.
+        return pi.log_prob(act).sum(axis=-1)
+
+    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample a = mu + std * z, z ~ N(0, I), and its log-likelihood
+        log pi(a|s) = -1/2 * sum_i ((a_i - mu_i)^2 / std_i^2 + 2 log std_i + log 2 pi)."""
+        mu = self.mu_net(obs)
+        z = torch.randn_like(mu)
+        a = mu + torch.exp(self.log_std) * z
+        logp = -0.5 * (z.pow(2) + 2 * self.log_std + LOG_2PI).sum(-1)
+        return a, logp
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor | None = None):
+        pi = self.distribution(obs)
+        return pi, None if act is None else self.log_prob(pi, act)
+
+
+class MLPCritic(nn.Module):
+    """V(s) = MLP(s)."""
+
+    def __init__(self, obs_dim: int, hidden_sizes: Sequence[int], activation: type[nn.Module]):
+        super().__init__()
+        self.v_net = mlp([obs_dim, *hidden_sizes, 1], activation)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.squeeze(self.v_net(obs), -1)  # Critical to ensure v has the right shape.
+
+
+class MLPActorCritic(nn.Module):
+    """A policy ``pi`` and a value function ``v`` with separate MLPs, built from the env's spaces.
+
+    Args:
+        observation_space: a flat Box space (spinrl flattens other shapes first).
+        action_space: Box (diagonal Gaussian policy) or Discrete (categorical policy).
+        hidden_sizes: units per hidden layer, for both networks.
+        activation: an activation class from torch.nn, or its name.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        hidden_sizes: Sequence[int] = (64, 64),
+        activation: type[nn.Module] | str = nn.Tanh,
+    ):
+        super().__init__()
+        obs_dim = int(np.prod(observation_space.shape))
+        activation = resolve_activation(activation)
+        hidden_sizes = _check_hidden_sizes(hidden_sizes)
+        if isinstance(action_space, spaces.Box):
+            self.pi = MLPGaussianActor(obs_dim, action_space.shape[0], hidden_sizes, activation)
+        elif isinstance(action_space, spaces.Discrete):
+            self.pi = MLPCategoricalActor(obs_dim, int(action_space.n), hidden_sizes, activation)
+        else:
+            raise UserError(
+                f"MLPActorCritic cannot handle the action space {action_space}; use Box or Discrete"
+            )
+        self.v = MLPCritic(obs_dim, hidden_sizes, activation)
+
+    @torch.inference_mode()
+    def step(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Sample actions for a batch of observations; also return V(s) and log pi(a|s)."""
+        a, logp = self.pi.sample(obs)
+        return a, self.v(obs), logp
+
+    @torch.inference_mode()
+    def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
+        """Actions only; ``deterministic`` takes the mean (Gaussian) or the most likely action (categorical)."""
+        pi = self.pi.distribution(obs)
+        if not deterministic:
+            return pi.sample()
+        return pi.mean if isinstance(pi, Normal) else pi.probs.argmax(-1)
+
+
+def _check_hidden_sizes(hidden_sizes) -> tuple[int, ...]:
+    if isinstance(hidden_sizes, int):
+        hidden_sizes = (hidden_sizes,)
+    try:
+        sizes = tuple(int(h) for h in hidden_sizes)
+    except (TypeError, ValueError):
+        raise UserError(
+            f"hidden_sizes {hidden_sizes!r} is not valid: give a list of positive integers, e.g. [64,64]"
+        ) from None
+    if any(h <= 0 for h in sizes) or any(float(h) != h for h in hidden_sizes):
+        raise UserError(
+            f"hidden_sizes {list(hidden_sizes)!r} is not valid: give positive integers, e.g. [64,64]"
+        )
+    return sizes

@@ -1,0 +1,90 @@
+"""Collecting one epoch of on-policy experience, shared by VPG, TRPO and PPO.
+
+This is step 3 of the policy-gradient pseudocode ("collect a set of trajectories by running the
+current policy in the environment") with the traps handled once:
+
+- A *terminated* episode has no future: its last value is 0.
+- A *truncated* episode (time limit, ``max_ep_len``) and a trajectory cut by the end of the epoch
+  still had a future: bootstrap from V of the real last observation (``info["final_obs"]`` for a
+  truncation, the current observation for an epoch cut).
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from spinrl.buffers import GAEBuffer
+from spinrl.errors import UserError
+from spinrl.logx import EpochLogger
+from spinrl.mpi import num_procs
+
+
+def steps_per_env_for(steps_per_epoch: int, num_envs: int) -> int:
+    """Steps each env copy takes per epoch, so that all ranks and copies together take steps_per_epoch."""
+    per_env = steps_per_epoch // (num_procs() * num_envs)
+    if per_env < 1:
+        raise UserError(
+            f"steps_per_epoch={steps_per_epoch} is too small for {num_procs()} rank(s) x {num_envs} env(s)"
+        )
+    return per_env
+
+
+def collect_trajectories(
+    envs: gym.vector.VectorEnv,
+    ac: torch.nn.Module,
+    buf: GAEBuffer,
+    logger: EpochLogger,
+    steps_per_env: int,
+    reset_seeds: list[int],
+    device: torch.device,
+) -> None:
+    """Run ``ac`` in ``envs`` for ``steps_per_env`` steps per copy, filling ``buf``.
+
+    Finished episodes are logged as ``EpRet``/``EpLen``, value estimates as ``VVals``.
+    """
+    num_envs = envs.num_envs
+    act_space = envs.single_action_space
+    clip = isinstance(act_space, spaces.Box)
+    obs, _ = envs.reset(seed=reset_seeds)
+    ep_ret = np.zeros(num_envs)
+    ep_len = np.zeros(num_envs, dtype=np.int64)
+
+    for t in range(steps_per_env):
+        a, v, logp = ac.step(torch.as_tensor(obs, device=device))
+        a, v, logp = a.cpu().numpy(), v.cpu().numpy(), logp.cpu().numpy()
+        # The policy's Gaussian is unbounded; the env sees the action clipped to its bounds, while
+        # the buffer keeps the sampled action, whose log-probability the update needs.
+        env_action = np.clip(a, act_space.low, act_space.high) if clip else a
+        next_obs, rew, terminated, truncated, info = envs.step(env_action)
+        ep_ret += rew
+        ep_len += 1
+
+        buf.store(obs, a, rew, v, logp)
+        logger.store(VVals=v)
+
+        # Update obs (critical!)
+        obs = next_obs
+
+        done = terminated | truncated
+        epoch_ended = t == steps_per_env - 1
+        if not (done.any() or epoch_ended):
+            continue
+        # Observations to bootstrap from: the real final observation of a truncated episode (the
+        # vector env has already reset that copy), or the current one where the epoch cuts a path.
+        bootstrap_obs = obs.copy()
+        if truncated.any():
+            for i in np.flatnonzero(truncated & info["_final_obs"]):
+                bootstrap_obs[i] = info["final_obs"][i]
+        with torch.inference_mode():
+            last_vals = ac.v(torch.as_tensor(bootstrap_obs, device=device)).cpu().numpy()
+        for i in range(num_envs):
+            if not (done[i] or epoch_ended):
+                continue
+            # Terminated means no future reward; a time limit or the epoch's end only cut it off.
+            buf.finish_path(i, 0.0 if terminated[i] else float(last_vals[i]))
+            if done[i]:
+                logger.store(EpRet=ep_ret[i], EpLen=ep_len[i])
+                ep_ret[i], ep_len[i] = 0.0, 0
