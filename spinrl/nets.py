@@ -192,7 +192,7 @@ def _check_hidden_sizes(hidden_sizes) -> tuple[int, ...]:
         raise UserError(
             f"hidden_sizes {hidden_sizes!r} is not valid: give a list of positive integers, e.g. [64,64]"
         ) from None
-    if any(h <= 0 for h in sizes) or any(float(h) != h for h in hidden_sizes):
+    if any(h <= 0 for h in sizes) or any(float(h) != int(float(h)) for h in hidden_sizes):
         raise UserError(
             f"hidden_sizes {list(hidden_sizes)!r} is not valid: give positive integers, e.g. [64,64]"
         )

@@ -62,6 +62,10 @@ LAUNCH_FLAGS = {
     "cpu": "number of MPI ranks per run: an integer or 'auto' (default 1)",
     "num_cpu": "same as --cpu",
     "mpi_args": 'extra arguments passed to mpiexec, e.g. "--hostfile hosts.txt"',
+    "parallel": "run up to K grid variants at once, each in its own process with a share of the cores "
+    "(default 1: one after another); with --backend ray, the most Ray tasks in flight",
+    "backend": "where the variants run: local (this machine, default) or ray (one Ray task each)",
+    "address": "the Ray cluster to join, HOST:PORT (default: start Ray on this machine); needs --backend ray",
 }
 BOOLEAN_FLAGS = {"datestamp", "resume", "save_buffer", "compile"}
 

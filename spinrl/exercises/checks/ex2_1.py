@@ -7,6 +7,7 @@ then with noise (to check the smoothing: clipped, shared by both critics, kept i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 
 import torch
@@ -52,7 +53,15 @@ class RecordingCritic(nn.Module):
         return self.w * (obs.sum(-1) + act.sum(-1)) + self.offset
 
 
-def _diagnose(y: torch.Tensor, rew, q1, q2, term, trunc, gamma) -> str:  # noqa: ANN001 (all tensors/floats)
+def _diagnose(
+    y: torch.Tensor,
+    rew: torch.Tensor,
+    q1: torch.Tensor,
+    q2: torch.Tensor,
+    term: torch.Tensor,
+    trunc: torch.Tensor,
+    gamma: float,
+) -> str:
     def target(q: torch.Tensor, done: torch.Tensor, g: float = gamma) -> torch.Tensor:
         return rew + g * (1 - done) * q
 
@@ -80,7 +89,7 @@ def _diagnose(y: torch.Tensor, rew, q1, q2, term, trunc, gamma) -> str:  # noqa:
     return f"got {fmt(y, 6)}, expected r + γ(1 - terminated) min(Q1, Q2) = {fmt(expected, 6)}."
 
 
-def _check_exact(fn, report: Report) -> None:  # noqa: ANN001 (the reader's function)
+def _check_exact(fn: Callable[..., torch.Tensor], report: Report) -> None:
     batch = 6
     gen = torch.Generator().manual_seed(0)
     obs2 = torch.randn(batch, OBS_DIM, generator=gen)
@@ -95,7 +104,9 @@ def _check_exact(fn, report: Report) -> None:  # noqa: ANN001 (the reader's func
     y = as_tensor(call(fn, rew, obs2, term, trunc, actor, q1, q2, gamma, 0.0, 0.5, 1.0), "the target")
     expect_shape(y, (batch,), "the target", "One target per transition; check the critics' (batch,) outputs.")
     if q1.seen is None or q2.seen is None:
-        raise CheckFailed("call both target critics, q1_targ(obs2, a2) and q2_targ(obs2, a2).")
+        raise CheckFailed(
+            "call both target critics on the same a' and take min(Q1_targ, Q2_targ) (clipped double-Q)."
+        )
     if not (close(q1.seen, mu) and close(q2.seen, mu)):
         raise CheckFailed("with target_noise = 0 the critics should be asked about exactly μ_targ(s').")
     with torch.no_grad():
@@ -114,7 +125,7 @@ def _check_exact(fn, report: Report) -> None:  # noqa: ANN001 (the reader's func
     report("no gradient flows through the target")
 
 
-def _check_smoothing(fn, report: Report) -> None:  # noqa: ANN001 (the reader's function)
+def _check_smoothing(fn: Callable[..., torch.Tensor], report: Report) -> None:
     torch.manual_seed(0)
     batch = 4000
     obs2 = torch.zeros(batch, OBS_DIM)

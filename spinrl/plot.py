@@ -1,0 +1,241 @@
+"""``spinrl plot``: learning curves averaged over seeds, with bootstrap 95% confidence bands.
+
+    spinrl plot data/ppo-bench data/vpg-bench --value AverageEpRet --save curves.png
+
+Spinning Up's options and rules:
+
+- Each LOGDIR is a folder, or the start of folder names: ``data/ppo-bench`` plots every
+  ``data/ppo-bench*`` experiment (``data/ppo-bench_hid32``, ``data/ppo-bench_hid64-64``). End it with
+  ``/`` to take exactly that folder.
+- Runs are grouped by their ``exp_name`` (from config.json); ``--legend`` names one group per LOGDIR
+  instead; ``--count`` draws every run on its own.
+- ``--select``/``--exclude`` keep only runs whose path contains all/none of the given strings.
+- ``--value`` names one or more progress.txt columns, one panel each; "Performance" means
+  AverageTestEpRet where the run has it, else AverageEpRet.
+- ``--smooth N`` averages each curve over a window of N epochs before averaging across seeds.
+
+A curve is the mean over a group's runs; the band is a 95% percentile-bootstrap interval of that mean
+(resampling runs), which says how sure we are of the mean, not how widely runs spread. Runs whose x
+values differ are interpolated onto the x values of the shortest run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+import numpy as np
+
+from spinrl.errors import UserError
+from spinrl.ls import Run, find_runs, load_run, performance_column
+
+FORMATS = (".png", ".svg", ".pdf")
+BOOTSTRAP_REPS = 1000
+
+
+def expand_logdirs(logdirs: list[str]) -> list[Path]:
+    """Spinning Up's rule: ``dir/`` is that folder; ``path/prefix`` is every folder in ``path`` starting with
+    ``prefix``. Raises a UserError naming the first argument that matches nothing."""
+    out: list[Path] = []
+    for logdir in logdirs:
+        if logdir.endswith(os.sep) or logdir.endswith("/"):
+            if not os.path.isdir(logdir):
+                raise UserError(
+                    f"{logdir} is not a folder; give a run or experiment folder, e.g. data/ppo-bench"
+                )
+            out.append(Path(logdir))
+            continue
+        parent, prefix = os.path.split(os.path.normpath(logdir))
+        parent = parent or "."
+        matches = (
+            sorted(Path(parent, d) for d in os.listdir(parent) if d.startswith(prefix))
+            if os.path.isdir(parent)
+            else []
+        )
+        matches = [m for m in matches if m.is_dir()]
+        if not matches:
+            raise UserError(f"{logdir} does not exist (and no folder in {parent} starts with {prefix!r})")
+        out += matches
+    return out
+
+
+def collect_runs(
+    logdirs: list[str],
+    legend: list[str] | None = None,
+    select: list[str] | None = None,
+    exclude: list[str] | None = None,
+) -> list[tuple[str, Run]]:
+    """(label, run) for every run with logged epochs below ``logdirs``, after ``select``/``exclude``.
+
+    The label is the run's exp_name, or the legend entry of the folder it came from.
+    """
+    folders = expand_logdirs(logdirs)
+    if legend and len(legend) != len(folders):
+        names = ", ".join(str(f) for f in folders)
+        raise UserError(
+            f"--legend has {len(legend)} name(s) but the logdirs match {len(folders)} folder(s): {names}"
+        )
+    out = []
+    for i, folder in enumerate(folders):
+        paths = find_runs(folder)
+        if not paths:
+            raise UserError(f"{folder} holds no runs (no progress.txt, config.json or status.json below it)")
+        for path in paths:
+            text = str(path)
+            if select and not all(s in text for s in select):
+                continue
+            if exclude and any(s in text for s in exclude):
+                continue
+            run = load_run(path)
+            if run.num_epochs_logged == 0:
+                continue  # started but no epoch finished yet: nothing to draw
+            out.append((legend[i] if legend else run.exp_name, run))
+    if not out:
+        raise UserError(f"no logged epochs in any run under {', '.join(logdirs)} (after --select/--exclude)")
+    return out
+
+
+def column_for(run: Run, name: str) -> str:
+    """The progress.txt column a --value/--xaxis name refers to in this run."""
+    if name == "Performance":
+        col = performance_column(run.progress)
+        if col is not None:
+            return col
+    if name not in run.progress:
+        valid = ", ".join(run.progress)
+        raise UserError(f"{run.path}/progress.txt has no column {name!r}; valid: Performance, {valid}")
+    return name
+
+
+def smooth(y: np.ndarray, window: int) -> np.ndarray:
+    """Spinning Up's smoothing: each point becomes the mean of the ``window`` points around it."""
+    if window <= 1:
+        return y
+    kernel = np.ones(window)
+    return np.convolve(y, kernel, "same") / np.convolve(np.ones_like(y), kernel, "same")
+
+
+def bootstrap_mean_ci(
+    ys: np.ndarray, level: float = 0.95, reps: int = BOOTSTRAP_REPS, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over runs (axis 0) and a percentile-bootstrap confidence interval for it, at every x.
+
+    With a single run the interval is the curve itself: one run says nothing about the spread.
+    """
+    mean = ys.mean(axis=0)
+    if len(ys) < 2:
+        return mean, mean, mean
+    rng = np.random.default_rng(seed)
+    resampled = ys[rng.integers(0, len(ys), size=(reps, len(ys)))].mean(axis=1)  # (reps, T)
+    alpha = (1 - level) / 2
+    low, high = np.quantile(resampled, [alpha, 1 - alpha], axis=0)
+    return mean, low, high
+
+
+def group_curve(runs: list[Run], xaxis: str, value: str, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stack the runs' curves on common x values: returns x (T,) and y (runs, T)."""
+    curves = []
+    for run in runs:
+        x = run.progress[column_for(run, xaxis)]
+        y = smooth(run.progress[column_for(run, value)], window)
+        keep = np.isfinite(x) & np.isfinite(y)
+        curves.append((x[keep], y[keep]))
+    curves = [c for c in curves if len(c[0])]
+    if not curves:
+        return np.array([]), np.empty((0, 0))
+    x_common = min((c[0] for c in curves), key=lambda x: x[-1])
+    ys = np.stack([np.interp(x_common, x, y) for x, y in curves])
+    return x_common, ys
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="spinrl plot", description=__doc__.split("\n\n")[0])
+    parser.add_argument("logdir", nargs="+", help="run or experiment folders (or folder-name prefixes)")
+    parser.add_argument("--legend", "-l", nargs="*", help="one name per matched folder")
+    parser.add_argument(
+        "--xaxis", "-x", default="TotalEnvInteracts", help="x column (default TotalEnvInteracts)"
+    )
+    parser.add_argument(
+        "--value",
+        "-y",
+        nargs="*",
+        default=["Performance"],
+        help="one or more y columns (default Performance), one panel each",
+    )
+    parser.add_argument("--count", action="store_true", help="draw every run separately instead of the mean")
+    parser.add_argument("--smooth", "-s", type=int, default=1, help="smoothing window in epochs (default 1)")
+    parser.add_argument("--select", nargs="*", help="keep runs whose path contains all of these")
+    parser.add_argument("--exclude", nargs="*", help="drop runs whose path contains any of these")
+    parser.add_argument(
+        "--save", help="write the figure to this file (.png, .svg or .pdf) instead of showing it"
+    )
+    parser.add_argument("--title", help="figure title")
+    args = parser.parse_args(argv)
+    if args.smooth < 1:
+        raise UserError(f"--smooth {args.smooth} is not valid: give a window of 1 epoch or more")
+    if not args.value:
+        raise UserError("--value needs at least one column name, e.g. --value AverageEpRet")
+    if args.save and Path(args.save).suffix.lower() not in FORMATS:
+        raise UserError(f"--save {args.save}: the file must end in {', '.join(FORMATS)}")
+
+    labelled = collect_runs(args.logdir, args.legend, args.select, args.exclude)
+    for _, run in labelled:  # fail early, with the column list, on a misspelt name
+        for name in [args.xaxis, *args.value]:
+            column_for(run, name)
+
+    groups: dict[str, list[Run]] = {}
+    runs_per_label: dict[str, int] = {}
+    for label, run in labelled:
+        if args.count:  # Spinning Up's "condition2": the label plus the run's number within it
+            runs_per_label[label] = runs_per_label.get(label, -1) + 1
+            label = f"{label}-{runs_per_label[label]}"
+        groups.setdefault(label, []).append(run)
+
+    import matplotlib
+
+    if args.save:
+        matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not args.save and matplotlib.get_backend().lower() in ("agg", "pdf", "svg", "ps", "cairo", "template"):
+        raise UserError("there is no display to show the figure on; add --save curves.png (or .svg, .pdf)")
+
+    fig, axes = plt.subplots(1, len(args.value), figsize=(6.0 * len(args.value), 4.2), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, value in zip(axes[0], args.value):
+        for i, (label, runs) in enumerate(groups.items()):
+            x, ys = group_curve(runs, args.xaxis, value, args.smooth)
+            if not len(x):
+                continue
+            mean, low, high = bootstrap_mean_ci(ys)
+            color = colors[i % len(colors)]
+            n = f" (n={len(runs)})" if len(runs) > 1 else ""
+            ax.plot(x, mean, color=color, linewidth=1.8, label=label + n)
+            ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
+        ax.set_xlabel(args.xaxis)
+        ax.set_ylabel(value)
+        ax.grid(True, alpha=0.3)
+        ax.spines[["top", "right"]].set_visible(False)
+        if args.xaxis == "TotalEnvInteracts":
+            ax.ticklabel_format(style="sci", axis="x", scilimits=(0, 0))
+        ax.legend(loc="best", frameon=False, fontsize="small")
+    if args.title:
+        fig.suptitle(args.title)
+    fig.tight_layout()
+    if args.save:
+        os.makedirs(os.path.dirname(os.path.abspath(args.save)), exist_ok=True)
+        fig.savefig(args.save, dpi=150)
+        print(f"saved {args.save}")
+    else:
+        plt.show()
+    plt.close(fig)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from spinrl.run import run_main_guarded
+
+    sys.exit(run_main_guarded(main))

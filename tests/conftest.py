@@ -1,0 +1,34 @@
+"""Shared test fixtures and helpers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SPINRL = [sys.executable, "-m", "spinrl.run"]
+
+
+def run_cli(*args: str, cwd: str | os.PathLike | None = None, timeout: float = 300, env: dict | None = None):
+    """Run ``spinrl ARGS`` in a subprocess and return the CompletedProcess (text mode)."""
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    return subprocess.run(
+        [*SPINRL, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=full_env
+    )
+
+
+@pytest.fixture
+def tmp_data(tmp_path, monkeypatch):
+    """A scratch working directory whose ./data receives runs."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def cli():
+    """``cli("ppo", "--env", ...)`` runs the spinrl command line in a subprocess."""
+    return run_cli

@@ -1,0 +1,103 @@
+import numpy as np
+import pytest
+import torch
+
+from spinrl.buffers import GAEBuffer, discount_cumsum
+
+
+def test_discount_cumsum_matches_hand_computation():
+    x = np.array([1.0, 2.0, 3.0])
+    # [1 + .5*2 + .25*3, 2 + .5*3, 3]
+    np.testing.assert_allclose(discount_cumsum(x, 0.5), [2.75, 3.5, 3.0])
+    np.testing.assert_allclose(discount_cumsum(x, 1.0), [6.0, 5.0, 3.0])
+
+
+def _fill(buf, rews, vals, env_index=0, num_envs=1):
+    for r, v in zip(rews, vals):
+        row = np.zeros(num_envs)
+        row[env_index] = r
+        vrow = np.zeros(num_envs)
+        vrow[env_index] = v
+        buf.store(np.zeros((num_envs, 2)), np.zeros(num_envs), row, vrow, np.zeros(num_envs))
+
+
+def test_gae_terminated_and_truncated_paths_by_hand():
+    gamma, lam = 0.9, 0.8
+    buf = GAEBuffer(obs_dim=2, act_shape=(), steps_per_env=5, gamma=gamma, lam=lam)
+    # Episode 1: 3 steps, terminated -> last value 0.
+    _fill(buf, [1.0, 1.0, 1.0], [0.5, 0.4, 0.3])
+    buf.finish_path(0, last_val=0.0)
+    # Episode 2: 2 steps, truncated by a time limit -> bootstrap from V(s_T) = 2.0.
+    _fill(buf, [1.0, 1.0], [0.2, 0.1])
+    buf.finish_path(0, last_val=2.0)
+
+    # Hand computation, episode 1: deltas d_t = r_t + g V_{t+1} - V_t.
+    d = [1 + gamma * 0.4 - 0.5, 1 + gamma * 0.3 - 0.4, 1 + gamma * 0.0 - 0.3]
+    gl = gamma * lam
+    adv1 = [d[0] + gl * d[1] + gl**2 * d[2], d[1] + gl * d[2], d[2]]
+    ret1 = [1 + gamma + gamma**2, 1 + gamma, 1.0]
+    # Episode 2 bootstraps: the value 2.0 stands in for the rewards after the cut.
+    d2 = [1 + gamma * 0.1 - 0.2, 1 + gamma * 2.0 - 0.1]
+    adv2 = [d2[0] + gl * d2[1], d2[1]]
+    ret2 = [1 + gamma * 1 + gamma**2 * 2.0, 1 + gamma * 2.0]
+
+    np.testing.assert_allclose(buf.adv_buf[:, 0], adv1 + adv2, rtol=1e-6)
+    np.testing.assert_allclose(buf.ret_buf[:, 0], ret1 + ret2, rtol=1e-6)
+
+
+def test_get_normalises_advantages_and_resets():
+    buf = GAEBuffer(obs_dim=2, act_shape=(), steps_per_env=4, gamma=0.99, lam=0.95)
+    _fill(buf, [1.0, -2.0, 3.0, 0.5], [0.0, 0.1, 0.2, 0.3])
+    buf.finish_path(0, 0.0)
+    data = buf.get()
+    assert data["adv"].shape == (4,)
+    assert abs(data["adv"].mean().item()) < 1e-6
+    assert abs(data["adv"].std(unbiased=False).item() - 1.0) < 1e-4
+    assert buf.ptr == 0  # ready for the next epoch
+
+
+def test_get_refuses_unfinished_paths():
+    buf = GAEBuffer(obs_dim=2, act_shape=(), steps_per_env=2)
+    _fill(buf, [1.0, 1.0], [0.0, 0.0])
+    with pytest.raises(AssertionError):
+        buf.get()
+
+
+def test_vectorised_gae_equals_single_env_reference():
+    """Two env copies with interleaved episode ends give the same advantages as each alone."""
+    rng = np.random.default_rng(0)
+    T = 7
+    rews = rng.normal(size=(T, 2))
+    vals = rng.normal(size=(T, 2))
+    # Copy 0: terminates after step 2, then is cut by the epoch end (bootstrap 0.7).
+    # Copy 1: truncated (time limit) after step 4 with V(final obs) = 1.5, then cut (bootstrap -0.3).
+    ends = {0: [(3, 0.0), (7, 0.7)], 1: [(5, 1.5), (7, -0.3)]}
+
+    vec = GAEBuffer(obs_dim=1, act_shape=(), steps_per_env=T, num_envs=2, gamma=0.97, lam=0.9)
+    for t in range(T):
+        vec.store(np.zeros((2, 1)), np.zeros(2), rews[t], vals[t], np.zeros(2))
+        for i in range(2):
+            for end, last in ends[i]:
+                if end == t + 1:
+                    vec.finish_path(i, last)
+
+    for i in range(2):
+        ref = GAEBuffer(obs_dim=1, act_shape=(), steps_per_env=T, num_envs=1, gamma=0.97, lam=0.9)
+        for t in range(T):
+            ref.store(np.zeros((1, 1)), np.zeros(1), rews[t, i : i + 1], vals[t, i : i + 1], np.zeros(1))
+            for end, last in ends[i]:
+                if end == t + 1:
+                    ref.finish_path(0, last)
+        np.testing.assert_allclose(vec.adv_buf[:, i], ref.adv_buf[:, 0], rtol=1e-6)
+        np.testing.assert_allclose(vec.ret_buf[:, i], ref.ret_buf[:, 0], rtol=1e-6)
+
+
+def test_get_returns_tensors_on_device():
+    buf = GAEBuffer(obs_dim=3, act_shape=(2,), steps_per_env=2, num_envs=2)
+    for _ in range(2):
+        buf.store(np.ones((2, 3)), np.ones((2, 2)), np.ones(2), np.zeros(2), np.zeros(2))
+    buf.finish_path(0, 0.0)
+    buf.finish_path(1, 0.0)
+    data = buf.get("cpu")
+    assert data["obs"].shape == (4, 3) and data["act"].shape == (4, 2)
+    assert data["obs"].dtype == torch.float32

@@ -1,0 +1,130 @@
+"""The command line: grid parsing, safe values, derived help, and one-line errors with exit code 2."""
+
+import json
+
+import pytest
+
+from spinrl.algos.ppo import ppo
+from spinrl.errors import UserError
+from spinrl.run import (
+    algorithm_help,
+    main,
+    parse_docstring_args,
+    parse_grid_args,
+    parse_value,
+    run_main_guarded,
+)
+
+
+def test_grid_syntax_and_shorthands():
+    args = parse_grid_args(["--env", "CartPole-v1", "--seed", "0", "10", "20", "--hid", "[64,64]", "[32]",
+                            "--act", "torch.nn.Tanh", "--dt"])
+    assert args == {
+        "env_fn": ["CartPole-v1"],
+        "seed": [0, 10, 20],
+        "ac_kwargs:hidden_sizes": [[64, 64], [32]],
+        "ac_kwargs:activation": ["torch.nn.Tanh"],
+        "datestamp": [True],
+    }
+
+
+def test_values_are_literals_never_evaluated(tmp_path):
+    marker = tmp_path / "pwned"
+    text = f"__import__('pathlib').Path('{marker}').touch()"
+    assert parse_value(text) == text  # kept as a plain string
+    assert not marker.exists()
+    assert parse_value("1e-3") == 1e-3 and parse_value("(64, 64)") == (64, 64) and parse_value("abc") == "abc"
+
+
+def test_help_lists_every_hyperparameter_from_the_docstring():
+    text = algorithm_help("ppo", ppo)
+    descriptions = parse_docstring_args(ppo)
+    for name in ("clip_ratio", "target_kl", "train_pi_iters", "lam", "num_envs", "device", "resume"):
+        assert f"--{name} (default:" in text
+        assert descriptions[name].split()[0] in text
+    assert "(default: 0.2)" in text and "clipping in the policy objective" in text
+
+
+def test_main_help_lists_commands(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("vpg", "trpo", "ppo", "test_policy"):
+        assert name in out
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["ppo", "--env", "CartPol-v1"], "did you mean CartPole-v1"),
+        (["pppo", "--env", "CartPole-v1"], "did you mean 'ppo'"),
+        (["ppo", "--env", "CartPole-v1", "--clip_rato", "0.1"], "did you mean --clip_ratio"),
+        (["ppo", "--env", "CartPole-v1", "--epochs", "0"], "epochs=0"),
+        (["ppo", "--env", "CartPole-v1", "--gamma", "1.5"], "gamma=1.5"),
+        (["ppo", "--env", "CartPole-v1", "--epochs", "ten"], "epochs='ten'"),
+        (["ppo", "--env", "CartPole-v1", "--act", "os.system"], "activation 'os.system' is not valid"),
+        (["ppo", "--env", "CartPole-v1", "--hid", "[0]"], "hidden_sizes"),
+        (["ppo", "--env", "CartPole-v1", "--device", "tpu"], "--device 'tpu'"),
+        (["ppo", "--epochs", "1"], "needs an environment"),
+        (["test_policy", "does/not/exist"], "does not exist"),
+        (["trpo", "--env", "CartPole-v1", "--algo", "sgd"], "algo='sgd'"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(tmp_data, capsys, argv, expected):
+    # In-process through the same guard the console script uses (a subprocess per case is slow).
+    assert run_main_guarded(main, argv) == 2
+    err = capsys.readouterr().err
+    err_lines = [line for line in err.splitlines() if line.strip()]
+    assert len(err_lines) == 1 and err_lines[0].startswith("spinrl: error:"), err
+    assert expected in err_lines[0]
+
+
+def test_console_script_error_has_no_traceback(tmp_data, cli):
+    proc = cli("ppo", "--env", "CartPol-v1", cwd=tmp_data)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("spinrl: error: unknown environment id 'CartPol-v1'")
+    assert "CartPole-v1" in lines[0]
+
+
+def test_cuda_without_gpu_is_one_clear_line(tmp_data, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present here")
+    assert run_main_guarded(main, ["ppo", "--env", "CartPole-v1", "--device", "cuda", "--epochs", "1"]) == 2
+    assert "no CUDA GPU is available" in capsys.readouterr().err
+
+
+def test_unsupported_observation_space_is_refused():
+    import gymnasium as gym
+
+    def dict_env():
+        env = gym.make("CartPole-v1")
+        return gym.wrappers.TransformObservation(
+            env, lambda o: {"x": o}, gym.spaces.Dict({"x": env.observation_space})
+        )
+
+    with pytest.raises(UserError, match="observation space Dict"):
+        ppo(dict_env, epochs=1, logger_kwargs=dict(output_dir="/tmp/spinrl-never-written"))
+
+
+def test_grid_runs_every_combination_with_spinning_up_names(tmp_data, cli):
+    proc = cli("ppo", "--env", "CartPole-v1", "--seed", "0", "10", "--hid", "[8]", "[16]",
+                   "--steps_per_epoch", "200", "--epochs", "1", "--exp_name", "cp", cwd=tmp_data)
+    assert proc.returncode == 0, proc.stderr
+    runs = sorted(p.relative_to(tmp_data / "data").as_posix() for p in (tmp_data / "data").glob("*/*"))
+    assert runs == ["cp_hid16/cp_hid16_s0", "cp_hid16/cp_hid16_s10", "cp_hid8/cp_hid8_s0", "cp_hid8/cp_hid8_s10"]
+    config = json.loads((tmp_data / "data/cp_hid8/cp_hid8_s10/config.json").read_text())
+    assert config["seed"] == 10 and config["ac_kwargs"]["hidden_sizes"] == [8] and config["algo"] == "ppo"
+    assert config["env_name"] == "CartPole-v1"
+
+
+def test_existing_run_refused_and_kept(tmp_data, cli):
+    args = ("vpg", "--env", "CartPole-v1", "--steps_per_epoch", "100", "--epochs", "1", "--exp_name", "x")
+    assert cli(*args, cwd=tmp_data).returncode == 0
+    progress = tmp_data / "data/x/x_s0/progress.txt"
+    before = progress.read_text()
+    proc = cli(*args, cwd=tmp_data)
+    assert proc.returncode == 2 and "--resume" in proc.stderr and "--exp_name" in proc.stderr
+    assert progress.read_text() == before

@@ -1,0 +1,309 @@
+"""ExperimentGrid: Spinning Up's naming rules, parallel runs, failures, resuming, Ctrl-C, the command line.
+
+The runs use ``fake_algo``, a stand-in with an algorithm's contract (seed, logger_kwargs, resume,
+status.json, progress.txt) that takes a fraction of a second, so these tests check the launching and
+not the learning. Child processes import it from this file, so ``tests/`` goes on their PYTHONPATH.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from spinrl.errors import UserError
+from spinrl.grid import ExperimentGrid, decode_value, encode_value, pid_alive, thread_budget, valid_str
+
+TESTS_DIR = str(Path(__file__).resolve().parent)
+
+
+def fake_algo(
+    env_fn="CartPole-v1",
+    seed=0,
+    epochs=3,
+    epoch_seconds=0.0,
+    fail=False,
+    crash_at_epoch=-1,
+    ac_kwargs=None,
+    logger_kwargs=None,
+    resume=False,
+):
+    """Log ``epochs`` epochs of a made-up return; checkpoint after each; fail, or crash unless resuming."""
+    import torch
+
+    from spinrl.logx import EpochLogger
+
+    logger = EpochLogger(**(logger_kwargs or {}), resume=resume, tensorboard=False, quiet=True)
+    logger.save_config(dict(algo="fake", env_name=env_fn, seed=seed, epochs=epochs, ac_kwargs=ac_kwargs))
+    out = Path(logger.output_dir)
+    checkpoint = out / "checkpoint.json"
+    start = json.loads(checkpoint.read_text())["epoch"] if resume and checkpoint.exists() else 0
+    logger.truncate_to_epochs(start)
+    with open(out / "launches.jsonl", "a") as f:  # one line per start: when, and with how many threads
+        info = dict(
+            start_epoch=start,
+            time=time.time(),
+            pid=os.getpid(),
+            torch_threads=torch.get_num_threads(),
+            omp=os.environ.get("OMP_NUM_THREADS"),
+        )
+        f.write(json.dumps(info) + "\n")
+    logger.set_status("running", start, epochs)
+    if fail:
+        logger.set_status("failed", start, epochs)
+        raise RuntimeError("fake_algo was asked to fail")
+    for epoch in range(start, epochs):
+        time.sleep(epoch_seconds)
+        if epoch == crash_at_epoch and not resume:
+            os._exit(3)  # like a killed process: no clean-up, status stays "running"
+        logger.log_tabular("Epoch", epoch)
+        logger.log_tabular("AverageEpRet", float(seed + epoch))
+        logger.log_tabular("TotalEnvInteracts", 100 * (epoch + 1))
+        logger.dump_tabular()
+        checkpoint.write_text(json.dumps({"epoch": epoch + 1}))
+        logger.set_status("running", epoch + 1, epochs)
+    logger.set_status("finished", epochs, epochs)
+
+
+@pytest.fixture
+def children_import_tests(monkeypatch):
+    """Let child processes import this module (``test_grid:fake_algo``)."""
+    path = os.environ.get("PYTHONPATH")
+    monkeypatch.setenv("PYTHONPATH", TESTS_DIR + (os.pathsep + path if path else ""))
+
+
+def progress_rows(run_dir: Path) -> int:
+    lines = (run_dir / "progress.txt").read_text().splitlines()
+    return len(lines) - 1
+
+
+def launches(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "launches.jsonl").read_text().splitlines()]
+
+
+def status(run_dir: Path) -> str:
+    return json.loads((run_dir / "status.json").read_text())["status"]
+
+
+# ----- naming and expansion (Spinning Up's spinup/utils/run_utils.py rules) ---------------------------
+def test_issue_example_names_and_order():
+    eg = ExperimentGrid(name="ppo-bench")
+    eg.add("env_name", ["Hopper-v5"], "", True)
+    eg.add("seed", [0, 10, 20])
+    eg.add("ac_kwargs:hidden_sizes", [(32,), (64, 64)], "hid")
+    variants = eg.variants()
+    assert len(variants) == 6
+    # The first key added varies slowest.
+    assert [(v["seed"], v["ac_kwargs"]["hidden_sizes"]) for v in variants[:3]] == [
+        (0, (32,)),
+        (0, (64, 64)),
+        (10, (32,)),
+    ]
+    assert variants[1] == {"env_name": "Hopper-v5", "seed": 0, "ac_kwargs": {"hidden_sizes": (64, 64)}}
+    names = [eg.variant_name(v) for v in variants]
+    assert names[:2] == ["ppo-bench_hopper-v5_hid32", "ppo-bench_hopper-v5_hid64-64"]
+    assert len(set(names)) == 2  # seeds share a name
+
+
+def test_spinning_up_test_eg_names():
+    # spinup/utils/run_utils.py: test_eg(), with the names worked out by hand from Spinning Up's rules.
+    eg = ExperimentGrid()
+    eg.add("test:a", [1, 2, 3], "ta", True)
+    eg.add("test:b", [1, 2, 3])
+    eg.add("some", [4, 5])
+    eg.add("why", [True, False])
+    eg.add("huh", 5)
+    eg.add("no", 6, in_name=True)
+    variants = eg.variants()
+    assert len(variants) == 3 * 3 * 2 * 2
+    first = variants[0]
+    assert first == {"test": {"a": 1, "b": 1}, "some": 4, "why": True, "huh": 5, "no": 6}
+    assert eg.variant_name(first) == "ta1_tes-b1_som4_why_no6"
+    false_variant = dict(first, why=False)
+    assert eg.variant_name(false_variant) == "ta1_tes-b1_som4_no6"  # a False boolean stays out
+
+
+def test_default_shorthands_and_values():
+    eg = ExperimentGrid("x")
+    eg.add("ac_kwargs:hidden_sizes", [(8,), (16, 16)])
+    eg.add("steps_per_epoch", [100, 200])
+    eg.add("pi_lr", [3e-4, 1e-3])
+    v = eg.variants()[0]
+    assert eg.variant_name(v) == "x_ac-hid8_ste100_pi0-0003"
+    assert valid_str("CartPole-v1") == "cartpole-v1"
+    assert valid_str(pytest.approx) == "approx"  # callables by name, lower case
+
+
+def test_add_refuses_mistakes():
+    eg = ExperimentGrid("x")
+    eg.add("seed", [0])
+    with pytest.raises(UserError, match="given twice"):
+        eg.add("seed", [1])
+    with pytest.raises(UserError, match="shorthand"):
+        eg.add("lr", [1], "l/r")
+    with pytest.raises(UserError, match="at least one value"):
+        eg.add("gamma", [])
+
+
+def test_print_shows_every_variant(capsys):
+    eg = ExperimentGrid("tbl")
+    eg.add("seed", [0, 1])
+    eg.add("epochs", [1, 2])
+    eg.print()
+    out = capsys.readouterr().out
+    assert "4 variant(s), 2 not counting seeds" in out
+    assert out.count("tbl_epo1") == 2 and out.count("tbl_epo2") == 2
+
+
+def test_json_round_trip_of_callables_and_tuples():
+    spec = encode_value({"thunk": fake_algo, "ac_kwargs": {"hidden_sizes": (4, 4)}})
+    assert json.loads(json.dumps(spec)) == spec
+    back = decode_value(spec)
+    assert back["thunk"] is fake_algo and back["ac_kwargs"]["hidden_sizes"] == [4, 4]
+
+
+def test_run_refuses_bad_launch_options(tmp_path):
+    eg = ExperimentGrid("bad")
+    eg.add("seed", [0])
+    with pytest.raises(UserError, match="--parallel 0"):
+        eg.run(fake_algo, data_dir=str(tmp_path), parallel=0)
+    with pytest.raises(UserError, match="--backend 'slurm'"):
+        eg.run(fake_algo, data_dir=str(tmp_path), backend="slurm")
+
+
+# ----- running ----------------------------------------------------------------------------------
+def test_serial_run_in_process_and_env_name_becomes_env_fn(tmp_path):
+    eg = ExperimentGrid("ser")
+    eg.add("env_name", "Acrobot-v1")
+    eg.add("seed", [0, 1])
+    dirs = eg.run(fake_algo, data_dir=str(tmp_path))
+    assert [Path(d).name for d in dirs] == ["ser_s0", "ser_s1"]
+    for d in dirs:
+        assert progress_rows(Path(d)) == 3 and status(Path(d)) == "finished"
+        assert json.loads((Path(d) / "config.json").read_text())["env_name"] == "Acrobot-v1"
+    with pytest.raises(UserError, match="already holds a run"):
+        eg.run(fake_algo, data_dir=str(tmp_path))
+
+
+def test_parallel_two_runs_overlap_with_a_thread_budget(tmp_path, children_import_tests):
+    eg = ExperimentGrid("par")
+    eg.add("seed", [0, 1])
+    eg.add("epoch_seconds", 0.6)
+    dirs = [Path(d) for d in eg.run(fake_algo, data_dir=str(tmp_path), parallel=2)]
+    for d in dirs:
+        assert progress_rows(d) == 3 and status(d) == "finished"
+        assert (d / "output.log").exists() and (d / "variant.json").exists()
+    starts = [launches(d)[0] for d in dirs]
+    # Both ran at once: each started before the other could have finished (3 epochs of 0.6 s).
+    assert abs(starts[0]["time"] - starts[1]["time"]) < 1.5
+    assert {s["torch_threads"] for s in starts} == {thread_budget(2)}
+    assert {s["omp"] for s in starts} == {str(thread_budget(2))}
+
+
+def test_failing_variant_does_not_stop_the_other(tmp_path, children_import_tests, capsys):
+    eg = ExperimentGrid("fl")
+    eg.add("fail", [False, True])
+    with pytest.raises(UserError, match="1 of 2 variant"):
+        eg.run(fake_algo, data_dir=str(tmp_path), parallel=2)
+    good, bad = tmp_path / "fl" / "fl_s0", tmp_path / "fl_fai" / "fl_fai_s0"
+    assert status(good) == "finished" and progress_rows(good) == 3
+    assert status(bad) == "failed"
+    out = capsys.readouterr().out
+    assert str(bad / "output.log") in out  # the report names the log...
+    assert "fake_algo was asked to fail" in out  # ...and quotes its last lines
+    assert "RuntimeError: fake_algo was asked to fail" in (bad / "output.log").read_text()
+
+
+def test_resume_skips_finished_and_continues_interrupted(tmp_path, children_import_tests):
+    eg = ExperimentGrid("rs")
+    eg.add("crash_at_epoch", [-1, 1], "crash")
+    with pytest.raises(UserError, match="1 of 2"):
+        eg.run(fake_algo, data_dir=str(tmp_path), parallel=2)
+    ok, crashed = tmp_path / "rs_crash-1" / "rs_crash-1_s0", tmp_path / "rs_crash1" / "rs_crash1_s0"
+    assert progress_rows(crashed) == 1 and status(crashed) == "running"  # killed mid-run
+
+    eg2 = ExperimentGrid("rs")
+    eg2.add("crash_at_epoch", [-1, 1], "crash")
+    eg2.add("resume", True)
+    # fake_algo crashes only on its first launch, as a run killed by a lost node would.
+    eg2.run(fake_algo, data_dir=str(tmp_path), parallel=2)
+    assert len(launches(ok)) == 1  # finished: not launched again
+    assert [x["start_epoch"] for x in launches(crashed)] == [0, 1]
+    assert status(crashed) == "finished" and progress_rows(crashed) == 3
+
+
+def test_ctrl_c_stops_every_child(tmp_path):
+    script = tmp_path / "grid_script.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {TESTS_DIR!r})
+        from spinrl.grid import ExperimentGrid
+        from spinrl.run import run_main_guarded
+        from test_grid import fake_algo
+
+        def main():
+            eg = ExperimentGrid("cc")
+            eg.add("seed", [0, 1, 2])
+            eg.add("epochs", 100)
+            eg.add("epoch_seconds", 0.2)
+            eg.run(fake_algo, data_dir={str(tmp_path)!r}, parallel=2)
+            return 0
+
+        if __name__ == "__main__":
+            sys.exit(run_main_guarded(main))
+    """)
+    )
+    env = dict(os.environ, PYTHONPATH=TESTS_DIR)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    run_dirs = [tmp_path / "cc" / f"cc_s{s}" for s in (0, 1)]
+    deadline = time.time() + 60
+    while not all((d / "progress.txt").exists() for d in run_dirs) and time.time() < deadline:
+        time.sleep(0.2)
+    assert all((d / "progress.txt").exists() for d in run_dirs), "the children never started"
+    child_pids = [launches(d)[0]["pid"] for d in run_dirs]
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 130, out
+    assert "--resume" in out and "Traceback" not in out
+    time.sleep(0.2)
+    assert not any(pid_alive(pid) for pid in child_pids)
+    assert not (tmp_path / "cc" / "cc_s2").exists()  # the third variant never started
+
+
+def test_command_line_grid_with_parallel(tmp_path, children_import_tests, monkeypatch, capsys):
+    import spinrl.run as run_cli
+
+    monkeypatch.setattr(run_cli, "ALGORITHMS", {"fake": "test_grid:fake_algo"})
+    argv = [
+        "fake",
+        "--env",
+        "CartPole-v1",
+        "--seed",
+        "0",
+        "1",
+        "--epochs",
+        "2",
+        "--exp_name",
+        "cli",
+        "--data_dir",
+        str(tmp_path),
+        "--parallel",
+        "2",
+    ]
+    assert run_cli.run_main_guarded(run_cli.main, argv) == 0
+    for seed in (0, 1):
+        assert progress_rows(tmp_path / "cli" / f"cli_s{seed}") == 2
+    assert run_cli.run_main_guarded(run_cli.main, argv + ["--resume"]) == 0
+    assert "finished already" in capsys.readouterr().out
+    assert run_cli.run_main_guarded(run_cli.main, argv[:-1] + ["0"]) == 2
+    assert "--parallel 0 is not valid" in capsys.readouterr().err

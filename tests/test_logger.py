@@ -1,0 +1,92 @@
+import json
+
+import numpy as np
+import pytest
+
+from spinrl.logx import EpochLogger, RunExistsError, convert_json, read_progress, setup_logger_kwargs
+
+
+def _epoch(logger, epoch, rets):
+    for r in rets:
+        logger.store(EpRet=r)
+    logger.log_tabular("Epoch", epoch)
+    logger.log_tabular("EpRet", with_min_and_max=True)
+    logger.log_tabular("TotalEnvInteracts", 100 * (epoch + 1))
+    return logger.dump_tabular()
+
+
+def test_progress_txt_is_tab_separated_with_header(tmp_path):
+    logger = EpochLogger(output_dir=str(tmp_path / "run"), quiet=True, tensorboard=False)
+    row = _epoch(logger, 0, [1.0, 3.0])
+    _epoch(logger, 1, [5.0])
+    lines = (tmp_path / "run" / "progress.txt").read_text().splitlines()
+    assert lines[0].split("\t") == [
+        "Epoch",
+        "AverageEpRet",
+        "StdEpRet",
+        "MaxEpRet",
+        "MinEpRet",
+        "TotalEnvInteracts",
+    ]
+    assert len(lines) == 3
+    assert row["AverageEpRet"] == pytest.approx(2.0) and row["StdEpRet"] == pytest.approx(1.0)
+    cols = read_progress(tmp_path / "run" / "progress.txt")
+    np.testing.assert_allclose(cols["MaxEpRet"], [3.0, 5.0])
+
+
+def test_epoch_table_is_printed(tmp_path, capsys):
+    logger = EpochLogger(output_dir=str(tmp_path / "run"), tensorboard=False)
+    _epoch(logger, 0, [2.0])
+    out = capsys.readouterr().out
+    assert "AverageEpRet" in out and "|" in out
+
+
+def test_tensorboard_events_written(tmp_path):
+    logger = EpochLogger(output_dir=str(tmp_path / "run"), quiet=True)
+    _epoch(logger, 0, [2.0])
+    logger.close()
+    assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
+
+
+def test_existing_run_is_never_overwritten(tmp_path):
+    out = str(tmp_path / "run")
+    logger = EpochLogger(output_dir=out, quiet=True, tensorboard=False)
+    _epoch(logger, 0, [2.0])
+    before = (tmp_path / "run" / "progress.txt").read_text()
+    with pytest.raises(RunExistsError, match="--resume"):
+        EpochLogger(output_dir=out, quiet=True, tensorboard=False)
+    assert (tmp_path / "run" / "progress.txt").read_text() == before
+
+
+def test_truncate_to_epochs_drops_rows_after_checkpoint(tmp_path):
+    out = str(tmp_path / "run")
+    logger = EpochLogger(output_dir=out, quiet=True, tensorboard=False)
+    for e in range(4):
+        _epoch(logger, e, [float(e)])
+    resumed = EpochLogger(output_dir=out, quiet=True, tensorboard=False, resume=True)
+    resumed.truncate_to_epochs(2)
+    _epoch(resumed, 2, [9.0])
+    cols = read_progress(tmp_path / "run" / "progress.txt")
+    assert cols["Epoch"].tolist() == [0, 1, 2]
+    assert cols["AverageEpRet"].tolist() == [0.0, 1.0, 9.0]
+
+
+def test_config_json_is_json_safe(tmp_path):
+    import torch
+
+    logger = EpochLogger(output_dir=str(tmp_path / "run"), quiet=True, tensorboard=False)
+    logger.save_config(dict(activation=torch.nn.Tanh, env_fn=lambda: None, sizes=(64, 64), lr=1e-3))
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["activation"] == "torch.nn.modules.activation.Tanh"
+    assert config["sizes"] == [64, 64] and config["lr"] == 1e-3
+
+
+def test_setup_logger_kwargs_layout(tmp_path):
+    kw = setup_logger_kwargs("cp", 10, str(tmp_path))
+    assert kw["output_dir"] == str(tmp_path / "cp" / "cp_s10")
+    kw = setup_logger_kwargs("cp", 0, str(tmp_path), datestamp=True)
+    assert kw["output_dir"].endswith("-cp_s0") and "_cp" in kw["output_dir"]
+
+
+def test_convert_json_nested():
+    assert convert_json({"a": [1, (2, 3)], "b": np.float32(0.5)}) == {"a": [1, [2, 3]], "b": 0.5}

@@ -1,0 +1,57 @@
+"""spinrl ls: every run with its algorithm, env, seed, progress, latest return and status."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from test_plot import write_run
+
+from spinrl.ls import main, run_status
+from spinrl.run import run_main_guarded
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid  # reaped: no process has this id now (until the system reuses it)
+
+
+def test_lists_runs_with_status(tmp_path, capsys):
+    write_run(tmp_path / "cp" / "cp_s0", "ppo", "CartPole-v1", 0, [10.0, 20.0, 500.0])
+    write_run(
+        tmp_path / "cp" / "cp_s10", "ppo", "CartPole-v1", 10, [10.0, 212.4], status="running", pid=dead_pid()
+    )
+    write_run(
+        tmp_path / "cp" / "cp_s20", "ppo", "CartPole-v1", 20, [10.0], status="running"
+    )  # pid: this process
+    write_run(tmp_path / "hop" / "hop_s0", "sac", "Hopper-v5", 0, [1.0], status="failed")
+    (tmp_path / "cp" / "cp_s0" / "tb").mkdir()  # TensorBoard folders are not runs
+    assert run_main_guarded(main, [str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["run", "algo", "env", "seed", "epoch", "return", "status"]
+    rows = [line.split() for line in lines[1:]]
+    assert rows == [
+        ["cp/cp_s0", "ppo", "CartPole-v1", "0", "3/3", "500.0", "finished"],
+        ["cp/cp_s10", "ppo", "CartPole-v1", "10", "2/2", "212.4", "interrupted"],
+        ["cp/cp_s20", "ppo", "CartPole-v1", "20", "1/1", "10.0", "running"],
+        ["hop/hop_s0", "sac", "Hopper-v5", "0", "1/1", "1.0", "failed"],
+    ]
+    assert run_main_guarded(main, [str(tmp_path), "--status", "interrupted"]) == 0
+    assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == ["cp/cp_s10"]
+
+
+def test_status_rules():
+    assert run_status(None) == "unknown"
+    assert run_status({"status": "finished", "pid": dead_pid()}) == "finished"
+    assert run_status({"status": "running", "pid": dead_pid(), "hostname": None}) == "interrupted"
+    assert run_status({"status": "running", "pid": 1, "hostname": "elsewhere"}) == "running on elsewhere"
+
+
+def test_missing_folder_is_one_line(tmp_path, capsys):
+    assert run_main_guarded(main, [str(tmp_path / "nope")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("spinrl: error: ") and "is not a folder" in err and err.count("\n") == 1
+    (tmp_path / "empty").mkdir()
+    assert run_main_guarded(main, [str(tmp_path / "empty")]) == 0
+    assert "no runs found" in capsys.readouterr().out

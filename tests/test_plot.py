@@ -1,0 +1,111 @@
+"""spinrl plot: curves from a fixture data folder, every output format, and one-line refusals."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spinrl.plot import bootstrap_mean_ci, expand_logdirs, main, smooth
+from spinrl.run import run_main_guarded
+
+
+def write_run(
+    run_dir: Path, algo: str, env: str, seed: int, returns: list[float], status: str = "finished", **extra
+) -> Path:
+    """A run folder as the logger writes it: progress.txt, config.json, status.json."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rows = ["Epoch\tAverageEpRet\tStdEpRet\tTotalEnvInteracts\tTime"]
+    rows += [f"{i}\t{r}\t1.0\t{1000 * (i + 1)}\t{0.5 * i}" for i, r in enumerate(returns)]
+    (run_dir / "progress.txt").write_text("\n".join(rows) + "\n")
+    config = dict(algo=algo, env_name=env, seed=seed, exp_name=run_dir.parent.name, epochs=len(returns))
+    (run_dir / "config.json").write_text(json.dumps(config))
+    info = dict(
+        status=status, epoch=len(returns), epochs=len(returns), pid=os.getpid(), hostname=os.uname().nodename
+    )
+    (run_dir / "status.json").write_text(json.dumps(dict(info, **extra)))
+    return run_dir
+
+
+@pytest.fixture
+def data(tmp_path) -> Path:
+    """Two experiments of three seeds each, named like a grid's runs."""
+    rng = np.random.default_rng(0)
+    for exp, slope in (("bench_hid32", 10.0), ("bench_hid64-64", 20.0)):
+        for seed in (0, 10, 20):
+            returns = list(slope * np.arange(8) + rng.normal(0, 5, 8))
+            write_run(tmp_path / exp / f"{exp}_s{seed}", "ppo", "CartPole-v1", seed, returns)
+    return tmp_path
+
+
+def test_prefix_matching_like_spinning_up(data):
+    assert [p.name for p in expand_logdirs([str(data / "bench")])] == ["bench_hid32", "bench_hid64-64"]
+    assert [p.name for p in expand_logdirs([str(data / "bench_hid32") + "/"])] == ["bench_hid32"]
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg", ".pdf"])
+def test_writes_a_non_empty_figure(data, tmp_path, suffix, capsys):
+    out = tmp_path / f"curve{suffix}"
+    argv = [str(data / "bench"), "--value", "AverageEpRet", "StdEpRet", "--smooth", "2", "--save", str(out)]
+    assert run_main_guarded(main, argv) == 0
+    assert out.stat().st_size > 1000
+    assert capsys.readouterr().out.strip() == f"saved {out}"
+
+
+def test_png_has_the_curves(data, tmp_path):
+    import matplotlib.image
+
+    out = tmp_path / "curve.png"
+    argv = [str(data / "bench"), "--legend", "small", "big", "--select", "s0", "s10", "--save", str(out)]
+    assert run_main_guarded(main, argv) == 0
+    pixels = matplotlib.image.imread(out)[..., :3]
+    # Two curves in the default colours C0 (blue) and C1 (orange) are drawn, not just axes.
+    blue, orange = np.array([0.12, 0.47, 0.71]), np.array([1.0, 0.5, 0.05])
+    for colour in (blue, orange):
+        assert (np.abs(pixels - colour).sum(axis=-1) < 0.1).sum() > 100
+
+
+@pytest.mark.parametrize(
+    "make_argv, message",
+    [
+        (lambda d: [str(d / "missing")], "does not exist"),
+        (lambda d: [str(d / "empty")], "holds no runs"),
+        (lambda d: [str(d / "bench"), "--value", "AverageEpReturn"], "no column 'AverageEpReturn'"),
+        (lambda d: [str(d / "bench"), "--legend", "one"], "--legend has 1 name(s)"),
+        (lambda d: [str(d / "bench"), "--save", str(d / "x.jpg")], "must end in .png, .svg, .pdf"),
+        (lambda d: [str(d / "bench"), "--exclude", "bench"], "no logged epochs"),
+    ],
+)
+def test_refuses_with_one_line(data, capsys, make_argv, message):
+    (data / "empty").mkdir()
+    assert run_main_guarded(main, make_argv(data)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("spinrl: error: ") and message in err
+    assert err.count("\n") == 1
+
+
+def test_command_line_refuses_missing_dir_without_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "spinrl.run", "plot", str(tmp_path / "nope")], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr
+        == f"spinrl: error: {tmp_path / 'nope'} does not exist (and no folder in {tmp_path} starts with 'nope')\n"
+    )
+
+
+def test_smooth_and_bootstrap_band():
+    assert np.allclose(smooth(np.array([0.0, 3.0, 6.0]), 3), [1.5, 3.0, 4.5])  # edges average fewer points
+    ys = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    mean, low, high = bootstrap_mean_ci(ys)
+    assert np.allclose(mean, [2.0, 3.0])
+    assert np.all(low < mean) and np.all(mean < high) and np.all(low >= 0.0) and np.all(high <= 5.0)
+    one = bootstrap_mean_ci(ys[:1])
+    assert np.array_equal(one[1], ys[0]) and np.array_equal(one[2], ys[0])
