@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from spinrl.errors import UserError
@@ -150,11 +151,12 @@ class ExperimentGrid:
         console = Console(highlight=False, width=max(100, Console().width))
         num_seeds = len(self.vals[self.keys.index("seed")]) if "seed" in self.keys else 1
         console.print(
-            f"[bold green]ExperimentGrid [{self._name}][/]: {len(variants)} variant(s), "
+            f"[bold green]ExperimentGrid {escape(repr(self._name))}[/]: {len(variants)} variant(s), "
             f"{len(variants) // num_seeds} not counting seeds"
         )
         for key, vals, sh in zip(self.keys, self.vals, self.shs):
-            console.print(f"  [cyan]{key}[/] [{sh}]: " + ", ".join(_show(v) for v in vals), soft_wrap=True)
+            line = f"  [cyan]{escape(key)}[/] " + escape(f"[{sh}]: " + ", ".join(_show(v) for v in vals))
+            console.print(line, soft_wrap=True)
         varying = [k for k, v in zip(self.keys, self.vals) if len(v) > 1 and k != "seed"]
         table = Table(box=None, pad_edge=False)
         table.add_column("#", justify="right")
@@ -164,7 +166,9 @@ class ExperimentGrid:
         table.add_column("seed", justify="right")
         for i, variant in enumerate(variants, 1):
             cells = [_show(_get_nested(variant, k)) for k in varying]
-            table.add_row(str(i), self.variant_name(variant), *cells, str(variant.get("seed", 0)))
+            table.add_row(
+                str(i), escape(self.variant_name(variant)), *map(escape, cells), str(variant.get("seed", 0))
+            )
         console.print(table)
 
     def run(

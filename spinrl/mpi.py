@@ -192,8 +192,12 @@ def gather_object(obj, root: int = 0) -> list | None:
 
 
 def setup_pytorch_for_mpi() -> None:
-    """Give each rank an equal share of the cores, so N ranks do not fight over threads."""
-    if num_procs() == 1:
-        return
-    fair_share = max(1, (os.cpu_count() or 1) // num_procs())
-    torch.set_num_threads(fair_share)
+    """Give each rank an equal share of the cores, so N ranks do not fight over threads.
+
+    ``$SPINRL_NUM_THREADS`` overrides the share (parallel grid launchers set it per run).
+    """
+    requested = int(os.environ.get("SPINRL_NUM_THREADS", "0") or 0)
+    if requested > 0:
+        torch.set_num_threads(requested)
+    elif num_procs() > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // num_procs()))

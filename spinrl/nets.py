@@ -85,7 +85,11 @@ class MLPCategoricalActor(nn.Module):
     def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Sample actions and their log-likelihoods (the same math as Categorical, without its overhead)."""
         logp_all = torch.log_softmax(self.logits_net(obs), dim=-1)
-        a = torch.multinomial(logp_all.exp(), 1)
+        # Inverse-CDF sampling: the first action whose cumulative probability exceeds u ~ U(0, 1).
+        # (torch.multinomial does the same, with far more overhead per call.)
+        cdf = logp_all.exp().cumsum(-1)
+        u = torch.rand(cdf.shape[:-1] + (1,), device=cdf.device)
+        a = (cdf < u).sum(-1, keepdim=True).clamp_(max=cdf.shape[-1] - 1)
         return a.squeeze(-1), logp_all.gather(-1, a).squeeze(-1)
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor | None = None):

@@ -1,8 +1,8 @@
 """``spinrl test_policy RUN_DIR``: load a run's last checkpoint and watch, measure or record its policy.
 
-    spinrl test_policy data/cp/cp_s0 --episodes 10 --deterministic
-    spinrl test_policy data/cp/cp_s0 --video cartpole.mp4 --episodes 3
-    spinrl test_policy data/hop/hop_s0 --render          # a window, when there is a display
+spinrl test_policy data/cp/cp_s0 --episodes 10 --deterministic
+spinrl test_policy data/cp/cp_s0 --video cartpole.mp4 --episodes 3
+spinrl test_policy data/hop/hop_s0 --render          # a window, when there is a display
 """
 
 from __future__ import annotations
@@ -36,8 +36,11 @@ def _import_builtin(dotted: str):
 
 
 def load_policy(
-    run_dir: str | os.PathLike, actor_critic: Callable | None = None, deterministic: bool = False,
-    render_mode: str | None = None, device: str = "cpu",
+    run_dir: str | os.PathLike,
+    actor_critic: Callable | None = None,
+    deterministic: bool = False,
+    render_mode: str | None = None,
+    device: str = "cpu",
 ):
     """Rebuild a run's environment and policy from ``config.json`` and its last checkpoint.
 
@@ -78,7 +81,9 @@ def load_policy(
     return env, get_action, config
 
 
-def run_policy(env, get_action: Callable, episodes: int, seed: int = 0, quiet: bool = False) -> list[tuple[float, int]]:
+def run_policy(
+    env, get_action: Callable, episodes: int, seed: int = 0, quiet: bool = False
+) -> list[tuple[float, int]]:
     """Play ``episodes`` episodes; return (return, length) of each."""
     results = []
     for ep in range(episodes):
@@ -95,7 +100,9 @@ def run_policy(env, get_action: Callable, episodes: int, seed: int = 0, quiet: b
     return results
 
 
-def record_video(run_dir: str, out_path: str, episodes: int, deterministic: bool, seed: int) -> list[tuple[float, int]]:
+def record_video(
+    run_dir: str, out_path: str, episodes: int, deterministic: bool, seed: int
+) -> list[tuple[float, int]]:
     """Record ``episodes`` episodes headless into one video file (MP4, or GIF by extension)."""
     from gymnasium.wrappers import RecordVideo
 
@@ -112,12 +119,16 @@ def record_video(run_dir: str, out_path: str, episodes: int, deterministic: bool
     env, get_action, _ = load_policy(run_dir, deterministic=deterministic, render_mode="rgb_array")
     tmp = Path(tempfile.mkdtemp(prefix="spinrl-video-"))
     try:
-        env = RecordVideo(env, str(tmp), episode_trigger=lambda _: True, name_prefix="ep", disable_logger=True)
+        env = RecordVideo(
+            env, str(tmp), episode_trigger=lambda _: True, name_prefix="ep", disable_logger=True
+        )
         results = run_policy(env, get_action, episodes, seed)
         env.close()
         clips = sorted(tmp.glob("ep-episode-*.mp4"), key=lambda p: int(p.stem.rsplit("-", 1)[-1]))
         if not clips:
-            raise UserError("no video frames were recorded: does this environment support render_mode='rgb_array'?")
+            raise UserError(
+                "no video frames were recorded: does this environment support render_mode='rgb_array'?"
+            )
         _concatenate(clips, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -144,7 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spinrl test_policy", description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a run directory, e.g. data/cp/cp_s0")
     parser.add_argument("--episodes", "-n", type=int, default=10, help="number of episodes (default 10)")
-    parser.add_argument("--deterministic", "-d", action="store_true", help="act with the mean / most likely action")
+    parser.add_argument(
+        "--deterministic", "-d", action="store_true", help="act with the mean / most likely action"
+    )
     parser.add_argument("--render", action="store_true", help="show a window (needs a display)")
     parser.add_argument("--video", metavar="OUT.mp4", help="record the episodes headless into this file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
@@ -156,8 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if args.render and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             raise UserError("--render needs a display; record a file instead with --video out.mp4")
-        env, get_action, _ = load_policy(args.run_dir, deterministic=args.deterministic,
-                                         render_mode="human" if args.render else None)
+        env, get_action, _ = load_policy(
+            args.run_dir, deterministic=args.deterministic, render_mode="human" if args.render else None
+        )
         results = run_policy(env, get_action, args.episodes, args.seed)
         env.close()
     rets = np.array([r for r, _ in results])

@@ -17,8 +17,22 @@ from spinrl.run import (
 
 
 def test_grid_syntax_and_shorthands():
-    args = parse_grid_args(["--env", "CartPole-v1", "--seed", "0", "10", "20", "--hid", "[64,64]", "[32]",
-                            "--act", "torch.nn.Tanh", "--dt"])
+    args = parse_grid_args(
+        [
+            "--env",
+            "CartPole-v1",
+            "--seed",
+            "0",
+            "10",
+            "20",
+            "--hid",
+            "[64,64]",
+            "[32]",
+            "--act",
+            "torch.nn.Tanh",
+            "--dt",
+        ]
+    )
     assert args == {
         "env_fn": ["CartPole-v1"],
         "seed": [0, 10, 20],
@@ -110,11 +124,32 @@ def test_unsupported_observation_space_is_refused():
 
 
 def test_grid_runs_every_combination_with_spinning_up_names(tmp_data, cli):
-    proc = cli("ppo", "--env", "CartPole-v1", "--seed", "0", "10", "--hid", "[8]", "[16]",
-                   "--steps_per_epoch", "200", "--epochs", "1", "--exp_name", "cp", cwd=tmp_data)
+    proc = cli(
+        "ppo",
+        "--env",
+        "CartPole-v1",
+        "--seed",
+        "0",
+        "10",
+        "--hid",
+        "[8]",
+        "[16]",
+        "--steps_per_epoch",
+        "200",
+        "--epochs",
+        "1",
+        "--exp_name",
+        "cp",
+        cwd=tmp_data,
+    )
     assert proc.returncode == 0, proc.stderr
     runs = sorted(p.relative_to(tmp_data / "data").as_posix() for p in (tmp_data / "data").glob("*/*"))
-    assert runs == ["cp_hid16/cp_hid16_s0", "cp_hid16/cp_hid16_s10", "cp_hid8/cp_hid8_s0", "cp_hid8/cp_hid8_s10"]
+    assert runs == [
+        "cp_hid16/cp_hid16_s0",
+        "cp_hid16/cp_hid16_s10",
+        "cp_hid8/cp_hid8_s0",
+        "cp_hid8/cp_hid8_s10",
+    ]
     config = json.loads((tmp_data / "data/cp_hid8/cp_hid8_s10/config.json").read_text())
     assert config["seed"] == 10 and config["ac_kwargs"]["hidden_sizes"] == [8] and config["algo"] == "ppo"
     assert config["env_name"] == "CartPole-v1"
