@@ -196,8 +196,26 @@ def setup_pytorch_for_mpi() -> None:
 
     ``$SPINRL_NUM_THREADS`` overrides the share (parallel grid launchers set it per run).
     """
+    if num_procs() > 1:
+        _abort_job_on_uncaught_exception()
     requested = int(os.environ.get("SPINRL_NUM_THREADS", "0") or 0)
     if requested > 0:
         torch.set_num_threads(requested)
     elif num_procs() > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // num_procs()))
+
+
+def _abort_job_on_uncaught_exception() -> None:
+    """Make a crash in one rank end the whole job at once, with a line naming the rank.
+
+    Without this, the other ranks would wait forever in their next collective call.
+    """
+    previous = sys.excepthook
+
+    def hook(exc_type, exc, tb):
+        previous(exc_type, exc, tb)
+        print(f"spinrl: error: MPI rank {proc_id()} failed with {exc_type.__name__}: {exc}; ending all "
+              f"{num_procs()} ranks", file=sys.stderr, flush=True)
+        _comm().Abort(1)
+
+    sys.excepthook = hook

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Mapping
 from typing import Any
@@ -34,6 +35,17 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device in ("cpu", "mps"):
         return torch.device(device)
     raise UserError(f"--device {device!r} is not valid: use auto, cpu or cuda")
+
+
+def set_thread_budget(num_threads: int | None = None) -> None:
+    """Use a fixed number of torch threads (``$SPINRL_NUM_THREADS`` when set).
+
+    Small networks gain nothing from many threads, and several processes on a few cores must not
+    oversubscribe them.
+    """
+    n = num_threads or int(os.environ.get("SPINRL_NUM_THREADS", "0") or 0)
+    if n > 0:
+        torch.set_num_threads(n)
 
 
 class TrainingDiverged(UserError):

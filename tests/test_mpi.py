@@ -1,0 +1,112 @@
+"""MPI data parallelism: identical parameters, statistics over all ranks, loud failure."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+from spinrl.logx import read_progress
+from spinrl.mpi import mpiexec_command
+
+
+def _mpirun(script: str, cwd, n: int = 2, timeout: float = 240) -> subprocess.CompletedProcess:
+    cmd, env = mpiexec_command(n)
+    env = dict(env, PYTHONPATH=str(ROOT))
+    return subprocess.run([*cmd, sys.executable, "-c", textwrap.dedent(script)], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_two_rank_ppo_identical_params_and_global_statistics(tmp_path):
+    script = """
+        import torch
+        from spinrl.algos.ppo import ppo
+        from spinrl.mpi import proc_id
+        ac = ppo("CartPole-v1", steps_per_epoch=800, epochs=2, train_pi_iters=5, train_v_iters=5,
+                 logger_kwargs=dict(output_dir="run", quiet=True))
+        flat = torch.nn.utils.parameters_to_vector(ac.parameters())
+        torch.save(flat, f"params_rank{proc_id()}.pt")
+    """
+    proc = _mpirun(script, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    p0 = torch.load(tmp_path / "params_rank0.pt", weights_only=True)
+    p1 = torch.load(tmp_path / "params_rank1.pt", weights_only=True)
+    torch.testing.assert_close(p0, p1, rtol=0, atol=0)  # averaged gradients keep ranks in lockstep
+    cols = read_progress(tmp_path / "run/progress.txt")
+    # 800 steps per epoch in total: 400 from each rank.
+    assert cols["TotalEnvInteracts"].tolist() == [800, 1600]
+
+
+def test_logger_statistics_cover_every_rank(tmp_path):
+    script = """
+        from spinrl.logx import EpochLogger
+        from spinrl.mpi import proc_id
+        logger = EpochLogger(output_dir="stats", quiet=True, tensorboard=False)
+        # rank 0 stores 1, 2; rank 1 stores 10, 20, 30.
+        for r in ([1.0, 2.0] if proc_id() == 0 else [10.0, 20.0, 30.0]):
+            logger.store(EpRet=r)
+        logger.log_tabular("EpRet", with_min_and_max=True)
+        logger.dump_tabular()
+    """
+    proc = _mpirun(script, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    cols = read_progress(tmp_path / "stats/progress.txt")
+    values = np.array([1.0, 2.0, 10.0, 20.0, 30.0])
+    assert cols["AverageEpRet"][0] == pytest.approx(values.mean())
+    assert cols["StdEpRet"][0] == pytest.approx(values.std())
+    assert cols["MaxEpRet"][0] == 30.0 and cols["MinEpRet"][0] == 1.0
+
+
+@pytest.mark.parametrize("how", ["exception", "sigkill"])
+def test_a_dying_rank_ends_the_job_loudly(tmp_path, how):
+    die = "raise RuntimeError('simulated crash')" if how == "exception" else "os.kill(os.getpid(), 9)"
+    script = f"""
+        import os
+        from spinrl.algos.ppo import ppo
+        from spinrl.mpi import proc_id
+        import spinrl.onpolicy as onpolicy
+        original = onpolicy.collect_trajectories
+        calls = []
+        def collect(*args, **kwargs):
+            calls.append(1)
+            if proc_id() == 1 and len(calls) == 3:
+                {die}
+            return original(*args, **kwargs)
+        import spinrl.algos.ppo as ppo_module
+        ppo_module.collect_trajectories = collect
+        ppo("CartPole-v1", steps_per_epoch=400, epochs=50, train_pi_iters=3, train_v_iters=3, save_freq=1,
+            logger_kwargs=dict(output_dir="run", quiet=True))
+    """
+    start = time.time()
+    proc = _mpirun(script, tmp_path, timeout=120)
+    assert proc.returncode != 0
+    assert time.time() - start < 90  # no hang
+    if how == "exception":
+        assert "MPI rank 1 failed with RuntimeError: simulated crash" in proc.stderr
+    else:
+        assert "rank 1" in proc.stderr + proc.stdout
+    # The last checkpoint is intact and usable for --resume.
+    from spinrl.checkpoint import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "run")["counters"]["epoch"] >= 1
+
+
+def test_cli_cpu_flag_launches_ranks(tmp_data, cli):
+    proc = cli("vpg", "--env", "CartPole-v1", "--cpu", "2", "--steps_per_epoch", "200", "--epochs", "1",
+               "--train_v_iters", "2", "--exp_name", "m", cwd=tmp_data, env={"SPINRL_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert read_progress(tmp_data / "data/m/m_s0/progress.txt")["TotalEnvInteracts"].tolist() == [200]
+
+
+def test_cpu_value_validation():
+    from spinrl.errors import UserError
+    from spinrl.mpi import resolve_num_cpu
+
+    assert resolve_num_cpu("auto") == os.cpu_count()
+    with pytest.raises(UserError, match="--cpu"):
+        resolve_num_cpu("0")
