@@ -9,8 +9,8 @@ import time
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT
+
 from spinrl.logx import read_progress
 from spinrl.mpi import mpiexec_command
 
