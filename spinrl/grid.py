@@ -216,6 +216,12 @@ class ExperimentGrid:
             for variant in self.variants()
         ]
         out_dirs = [r.output_dir for r in runs]
+        if len(set(out_dirs)) < len(out_dirs):
+            twice = next(d for d in out_dirs if out_dirs.count(d) > 1)
+            raise UserError(
+                f"two variants would both write to {twice}: give the keys whose values look alike "
+                "(e.g. 0.1 and '0.1') distinct values or shorthands"
+            )
         todo = [r for r in runs if not _skip_on_resume(r)]
         if not todo:
             print("Every variant has finished already; nothing to run.", flush=True)
@@ -251,6 +257,7 @@ class ExperimentGrid:
         datestamp: bool,
         mpi_args: str,
     ) -> PlannedRun:
+        exp_name = self.variant_name(variant)  # Spinning Up names a variant before taking the thunk out
         variant = dict(variant)
         if isinstance(thunk, str):
             if thunk not in variant or not callable(variant[thunk]):
@@ -258,7 +265,6 @@ class ExperimentGrid:
             fn = variant.pop(thunk)
         else:
             fn = thunk
-        exp_name = self.variant_name(variant)
         seed = variant.pop("seed", 0)
         logger_kwargs = setup_logger_kwargs(exp_name, seed, data_dir, datestamp)
         kwargs = _algorithm_kwargs(fn, dict(variant, seed=seed, logger_kwargs=logger_kwargs))
@@ -344,12 +350,10 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def is_alive_elsewhere(status: dict[str, Any]) -> bool:
-    """A "running" status whose process still exists here (or on another host, where we cannot tell)."""
-    if status.get("status") != "running":
+def is_running_here(status: dict[str, Any]) -> bool:
+    """A "running" status written on this machine by a process that still exists."""
+    if status.get("status") != "running" or status.get("hostname") != socket.gethostname():
         return False
-    if status.get("hostname") != socket.gethostname():
-        return True
     return isinstance(status.get("pid"), int) and status["pid"] != os.getpid() and pid_alive(status["pid"])
 
 
@@ -368,11 +372,12 @@ def _skip_on_resume(r: PlannedRun) -> bool:
     if status.get("status") == "finished":
         print(f"skip {r.label}: finished already ({r.output_dir})", flush=True)
         return True
-    if is_alive_elsewhere(status):
-        print(
-            f"skip {r.label}: still running (pid {status.get('pid')} on {status.get('hostname')})", flush=True
-        )
+    if is_running_here(status):
+        print(f"skip {r.label}: still running (pid {status['pid']})", flush=True)
         return True
+    if status.get("status") == "running" and status.get("hostname") != socket.gethostname():
+        # We cannot see processes on other machines; a grid is resumed after its runs died.
+        print(f"resume {r.label}: last seen running on {status.get('hostname')}", flush=True)
     return False
 
 

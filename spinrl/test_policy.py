@@ -112,6 +112,7 @@ def record_video(
     if out.suffix.lower() not in (".mp4", ".gif", ".webm"):
         raise UserError(f"--video {out_path!r}: use a .mp4, .webm or .gif file name")
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless pygame (classic control, Box2D)
     try:
         import moviepy  # noqa: F401
     except ImportError:
@@ -120,11 +121,13 @@ def record_video(
     tmp = Path(tempfile.mkdtemp(prefix="spinrl-video-"))
     try:
         env = RecordVideo(
-            env, str(tmp), episode_trigger=lambda _: True, name_prefix="ep", disable_logger=True
+            env, str(tmp / "episodes"), episode_trigger=lambda _: True, name_prefix="ep", disable_logger=True
         )
         results = run_policy(env, get_action, episodes, seed)
         env.close()
-        clips = sorted(tmp.glob("ep-episode-*.mp4"), key=lambda p: int(p.stem.rsplit("-", 1)[-1]))
+        clips = sorted(
+            (tmp / "episodes").glob("ep-episode-*.mp4"), key=lambda p: int(p.stem.rsplit("-", 1)[-1])
+        )
         if not clips:
             raise UserError(
                 "no video frames were recorded: does this environment support render_mode='rgb_array'?"

@@ -55,6 +55,10 @@ def test_strict_build_succeeds(tmp_path: Path) -> None:
     assert "arithmatex" in (site / "intro" / "key-concepts" / "index.html").read_text()
     assert "reward_to_go" in (site / "intro" / "policy-optimization" / "index.html").read_text()
     assert 'id="spinrl.exercises.cli.main"' in (site / "reference" / "exercises" / "index.html").read_text()
+    # Display math left as raw "$$" text means arithmatex did not see it (e.g. no blank line around it).
+    for page in site.glob("*/*/index.html"):
+        text = re.sub(r"<(code|script)\b.*?</\1>", "", page.read_text(), flags=re.DOTALL)
+        assert "$$" not in text, f"unrendered display math in {page.relative_to(site)}"
 
 
 def test_broken_link_fails_the_build(tmp_path: Path) -> None:

@@ -124,6 +124,7 @@ def test_init_copies_the_template_and_refuses_to_overwrite(
         (["9.9", "--solution"], "valid ids are 1.1"),
         (["init", "3.7", "."], "valid ids are 1.1"),
         (["1.1", "--file", "does/not/exist.py"], "no such file"),
+        (["nope"], "unknown exercise 'nope'"),
         (["1.1"], "--file"),
         ([], "missing command"),
     ],
@@ -136,6 +137,14 @@ def test_usage_errors_are_one_line_and_exit_2(
     assert err.startswith("spinrl: error: ") and err.count("\n") == 1
     assert message in err
     assert "Traceback" not in out + err
+
+
+def test_init_into_a_file_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    not_a_dir = tmp_path / "notes.txt"
+    not_a_dir.write_text("hello\n")
+    code, _, err = run(capsys, "init", "1.3", str(not_a_dir))
+    assert code == 2
+    assert "is a file" in err and err.count("\n") == 1
 
 
 def test_templates_ship_inside_the_package() -> None:

@@ -19,39 +19,75 @@ def _returns(out):
 
 
 def test_ppo_reaches_400_on_cartpole_within_60k_steps(tmp_path):
-    ppo("CartPole-v1", seed=0, steps_per_epoch=4000, epochs=15, pi_lr=1e-3, num_envs=4,
-        logger_kwargs=dict(output_dir=str(tmp_path), quiet=True))
+    ppo(
+        "CartPole-v1",
+        seed=0,
+        steps_per_epoch=4000,
+        epochs=15,
+        pi_lr=1e-3,
+        num_envs=4,
+        logger_kwargs=dict(output_dir=str(tmp_path), quiet=True),
+    )
     rets = _returns(tmp_path)
     assert len(rets) == 15
     assert rets.max() >= 400, rets  # measured: 409 after 40k steps, 500 after 48k
 
 
 def test_vpg_improves_on_cartpole(tmp_path):
-    vpg("CartPole-v1", seed=0, steps_per_epoch=2000, epochs=15, pi_lr=1e-2, num_envs=4,
-        logger_kwargs=dict(output_dir=str(tmp_path), quiet=True))
+    vpg(
+        "CartPole-v1",
+        seed=0,
+        steps_per_epoch=2000,
+        epochs=15,
+        pi_lr=1e-2,
+        num_envs=4,
+        logger_kwargs=dict(output_dir=str(tmp_path), quiet=True),
+    )
     rets = _returns(tmp_path)
     # Random play scores about 22; measured here: a peak of 436, the last 5 epochs averaging ~310.
     assert rets[-5:].mean() >= 100 and rets.max() >= 150, rets
 
 
 def test_trpo_improves_on_cartpole(tmp_path):
-    trpo("CartPole-v1", seed=0, steps_per_epoch=2000, epochs=15, delta=0.02, num_envs=4,
-         logger_kwargs=dict(output_dir=str(tmp_path), quiet=True))
+    trpo(
+        "CartPole-v1",
+        seed=0,
+        steps_per_epoch=2000,
+        epochs=15,
+        delta=0.02,
+        num_envs=4,
+        logger_kwargs=dict(output_dir=str(tmp_path), quiet=True),
+    )
     rets = _returns(tmp_path)
     assert rets[-5:].mean() >= 150 and rets.max() >= 250, rets  # measured: last 5 ~490
 
 
 def test_npg_runs_and_improves(tmp_path):
-    trpo("CartPole-v1", seed=0, steps_per_epoch=2000, epochs=6, delta=0.02, num_envs=4, algo="npg",
-         logger_kwargs=dict(output_dir=str(tmp_path), quiet=True))
+    trpo(
+        "CartPole-v1",
+        seed=0,
+        steps_per_epoch=2000,
+        epochs=6,
+        delta=0.02,
+        num_envs=4,
+        algo="npg",
+        logger_kwargs=dict(output_dir=str(tmp_path), quiet=True),
+    )
     rets = _returns(tmp_path)
     assert rets[-1] > 2 * rets[0], rets
 
 
 def test_gaussian_policy_on_pendulum_runs(tmp_path):
     """Box actions: the diagonal Gaussian path, action clipping, and truncation at the time limit."""
-    ppo("Pendulum-v1", seed=0, steps_per_epoch=800, epochs=2, train_pi_iters=5, train_v_iters=5,
-        logger_kwargs=dict(output_dir=str(tmp_path), quiet=True))
+    ppo(
+        "Pendulum-v1",
+        seed=0,
+        steps_per_epoch=800,
+        epochs=2,
+        train_pi_iters=5,
+        train_v_iters=5,
+        logger_kwargs=dict(output_dir=str(tmp_path), quiet=True),
+    )
     cols = read_progress(tmp_path / "progress.txt")
     assert cols["EpLen"].tolist() == [200.0, 200.0]  # Pendulum only ends by its 200-step time limit
     assert np.all(np.isfinite(cols["LossPi"]))

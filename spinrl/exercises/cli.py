@@ -48,6 +48,8 @@ def list_exercises() -> int:
 
 
 def init_exercise(ex: Exercise, directory: Path) -> int:
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"{directory} is a file; give a directory for the exercise file to go into")
     target = directory / f"{ex.stem}.py"
     if target.exists():
         raise UserError(f"{target} already exists; not overwriting it (delete it or pick another directory)")
@@ -90,13 +92,13 @@ def _run(argv: list[str]) -> int:
         args = parser.parse_args(argv[1:])
         return init_exercise(get_exercise(args.id), args.directory)
 
-    parser = _Parser(prog="spinrl exercise ID")
+    ex = get_exercise(argv[0])  # an unknown id is the first thing to report
+    parser = _Parser(prog=f"spinrl exercise {ex.id}")
     parser.add_argument("id")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--file", type=Path, help="your solution file, made with `spinrl exercise init`")
     source.add_argument("--solution", action="store_true", help="check the reference solution instead")
     args = parser.parse_args(argv)
-    ex = get_exercise(args.id)
     if args.solution:
         return check_exercise(ex, ex.solution_path, is_solution=True)
     return check_exercise(ex, args.file)

@@ -1,0 +1,116 @@
+"""Environment handling: terminal vs truncated bootstrapping, seeding, flattening, bad spaces."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from spinrl.buffers import GAEBuffer
+from spinrl.envs import check_spaces, env_seeds, make_env_fn, make_vector_env
+from spinrl.errors import UserError
+from spinrl.logx import EpochLogger
+from spinrl.onpolicy import collect_trajectories
+
+VALUE = 10.0  # the scripted critic's constant value estimate
+
+
+class ScriptedEnv(gym.Env):
+    """Reward 1 per step. Episodes starting with a reset seed that is even terminate after 3 steps;
+    odd ones run until the 4-step time limit truncates them."""
+
+    observation_space = spaces.Box(-1, 1, (2,), np.float32)
+    action_space = spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        self.terminates = bool(self.np_random.integers(2) == 0) if seed is None else seed % 2 == 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        obs = np.full(2, self.t / 10, np.float32)
+        return obs, 1.0, self.terminates and self.t == 3, False, {}
+
+
+class ConstantCritic(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pi_logits = torch.zeros(2)
+
+    def v(self, obs):
+        return torch.full(obs.shape[:1], VALUE)
+
+    def step(self, obs):
+        n = obs.shape[0]
+        return torch.zeros(n, dtype=torch.long), self.v(obs), torch.zeros(n)
+
+
+def test_truncation_bootstraps_and_termination_does_not(tmp_path):
+    env_fn = lambda: gym.wrappers.TimeLimit(ScriptedEnv(), max_episode_steps=4)  # noqa: E731
+    envs = make_vector_env(env_fn, num_envs=2)
+    gamma = 0.5
+    buf = GAEBuffer(
+        obs_dim=2, act_shape=(), steps_per_env=4, num_envs=2, gamma=gamma, lam=1.0, act_dtype=np.int64
+    )
+    logger = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False)
+    # Copy 0 gets seed 2 (terminates at t=3), copy 1 gets seed 3 (truncated at t=4).
+    collect_trajectories(
+        envs, ConstantCritic(), buf, logger, steps_per_env=4, reset_seeds=[2, 3], device=torch.device("cpu")
+    )
+    # Copy 0: 3 steps then terminal (rewards-to-go 1.75, 1.5, 1), then a new episode cut by the epoch
+    # end after 1 step: bootstrap 1 + 0.5 * V.
+    np.testing.assert_allclose(buf.ret_buf[:, 0], [1.75, 1.5, 1.0, 1 + gamma * VALUE])
+    # Copy 1: truncated by the time limit after 4 steps: the last step bootstraps from V(final obs).
+    last = 1 + gamma * VALUE
+    expected = [
+        1 + gamma * (1 + gamma * (1 + gamma * last)),
+        1 + gamma * (1 + gamma * last),
+        1 + gamma * last,
+        last,
+    ]
+    np.testing.assert_allclose(buf.ret_buf[:, 1], expected)
+    assert sorted(float(x) for x in logger.epoch_dict["EpLen"]) == [3.0, 4.0]  # only finished episodes
+
+
+def test_env_seeds_distinct_and_reproducible():
+    a = env_seeds(0, rank=0, epoch=0, num_envs=4)
+    assert len(set(a)) == 4 and a == env_seeds(0, 0, 0, 4)
+    assert set(a).isdisjoint(env_seeds(0, rank=1, epoch=0, num_envs=4))
+    assert a != env_seeds(0, rank=0, epoch=1, num_envs=4)
+
+
+def test_image_like_observations_are_flattened():
+    class ImageEnv(ScriptedEnv):
+        observation_space = spaces.Box(0, 1, (3, 4, 2), np.float32)
+
+        def reset(self, seed=None, options=None):
+            super().reset(seed=seed)
+            return np.zeros((3, 4, 2), np.float32), {}
+
+    envs = make_vector_env(ImageEnv, num_envs=2)
+    assert envs.single_observation_space.shape == (24,)
+    obs, _ = envs.reset(seed=[0, 1])
+    assert obs.shape == (2, 24) and obs.dtype == np.float32
+
+
+def test_unknown_env_suggests_close_ids():
+    with pytest.raises(UserError, match="did you mean .*LunarLander-v3"):
+        make_env_fn("LunarLandr-v3")
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        spaces.Dict({"a": spaces.Discrete(2)}),
+        spaces.Tuple([spaces.Discrete(2)]),
+        spaces.MultiDiscrete([2, 2]),
+    ],
+)
+def test_unsupported_action_spaces_named_in_error(space):
+    class Bad(ScriptedEnv):
+        action_space = space
+
+    with pytest.raises(UserError, match=type(space).__name__):
+        check_spaces(Bad(), "ppo")

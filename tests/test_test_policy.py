@@ -1,0 +1,75 @@
+"""Watching a trained policy: returns, and videos that really play, for CartPole and MuJoCo."""
+
+import pytest
+
+from spinrl.algos.ppo import ppo
+from spinrl.run import main, run_main_guarded
+
+
+@pytest.fixture(scope="module")
+def cartpole_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "cp_s0"
+    ppo(
+        "CartPole-v1",
+        steps_per_epoch=400,
+        epochs=1,
+        train_pi_iters=2,
+        train_v_iters=2,
+        logger_kwargs=dict(output_dir=str(out), quiet=True),
+    )
+    return out
+
+
+def test_prints_each_episode_and_the_mean(cartpole_run, capsys):
+    assert (
+        run_main_guarded(main, ["test_policy", str(cartpole_run), "--episodes", "3", "--deterministic"]) == 0
+    )
+    out = capsys.readouterr().out
+    assert out.count("Episode ") == 3 and "AverageEpRet" in out
+
+
+def _frames(path):
+    from moviepy import VideoFileClip
+
+    with VideoFileClip(str(path)) as clip:
+        return sum(1 for _ in clip.iter_frames()), clip.size
+
+
+def test_video_of_cartpole_is_playable(cartpole_run, tmp_path):
+    out = tmp_path / "cartpole.mp4"
+    assert (
+        run_main_guarded(main, ["test_policy", str(cartpole_run), "--episodes", "2", "--video", str(out)])
+        == 0
+    )
+    n, size = _frames(out)
+    assert n > 10 and size[0] > 100
+
+
+def test_video_never_overwrites(cartpole_run, tmp_path, capsys):
+    out = tmp_path / "keep.mp4"
+    out.write_bytes(b"precious")
+    assert run_main_guarded(main, ["test_policy", str(cartpole_run), "--video", str(out)]) == 2
+    assert out.read_bytes() == b"precious" and "already exists" in capsys.readouterr().err
+
+
+def test_video_of_mujoco_hopper_is_playable(tmp_path):
+    run = tmp_path / "hop_s0"
+    ppo(
+        "Hopper-v5",
+        steps_per_epoch=200,
+        epochs=1,
+        train_pi_iters=1,
+        train_v_iters=1,
+        logger_kwargs=dict(output_dir=str(run), quiet=True),
+    )
+    out = tmp_path / "hopper.mp4"
+    assert run_main_guarded(main, ["test_policy", str(run), "--episodes", "1", "--video", str(out)]) == 0
+    n, size = _frames(out)
+    assert n > 3 and size[0] > 100
+
+
+def test_render_without_display_is_one_line(cartpole_run, monkeypatch, capsys):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    assert run_main_guarded(main, ["test_policy", str(cartpole_run), "--render"]) == 2
+    assert "needs a display" in capsys.readouterr().err
