@@ -167,8 +167,10 @@ def main(argv: list[str] | None = None) -> int:
 
     # scores[env][algo]: final values of that algorithm's runs on that env.
     scores: dict[str, dict[str, list[float]]] = {}
+    columns_used: set[str] = set()
     for label, run in collect_runs(args.logdir, args.legend, args.select, args.exclude):
         column = performance_column(run.progress) if args.value == "Performance" else args.value
+        columns_used.add(str(column))
         if column not in run.progress:
             raise UserError(
                 f"{run.path}/progress.txt has no column {args.value!r}; valid: {', '.join(run.progress)}"
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"no run under {', '.join(args.logdir)} has a finite {args.value}")
 
     print(
-        f"Final {args.value} (mean of the last {args.last} epoch(s) per run); "
+        f"Final {' / '.join(sorted(columns_used))} (mean of the last {args.last} epoch(s) per run); "
         f"[{LEVEL:.0%} stratified-bootstrap interval, {args.reps} resamples]. Agarwal et al., 2021.\n"
     )
     normalised: dict[

@@ -67,7 +67,7 @@ LAUNCH_FLAGS = {
     "backend": "where the variants run: local (this machine, default) or ray (one Ray task each)",
     "address": "the Ray cluster to join, HOST:PORT (default: start Ray on this machine); needs --backend ray",
 }
-BOOLEAN_FLAGS = {"datestamp", "resume", "save_buffer", "compile"}
+BOOLEAN_FLAGS = {"datestamp", "resume", "save_buffer", "compile", "async_envs"}
 
 
 def _module_exists(module: str) -> bool:

@@ -79,6 +79,8 @@ _RULES: dict[str, tuple[Any, str]] = {
     "act_noise": (lambda v: v >= 0, ">= 0"),
     "target_noise": (lambda v: v >= 0, ">= 0"),
     "noise_clip": (lambda v: v >= 0, ">= 0"),
+    "epsilon_start": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "epsilon_end": (lambda v: 0 <= v <= 1, "in [0, 1]"),
 }
 _POSITIVE_INTS = {
     "epochs",
@@ -95,6 +97,7 @@ _POSITIVE_INTS = {
     "update_every",
     "policy_delay",
     "num_test_episodes",
+    "epsilon_decay_steps",
 }
 _NON_NEGATIVE_INTS = {"start_steps", "update_after", "seed"}
 

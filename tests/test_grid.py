@@ -178,6 +178,17 @@ def test_run_refuses_bad_launch_options(tmp_path):
         eg.run(fake_algo, data_dir=str(tmp_path), backend="slurm")
 
 
+def test_thunk_named_by_a_grid_key_and_colliding_names(tmp_path):
+    eg = ExperimentGrid("th")
+    eg.add("algo", [fake_algo], "", True)  # Spinning Up: run(thunk="algo") takes the algorithm from the grid
+    eg.add("epochs", 1)
+    assert [Path(d).name for d in eg.run("algo", data_dir=str(tmp_path))] == ["th_fake_algo_s0"]
+    clash = ExperimentGrid("clash")
+    clash.add("epochs", [1, "1"])
+    with pytest.raises(UserError, match="two variants would both write to"):
+        clash.run(fake_algo, data_dir=str(tmp_path))
+
+
 # ----- running ----------------------------------------------------------------------------------
 def test_serial_run_in_process_and_env_name_becomes_env_fn(tmp_path):
     eg = ExperimentGrid("ser")

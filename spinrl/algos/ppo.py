@@ -41,6 +41,7 @@ def ppo(
     save_freq: int = 10,
     resume: bool = False,
     num_envs: int = 1,
+    async_envs: bool = False,
     device: str = "auto",
 ) -> MLPActorCritic:
     """Proximal Policy Optimization (by clipping), with early stopping based on approximate KL.
@@ -76,7 +77,10 @@ def ppo(
         save_freq: How often (in terms of gap between epochs) to save a checkpoint; the last epoch
             is always saved.
         resume: Continue the run in logger_kwargs' output_dir from its last checkpoint.
-        num_envs: Number of environment copies stepped together in each MPI rank (vectorised).
+        num_envs: Number of environment copies stepped together in each MPI rank (vectorised:
+            one batched forward pass of the policy for all copies).
+        async_envs: Step the copies in subprocesses (Gymnasium's AsyncVectorEnv) instead of in
+            this process; pays off only for slow environments with cores to spare.
         device: Where the networks live: "auto" (CUDA if available), "cpu" or "cuda".
 
     Returns:
@@ -97,7 +101,7 @@ def ppo(
     device = resolve_device(device)
 
     # Instantiate the environment copies.
-    envs = make_vector_env(env_fn, num_envs, max_ep_len)
+    envs = make_vector_env(env_fn, num_envs, max_ep_len, asynchronous=async_envs)
     check_spaces(envs, "ppo")
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
 

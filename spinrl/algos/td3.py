@@ -127,7 +127,6 @@ def td3(
     # Set up the logger, seeds, device, the env copies and a separate env for test episodes.
     logger, device, envs, test_env = start_run(config, action_spaces=(spaces.Box,))
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
-    act_dim = act_space.shape[0]
 
     # Create actor-critic module and target networks; the targets only move by Polyak averaging.
     ac = actor_critic(obs_space, act_space, **ac_kwargs).to(device)
@@ -239,7 +238,9 @@ def td3(
         logger.log_tabular("Q2Vals", with_min_and_max=True)
         logger.log_tabular("LossPi", average_only=True)
         logger.log_tabular("LossQ", average_only=True)
-        finish_epoch(logger, checkpointer, epoch, epochs, save_freq, time_offset + time.time() - start_time, t)
+        finish_epoch(
+            logger, checkpointer, epoch, epochs, save_freq, time_offset + time.time() - start_time, t
+        )
 
     logger.set_status("finished", epochs, epochs)
     envs.close()

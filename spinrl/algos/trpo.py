@@ -45,6 +45,7 @@ def trpo(
     save_freq: int = 10,
     resume: bool = False,
     num_envs: int = 1,
+    async_envs: bool = False,
     device: str = "auto",
     algo: str = "trpo",
 ) -> MLPActorCritic:
@@ -90,7 +91,10 @@ def trpo(
         save_freq: How often (in terms of gap between epochs) to save a checkpoint; the last epoch
             is always saved.
         resume: Continue the run in logger_kwargs' output_dir from its last checkpoint.
-        num_envs: Number of environment copies stepped together in each MPI rank (vectorised).
+        num_envs: Number of environment copies stepped together in each MPI rank (vectorised:
+            one batched forward pass of the policy for all copies).
+        async_envs: Step the copies in subprocesses (Gymnasium's AsyncVectorEnv) instead of in
+            this process; pays off only for slow environments with cores to spare.
         device: Where the networks live: "auto" (CUDA if available), "cpu" or "cuda".
         algo: Either "trpo" or "npg": this code supports both, since they are almost the same
             (NPG takes the full natural-gradient step with no line search).
@@ -117,7 +121,7 @@ def trpo(
     device = resolve_device(device)
 
     # Instantiate the environment copies.
-    envs = make_vector_env(env_fn, num_envs, max_ep_len)
+    envs = make_vector_env(env_fn, num_envs, max_ep_len, asynchronous=async_envs)
     check_spaces(envs, algo)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
 

@@ -39,6 +39,7 @@ def vpg(
     save_freq: int = 10,
     resume: bool = False,
     num_envs: int = 1,
+    async_envs: bool = False,
     device: str = "auto",
 ) -> MLPActorCritic:
     """Vanilla Policy Gradient (with GAE-Lambda for advantage estimation).
@@ -70,7 +71,10 @@ def vpg(
         save_freq: How often (in terms of gap between epochs) to save a checkpoint; the last epoch
             is always saved.
         resume: Continue the run in logger_kwargs' output_dir from its last checkpoint.
-        num_envs: Number of environment copies stepped together in each MPI rank (vectorised).
+        num_envs: Number of environment copies stepped together in each MPI rank (vectorised:
+            one batched forward pass of the policy for all copies).
+        async_envs: Step the copies in subprocesses (Gymnasium's AsyncVectorEnv) instead of in
+            this process; pays off only for slow environments with cores to spare.
         device: Where the networks live: "auto" (CUDA if available), "cpu" or "cuda".
 
     Returns:
@@ -91,7 +95,7 @@ def vpg(
     device = resolve_device(device)
 
     # Instantiate the environment copies.
-    envs = make_vector_env(env_fn, num_envs, max_ep_len)
+    envs = make_vector_env(env_fn, num_envs, max_ep_len, asynchronous=async_envs)
     check_spaces(envs, "vpg")
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
 
