@@ -1,0 +1,269 @@
+"""On-policy benchmarks: spinrl PPO vs Stable-Baselines3 PPO, MPI scaling, collection throughput.
+
+    .venv/bin/python benchmarks/bench_onpolicy.py            # full: 3 seeds (about 40 minutes on 2 cores)
+    .venv/bin/python benchmarks/bench_onpolicy.py --quick    # 1 seed, small budgets (a few minutes)
+
+Each library runs with its own defaults, side by side in the same invocation on the same machine, so
+drifting machine speed affects both. Writes benchmarks/results/onpolicy.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+PY = sys.executable
+SPINRL = [PY, "-m", "spinrl.run"]
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__}, Python {platform.python_version()}"
+
+
+def _last_rows(progress: Path) -> list[dict[str, float]]:
+    if not progress.exists():
+        return []
+    lines = progress.read_text().splitlines()
+    if len(lines) < 2:
+        return []
+    head = lines[0].split("\t")
+    rows = []
+    for line in lines[1:]:
+        cells = line.split("\t")
+        if len(cells) == len(head):
+            rows.append({h: float(c) for h, c in zip(head, cells)})
+    return rows
+
+
+def spinrl_until(args: list[str], run_dir: Path, threshold: float | None, timeout: float) -> dict:
+    """Run ``spinrl ARGS``; stop it as soon as AverageEpRet >= threshold (if given)."""
+    proc = subprocess.Popen([*SPINRL, *args], cwd=run_dir.parents[2], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    progress = run_dir / "progress.txt"
+    start = time.time()
+    hit = None
+    while proc.poll() is None and time.time() - start < timeout:
+        rows = _last_rows(progress)
+        if threshold is not None:
+            hit = next((r for r in rows if r["AverageEpRet"] >= threshold), None)
+            if hit:
+                proc.terminate()
+                break
+        time.sleep(0.2)
+    if proc.poll() is None:
+        proc.terminate()
+    proc.wait()
+    rows = _last_rows(progress)
+    if not rows:
+        raise RuntimeError(f"spinrl {' '.join(args)} wrote no progress: {proc.stderr.read()[-2000:]}")
+    last = rows[-1]
+    return dict(
+        time_to=hit["Time"] if hit else None,
+        steps_to=hit["TotalEnvInteracts"] if hit else None,
+        final=float(np.mean([r["AverageEpRet"] for r in rows[-3:]])),
+        steps=last["TotalEnvInteracts"],
+        sps=last["TotalEnvInteracts"] / last["Time"],
+    )
+
+
+SB3_WORKER = r"""
+import json, sys, time
+import numpy as np
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+env_id, seed, budget, threshold = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
+
+class Until(BaseCallback):
+    # Mean return of the episodes finished in each rollout, the same measure as spinrl's AverageEpRet.
+    def __init__(self):
+        super().__init__()
+        self.rollout_rets, self.hit, self.history, self.stop = [], None, [], False
+    def _on_training_start(self):
+        self.t0 = time.time()
+    def _on_step(self):
+        for info in self.locals["infos"]:
+            if "episode" in info:
+                self.rollout_rets.append(info["episode"]["r"])
+        return not self.stop
+    def _on_rollout_end(self):
+        if self.rollout_rets:
+            mean = float(np.mean(self.rollout_rets))
+            self.history.append(mean)
+            if threshold > -1e9 and mean >= threshold and self.hit is None:
+                self.hit = (time.time() - self.t0, self.num_timesteps)
+                self.stop = True
+        self.rollout_rets = []
+
+model = PPO("MlpPolicy", env_id, seed=seed, device="cpu")
+cb = Until()
+t0 = time.time()
+model.learn(total_timesteps=budget, callback=cb)
+elapsed = time.time() - t0
+print(json.dumps(dict(time_to=cb.hit[0] if cb.hit else None, steps_to=cb.hit[1] if cb.hit else None,
+                      final=float(np.mean(cb.history[-3:])) if cb.history else None,
+                      steps=model.num_timesteps, sps=model.num_timesteps / elapsed)))
+"""
+
+
+def sb3_until(env_id: str, seed: int, budget: int, threshold: float | None) -> dict:
+    out = subprocess.run([PY, "-c", SB3_WORKER, env_id, str(seed), str(budget),
+                          str(threshold if threshold is not None else -1e10)],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def fmt(v, digits=1):
+    return "not reached" if v is None else f"{v:,.{digits}f}"
+
+
+def bench_cartpole(seeds: list[int], budget: int, work: Path) -> tuple[list[str], dict]:
+    epochs = budget // 4000
+    rows, summary = [], {"spinrl": [], "sb3": []}
+    for seed in seeds:
+        exp = f"cp{seed}"
+        r = spinrl_until(["ppo", "--env", "CartPole-v1", "--seed", str(seed), "--epochs", str(epochs),
+                          "--exp_name", exp, "--data_dir", str(work / "data")],
+                         work / "data" / exp / f"{exp}_s{seed}", 475, timeout=1800)
+        s = sb3_until("CartPole-v1", seed, budget, 475)
+        summary["spinrl"].append(r)
+        summary["sb3"].append(s)
+        rows.append(f"| {seed} | spinrl PPO | {fmt(r['time_to'])} | {fmt(r['steps_to'], 0)} | {fmt(r['sps'], 0)} | {fmt(r['final'])} |")
+        rows.append(f"| {seed} | SB3 PPO | {fmt(s['time_to'])} | {fmt(s['steps_to'], 0)} | {fmt(s['sps'], 0)} | {fmt(s['final'])} |")
+    return rows, summary
+
+
+def bench_hopper(seeds: list[int], budget: int, work: Path) -> list[str]:
+    rows = []
+    for seed in seeds:
+        exp = f"hop{seed}"
+        r = spinrl_until(["ppo", "--env", "Hopper-v5", "--seed", str(seed), "--epochs", str(budget // 4000),
+                          "--exp_name", exp, "--data_dir", str(work / "data")],
+                         work / "data" / exp / f"{exp}_s{seed}", None, timeout=3600)
+        s = sb3_until("Hopper-v5", seed, budget, None)
+        rows.append(f"| {seed} | spinrl PPO | {fmt(r['final'])} | {fmt(r['sps'], 0)} |")
+        rows.append(f"| {seed} | SB3 PPO | {fmt(s['final'])} | {fmt(s['sps'], 0)} |")
+    return rows
+
+
+def bench_mpi(epochs: int, work: Path) -> list[str]:
+    rows = []
+    for cpu in (1, 2):
+        exp = f"hc_cpu{cpu}"
+        r = spinrl_until(["ppo", "--env", "HalfCheetah-v5", "--cpu", str(cpu), "--epochs", str(epochs),
+                          "--exp_name", exp, "--data_dir", str(work / "data")],
+                         work / "data" / exp / f"{exp}_s0", None, timeout=1800)
+        rows.append((cpu, r["sps"]))
+    base = rows[0][1]
+    return [f"| --cpu {cpu} | {sps:,.0f} | {sps / base:.2f}x |" for cpu, sps in rows]
+
+
+def bench_throughput(num_envs: int) -> list[str]:
+    """Collection speed of spinrl's PPO loop vs the raw env with random actions, same process."""
+    import gymnasium as gym
+    import torch
+
+    from spinrl.buffers import GAEBuffer
+    from spinrl.envs import make_vector_env
+    from spinrl.logx import EpochLogger
+    from spinrl.nets import MLPActorCritic
+    from spinrl.onpolicy import collect_trajectories
+
+    torch.set_num_threads(1)
+    env = gym.make("CartPole-v1")
+    env.reset(seed=0)
+    n = 100_000
+    t = time.time()
+    for _ in range(n):
+        _, _, term, trunc, _ = env.step(env.action_space.sample())
+        if term or trunc:
+            env.reset()
+    raw = n / (time.time() - t)
+
+    rows = [f"| raw CartPole-v1, random actions, no policy | {raw:,.0f} | 100% |"]
+    for k in (1, num_envs):
+        envs = make_vector_env("CartPole-v1", k)
+        ac = MLPActorCritic(envs.single_observation_space, envs.single_action_space)
+        steps = 32_000 // k
+        buf = GAEBuffer(4, (), steps, k, act_dtype=np.int64)
+        logger = EpochLogger(output_dir=tempfile.mkdtemp(), quiet=True, tensorboard=False)
+        collect_trajectories(envs, ac, buf, logger, steps, list(range(k)), torch.device("cpu"))  # warm-up
+        buf.get()
+        t = time.time()
+        collect_trajectories(envs, ac, buf, logger, steps, list(range(k)), torch.device("cpu"))
+        sps = steps * k / (time.time() - t)
+        rows.append(f"| spinrl PPO collection, --num_envs {k} | {sps:,.0f} | {sps / raw:.0%} |")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 seed and small budgets")
+    parser.add_argument("--only", default="cartpole,hopper,mpi,throughput")
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    seeds = [0] if args.quick else [0, 1, 2]
+    work = Path(tempfile.mkdtemp(prefix="spinrl-bench-"))
+    command = f"python benchmarks/bench_onpolicy.py {'--quick ' if args.quick else ''}--only {args.only}"
+    out = [f"# On-policy benchmark: spinrl vs Stable-Baselines3 {'(quick)' if args.quick else ''}", "",
+           f"- Command: `{command}`", f"- Machine: {machine()}", f"- Date: {time.strftime('%Y-%m-%d %H:%M')}",
+           "- Each library with its own defaults (spinrl: Spinning Up's PPO defaults, 4000 steps/epoch, "
+           "num_envs=1; SB3: PPO('MlpPolicy') defaults). Times are training wall-clock (process start-up "
+           "excluded for both).", ""]
+    try:
+        if "cartpole" in only:
+            budget = 200_000 if not args.quick else 120_000
+            rows, summary = bench_cartpole(seeds, budget, work)
+            out += ["## CartPole-v1: wall-clock to average return >= 475", "",
+                    f"Budget {budget:,} steps; return = mean over the episodes finished in the latest epoch "
+                    "(spinrl) / rollout (SB3).", "",
+                    "| seed | library | seconds to 475 | steps to 475 | env steps/s | final return |",
+                    "|---|---|---|---|---|---|", *rows, ""]
+            t_sp = [r["time_to"] for r in summary["spinrl"] if r["time_to"]]
+            t_sb = [r["time_to"] for r in summary["sb3"] if r["time_to"]]
+            if t_sp and t_sb:
+                out += [f"Median seconds to 475: spinrl {np.median(t_sp):.1f}, SB3 {np.median(t_sb):.1f}: "
+                        f"spinrl is **{np.median(t_sb) / np.median(t_sp):.2f}x** sooner (goal: 3x).", ""]
+        if "throughput" in only:
+            out += ["## Collection throughput on CartPole-v1 (one process, one thread)", "",
+                    "| what | env steps/s | of raw |", "|---|---|---|", *bench_throughput(64), ""]
+        if "mpi" in only:
+            out += ["## MPI scaling: PPO on HalfCheetah-v5", "", "| ranks | env steps/s | speed-up |",
+                    "|---|---|---|", *bench_mpi(3 if args.quick else 5, work), ""]
+        if "hopper" in only:
+            budget = 300_000 if not args.quick else 40_000
+            out += [f"## Hopper-v5, {budget:,} steps: final average return", "",
+                    "| seed | library | final return (last 3 epochs / rollouts) | env steps/s |", "|---|---|---|---|",
+                    *bench_hopper(seeds, budget, work), ""]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    name = "onpolicy-quick.md" if args.quick else "onpolicy.md"
+    (RESULTS / name).write_text("\n".join(out) + "\n")
+    print("\n".join(out))
+    print(f"written to {RESULTS / name}")
+
+
+if __name__ == "__main__":
+    main()
