@@ -59,8 +59,14 @@ def _last_rows(progress: Path) -> list[dict[str, float]]:
 
 def spinrl_until(args: list[str], run_dir: Path, threshold: float | None, timeout: float) -> dict:
     """Run ``spinrl ARGS``; stop it as soon as AverageEpRet >= threshold (if given)."""
-    proc = subprocess.Popen([*SPINRL, *args], cwd=run_dir.parents[2], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    proc = subprocess.Popen(
+        [*SPINRL, *args],
+        cwd=run_dir.parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )
     progress = run_dir / "progress.txt"
     start = time.time()
     hit = None
@@ -128,9 +134,20 @@ print(json.dumps(dict(time_to=cb.hit[0] if cb.hit else None, steps_to=cb.hit[1] 
 
 
 def sb3_until(env_id: str, seed: int, budget: int, threshold: float | None) -> dict:
-    out = subprocess.run([PY, "-c", SB3_WORKER, env_id, str(seed), str(budget),
-                          str(threshold if threshold is not None else -1e10)],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            PY,
+            "-c",
+            SB3_WORKER,
+            env_id,
+            str(seed),
+            str(budget),
+            str(threshold if threshold is not None else -1e10),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -143,14 +160,33 @@ def bench_cartpole(seeds: list[int], budget: int, work: Path) -> tuple[list[str]
     rows, summary = [], {"spinrl": [], "sb3": []}
     for seed in seeds:
         exp = f"cp{seed}"
-        r = spinrl_until(["ppo", "--env", "CartPole-v1", "--seed", str(seed), "--epochs", str(epochs),
-                          "--exp_name", exp, "--data_dir", str(work / "data")],
-                         work / "data" / exp / f"{exp}_s{seed}", 475, timeout=1800)
+        r = spinrl_until(
+            [
+                "ppo",
+                "--env",
+                "CartPole-v1",
+                "--seed",
+                str(seed),
+                "--epochs",
+                str(epochs),
+                "--exp_name",
+                exp,
+                "--data_dir",
+                str(work / "data"),
+            ],
+            work / "data" / exp / f"{exp}_s{seed}",
+            475,
+            timeout=1800,
+        )
         s = sb3_until("CartPole-v1", seed, budget, 475)
         summary["spinrl"].append(r)
         summary["sb3"].append(s)
-        rows.append(f"| {seed} | spinrl PPO | {fmt(r['time_to'])} | {fmt(r['steps_to'], 0)} | {fmt(r['sps'], 0)} | {fmt(r['final'])} |")
-        rows.append(f"| {seed} | SB3 PPO | {fmt(s['time_to'])} | {fmt(s['steps_to'], 0)} | {fmt(s['sps'], 0)} | {fmt(s['final'])} |")
+        rows.append(
+            f"| {seed} | spinrl PPO | {fmt(r['time_to'])} | {fmt(r['steps_to'], 0)} | {fmt(r['sps'], 0)} | {fmt(r['final'])} |"
+        )
+        rows.append(
+            f"| {seed} | SB3 PPO | {fmt(s['time_to'])} | {fmt(s['steps_to'], 0)} | {fmt(s['sps'], 0)} | {fmt(s['final'])} |"
+        )
     return rows, summary
 
 
@@ -158,9 +194,24 @@ def bench_hopper(seeds: list[int], budget: int, work: Path) -> list[str]:
     rows = []
     for seed in seeds:
         exp = f"hop{seed}"
-        r = spinrl_until(["ppo", "--env", "Hopper-v5", "--seed", str(seed), "--epochs", str(budget // 4000),
-                          "--exp_name", exp, "--data_dir", str(work / "data")],
-                         work / "data" / exp / f"{exp}_s{seed}", None, timeout=3600)
+        r = spinrl_until(
+            [
+                "ppo",
+                "--env",
+                "Hopper-v5",
+                "--seed",
+                str(seed),
+                "--epochs",
+                str(budget // 4000),
+                "--exp_name",
+                exp,
+                "--data_dir",
+                str(work / "data"),
+            ],
+            work / "data" / exp / f"{exp}_s{seed}",
+            None,
+            timeout=3600,
+        )
         s = sb3_until("Hopper-v5", seed, budget, None)
         rows.append(f"| {seed} | spinrl PPO | {fmt(r['final'])} | {fmt(r['sps'], 0)} |")
         rows.append(f"| {seed} | SB3 PPO | {fmt(s['final'])} | {fmt(s['sps'], 0)} |")
@@ -171,9 +222,24 @@ def bench_mpi(epochs: int, work: Path) -> list[str]:
     rows = []
     for cpu in (1, 2):
         exp = f"hc_cpu{cpu}"
-        r = spinrl_until(["ppo", "--env", "HalfCheetah-v5", "--cpu", str(cpu), "--epochs", str(epochs),
-                          "--exp_name", exp, "--data_dir", str(work / "data")],
-                         work / "data" / exp / f"{exp}_s0", None, timeout=1800)
+        r = spinrl_until(
+            [
+                "ppo",
+                "--env",
+                "HalfCheetah-v5",
+                "--cpu",
+                str(cpu),
+                "--epochs",
+                str(epochs),
+                "--exp_name",
+                exp,
+                "--data_dir",
+                str(work / "data"),
+            ],
+            work / "data" / exp / f"{exp}_s0",
+            None,
+            timeout=1800,
+        )
         rows.append((cpu, r["sps"]))
     base = rows[0][1]
     return [f"| --cpu {cpu} | {sps:,.0f} | {sps / base:.2f}x |" for cpu, sps in rows]
@@ -226,36 +292,68 @@ def main() -> None:
     seeds = [0] if args.quick else [0, 1, 2]
     work = Path(tempfile.mkdtemp(prefix="spinrl-bench-"))
     command = f"python benchmarks/bench_onpolicy.py {'--quick ' if args.quick else ''}--only {args.only}"
-    out = [f"# On-policy benchmark: spinrl vs Stable-Baselines3 {'(quick)' if args.quick else ''}", "",
-           f"- Command: `{command}`", f"- Machine: {machine()}", f"- Date: {time.strftime('%Y-%m-%d %H:%M')}",
-           "- Each library with its own defaults (spinrl: Spinning Up's PPO defaults, 4000 steps/epoch, "
-           "num_envs=1; SB3: PPO('MlpPolicy') defaults). Times are training wall-clock (process start-up "
-           "excluded for both).", ""]
+    out = [
+        f"# On-policy benchmark: spinrl vs Stable-Baselines3 {'(quick)' if args.quick else ''}",
+        "",
+        f"- Command: `{command}`",
+        f"- Machine: {machine()}",
+        f"- Date: {time.strftime('%Y-%m-%d %H:%M')}",
+        "- Each library with its own defaults (spinrl: Spinning Up's PPO defaults, 4000 steps/epoch, "
+        "num_envs=1; SB3: PPO('MlpPolicy') defaults). Times are training wall-clock (process start-up "
+        "excluded for both).",
+        "",
+    ]
     try:
         if "cartpole" in only:
             budget = 200_000 if not args.quick else 120_000
             rows, summary = bench_cartpole(seeds, budget, work)
-            out += ["## CartPole-v1: wall-clock to average return >= 475", "",
-                    f"Budget {budget:,} steps; return = mean over the episodes finished in the latest epoch "
-                    "(spinrl) / rollout (SB3).", "",
-                    "| seed | library | seconds to 475 | steps to 475 | env steps/s | final return |",
-                    "|---|---|---|---|---|---|", *rows, ""]
+            out += [
+                "## CartPole-v1: wall-clock to average return >= 475",
+                "",
+                f"Budget {budget:,} steps; return = mean over the episodes finished in the latest epoch "
+                "(spinrl) / rollout (SB3).",
+                "",
+                "| seed | library | seconds to 475 | steps to 475 | env steps/s | final return |",
+                "|---|---|---|---|---|---|",
+                *rows,
+                "",
+            ]
             t_sp = [r["time_to"] for r in summary["spinrl"] if r["time_to"]]
             t_sb = [r["time_to"] for r in summary["sb3"] if r["time_to"]]
             if t_sp and t_sb:
-                out += [f"Median seconds to 475: spinrl {np.median(t_sp):.1f}, SB3 {np.median(t_sb):.1f}: "
-                        f"spinrl is **{np.median(t_sb) / np.median(t_sp):.2f}x** sooner (goal: 3x).", ""]
+                out += [
+                    f"Median seconds to 475: spinrl {np.median(t_sp):.1f}, SB3 {np.median(t_sb):.1f}: "
+                    f"spinrl is **{np.median(t_sb) / np.median(t_sp):.2f}x** sooner (goal: 3x).",
+                    "",
+                ]
         if "throughput" in only:
-            out += ["## Collection throughput on CartPole-v1 (one process, one thread)", "",
-                    "| what | env steps/s | of raw |", "|---|---|---|", *bench_throughput(64), ""]
+            out += [
+                "## Collection throughput on CartPole-v1 (one process, one thread)",
+                "",
+                "| what | env steps/s | of raw |",
+                "|---|---|---|",
+                *bench_throughput(64),
+                "",
+            ]
         if "mpi" in only:
-            out += ["## MPI scaling: PPO on HalfCheetah-v5", "", "| ranks | env steps/s | speed-up |",
-                    "|---|---|---|", *bench_mpi(3 if args.quick else 5, work), ""]
+            out += [
+                "## MPI scaling: PPO on HalfCheetah-v5",
+                "",
+                "| ranks | env steps/s | speed-up |",
+                "|---|---|---|",
+                *bench_mpi(3 if args.quick else 5, work),
+                "",
+            ]
         if "hopper" in only:
             budget = 300_000 if not args.quick else 40_000
-            out += [f"## Hopper-v5, {budget:,} steps: final average return", "",
-                    "| seed | library | final return (last 3 epochs / rollouts) | env steps/s |", "|---|---|---|---|",
-                    *bench_hopper(seeds, budget, work), ""]
+            out += [
+                f"## Hopper-v5, {budget:,} steps: final average return",
+                "",
+                "| seed | library | final return (last 3 epochs / rollouts) | env steps/s |",
+                "|---|---|---|---|",
+                *bench_hopper(seeds, budget, work),
+                "",
+            ]
     finally:
         shutil.rmtree(work, ignore_errors=True)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,7 @@ from gymnasium import spaces
 
 from spinrl.buffers import GAEBuffer
 from spinrl.errors import UserError
+from spinrl.fast_act import numpy_policy
 from spinrl.logx import EpochLogger
 from spinrl.mpi import num_procs
 
@@ -52,9 +53,14 @@ def collect_trajectories(
     ep_ret = np.zeros(num_envs)
     ep_len = np.zeros(num_envs, dtype=np.int64)
 
+    fast_step = numpy_policy(ac, device)  # the same policy in NumPy, when it can be (see fast_act.py)
+
     for t in range(steps_per_env):
-        a, v, logp = ac.step(torch.as_tensor(obs, device=device))
-        a, v, logp = a.cpu().numpy(), v.cpu().numpy(), logp.cpu().numpy()
+        if fast_step is not None:
+            a, v, logp = fast_step(obs)
+        else:
+            a, v, logp = ac.step(torch.as_tensor(obs, device=device))
+            a, v, logp = a.cpu().numpy(), v.cpu().numpy(), logp.cpu().numpy()
         # The policy's Gaussian is unbounded; the env sees the action clipped to its bounds, while
         # the buffer keeps the sampled action, whose log-probability the update needs.
         env_action = np.clip(a, act_space.low, act_space.high) if clip else a
