@@ -161,6 +161,13 @@ class Checkpointer:
         state["counters"] = dict(counters, epoch=epochs_done)
         save_checkpoint(self.run_dir, state, epochs_done)
 
+    def end_epoch(self, logger, epoch: int, epochs: int, save_freq: int, **counters: Any) -> None:
+        """After epoch ``epoch``'s row is written: save every ``save_freq`` epochs and at the last one,
+        and record the progress in status.json. Saving after the row means a resume repeats no row."""
+        if (epoch + 1) % save_freq == 0 or epoch == epochs - 1:
+            self.save(epoch + 1, **counters)
+        logger.set_status("running", epoch + 1, epochs)
+
     def restore(self, logger) -> dict[str, Any] | None:
         """Load the last checkpoint if there is one; trim progress.txt to the epochs it covers.
 

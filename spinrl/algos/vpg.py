@@ -194,20 +194,14 @@ def vpg(
         logger.log_tabular("EpLen", average_only=True)
         logger.log_tabular("VVals", with_min_and_max=True)
         logger.log_tabular("TotalEnvInteracts", (epoch + 1) * steps_per_env * num_envs * num_procs())
-        logger.log_tabular("LossPi", average_only=True)
-        logger.log_tabular("LossV", average_only=True)
-        logger.log_tabular("DeltaLossPi", average_only=True)
-        logger.log_tabular("DeltaLossV", average_only=True)
-        logger.log_tabular("Entropy", average_only=True)
-        logger.log_tabular("KL", average_only=True)
+        for key in ("LossPi", "LossV", "DeltaLossPi", "DeltaLossV", "Entropy", "KL"):
+            logger.log_tabular(key, average_only=True)
         elapsed = time_offset + time.time() - start_time
         logger.log_tabular("Time", elapsed)
         logger.dump_tabular()
 
-        # Save a checkpoint after the epoch's row is written, so a resume repeats no row.
-        if (epoch + 1) % save_freq == 0 or epoch == epochs - 1:
-            checkpointer.save(epoch + 1, elapsed=elapsed)
-        logger.set_status("running", epoch + 1, epochs)
+        # Save a checkpoint every save_freq epochs, after the epoch's row is written.
+        checkpointer.end_epoch(logger, epoch, epochs, save_freq, elapsed=elapsed)
 
     logger.set_status("finished", epochs, epochs)
     envs.close()
