@@ -59,6 +59,7 @@ BACKENDS = ("local", "ray")
 
 # Seconds a stopped child gets to write its status and exit after SIGINT before it is killed.
 STOP_GRACE_SECONDS = 10.0
+RAY_CANCEL_GRACE_SECONDS = 3.0
 
 
 def valid_str(v: Any) -> str:
@@ -510,7 +511,10 @@ def run_variant_blocking(
     """
     proc, log = launch_variant(spec, output_dir, num_cpu, mpi_args, threads)
     try:
-        return proc.wait()
+        # Poll rather than block in wait(): Ray delivers a cancel as an exception between bytecodes.
+        while proc.poll() is None:
+            time.sleep(0.2)
+        return proc.returncode
     finally:
         if proc.poll() is None:
             stop_children([proc])
@@ -575,7 +579,11 @@ def _run_on_ray(runs: list[PlannedRun], address: str | None, parallel: int) -> l
         print(f"\nCancelling {len(in_flight)} Ray task(s)...", file=sys.stderr, flush=True)
         for ref in in_flight:
             ray.cancel(ref)
-        ray.wait(list(in_flight), num_returns=len(in_flight), timeout=STOP_GRACE_SECONDS + 5)
+        # A task blocked in a system call may not see the cancel; then its worker is killed, and Ray
+        # kills the worker's child processes with it. Either way the run is left resumable.
+        _, stuck = ray.wait(list(in_flight), num_returns=len(in_flight), timeout=RAY_CANCEL_GRACE_SECONDS)
+        for ref in stuck:
+            ray.cancel(ref, force=True)
         print("Stopped. Run the same command with --resume to finish the grid.", file=sys.stderr, flush=True)
         raise
     finally:

@@ -61,7 +61,7 @@ def start_run(
     return logger, device, envs, test_env
 
 
-def test_seeds(seed: int, epoch: int, num_episodes: int) -> list[int]:
+def seeds_for_test_episodes(seed: int, epoch: int, num_episodes: int) -> list[int]:
     """Reset seeds for the test episodes of an epoch, independent of the training envs' seeds."""
     ss = np.random.SeedSequence([seed, epoch, 0x7E57])
     return [int(s) for s in ss.generate_state(num_episodes, dtype=np.uint32)]

@@ -7,7 +7,9 @@ bounds such as [0, 1] (Spinning Up multiplied by ``high`` and so assumed ``low =
 
 **Critics.** The Q-functions of TD3 and SAC (two each) and DDPG (one) are one module,
 :class:`MLPQEnsemble`, whose layers hold the stacked weights of every member: one batched matmul
-(``torch.baddbmm``) per layer evaluates all of them, instead of one small matmul per member.
+(``torch.baddbmm``) per layer evaluates all of them, instead of one small matmul per member. That
+halves the kernel launches (what limits small networks on a GPU); on a CPU the matmuls themselves
+dominate and the two forms cost about the same.
 
 Shapes (B = batch size, K = number of Q-functions, n = number of discrete actions):
 
@@ -94,6 +96,17 @@ class MLPQEnsemble(nn.Module):
         # The same batch goes to every member: expand is a view, no copy.
         q = self.net(x.unsqueeze(0).expand(self.num_members, *x.shape))
         return q.squeeze(-1) if self.out_dim == 1 else q  # Critical: (K, B), not (K, B, 1).
+
+    def first(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """Q_1(s, a) alone, shape (B,): TD3's policy loss needs only the first member, at half the cost."""
+        x = torch.cat([obs, act], dim=-1)
+        for layer in self.net:
+            x = (
+                torch.addmm(layer.bias[0], x, layer.weight[0])
+                if isinstance(layer, EnsembleLinear)
+                else layer(x)
+            )
+        return x.squeeze(-1)
 
 
 class MLPActor(nn.Module):

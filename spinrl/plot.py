@@ -39,7 +39,7 @@ def expand_logdirs(logdirs: list[str]) -> list[Path]:
     ``prefix``. Raises a UserError naming the first argument that matches nothing."""
     out: list[Path] = []
     for logdir in logdirs:
-        if logdir.endswith(os.sep) or logdir.endswith("/"):
+        if logdir.endswith(os.sep) or logdir.endswith("/") or os.path.basename(logdir) in (".", ".."):
             if not os.path.isdir(logdir):
                 raise UserError(
                     f"{logdir} is not a folder; give a run or experiment folder, e.g. data/ppo-bench"

@@ -130,7 +130,8 @@ class ReplayBuffer:
         """
         if self.steps_stored == 0:
             raise RuntimeError("sample_batch() on an empty replay buffer")
-        high = self.rows_used * self.num_envs
+        # Flat index = row * num_envs + copy; the next observation of the same copy is num_envs on.
+        high, total = self.rows_used * self.num_envs, self.rows * self.num_envs
         valid = self.valid.view(-1)
         idx = torch.randint(0, high, (batch_size,), device=self.device)
         # Rejection sampling keeps the draw uniform over valid rows; under 1% of rows are invalid
@@ -139,14 +140,13 @@ class ReplayBuffer:
         while bool(bad.any()):
             idx = torch.where(bad, torch.randint(0, high, (batch_size,), device=self.device), idx)
             bad = ~valid[idx]
-        rows, envs = idx // self.num_envs, idx % self.num_envs
-        next_rows = (rows + 1) % self.rows
+        next_idx = (idx + self.num_envs) % total
         return dict(
-            obs=self.obs_buf[rows, envs],
-            obs2=self.obs_buf[next_rows, envs],
-            act=self.act_buf[rows, envs],
-            rew=self.rew_buf[rows, envs],
-            done=self.term_buf[rows, envs].float(),
+            obs=self.obs_buf.view(total, -1).index_select(0, idx),
+            obs2=self.obs_buf.view(total, -1).index_select(0, next_idx),
+            act=self.act_buf.view(total, *self.act_buf.shape[2:]).index_select(0, idx),
+            rew=self.rew_buf.view(-1).index_select(0, idx),
+            done=self.term_buf.view(-1).index_select(0, idx).float(),
         )
 
     def __len__(self) -> int:

@@ -41,9 +41,12 @@ def data(tmp_path) -> Path:
     return tmp_path
 
 
-def test_prefix_matching_like_spinning_up(data):
+def test_prefix_matching_like_spinning_up(data, monkeypatch):
     assert [p.name for p in expand_logdirs([str(data / "bench")])] == ["bench_hid32", "bench_hid64-64"]
     assert [p.name for p in expand_logdirs([str(data / "bench_hid32") + "/"])] == ["bench_hid32"]
+    monkeypatch.chdir(data / "bench_hid32")
+    (data / "bench_hid32" / ".hidden").mkdir()
+    assert expand_logdirs(["."]) == [Path(".")]  # the folder itself, not its hidden entries
 
 
 @pytest.mark.parametrize("suffix", [".png", ".svg", ".pdf"])

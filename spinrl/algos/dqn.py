@@ -27,8 +27,8 @@ from spinrl.offpolicy import (
     log_interaction_columns,
     polyak_update,
     run_test_episodes,
+    seeds_for_test_episodes,
     start_run,
-    test_seeds,
 )
 from spinrl.offpolicy_nets import MLPQNetwork
 from spinrl.onpolicy import steps_per_env_for
@@ -46,7 +46,7 @@ def dqn(
     replay_size: int = int(1e6),
     gamma: float = 0.99,
     polyak: float = 0.995,
-    q_lr: float = 1e-3,
+    q_lr: float = 3e-4,
     batch_size: int = 100,
     start_steps: int = 10000,
     update_after: int = 1000,
@@ -94,7 +94,8 @@ def dqn(
         polyak: Interpolation factor in polyak averaging for target networks:
             theta_targ <- polyak * theta_targ + (1 - polyak) * theta. (Always between 0 and 1,
             usually close to 1.)
-        q_lr: Learning rate for the Q-network.
+        q_lr: Learning rate for the Q-network (lower than DDPG's: with a max in its target, DQN
+            is more prone to oscillate and forget).
         batch_size: Minibatch size for SGD.
         start_steps: Number of steps for uniform-random action selection, before running real
             policy. Helps exploration.
@@ -119,11 +120,12 @@ def dqn(
         num_envs: Number of environment copies stepped together (vectorised).
         device: Where the networks and the replay buffer live: "auto" (CUDA if available), "cpu"
             or "cuda".
-        save_buffer: Also save the replay buffer in each checkpoint, so that resume continues
-            exactly (without it, a resumed run refills the buffer, starting with random actions).
+        save_buffer: Also save the replay buffer (its filled part) in each checkpoint, so that
+            resume continues exactly; without it, a resumed run refills the buffer, starting with
+            random actions. Large: up to 1.5 GB per save for a full Humanoid buffer.
 
     Returns:
-        The trained actor-critic.
+        The trained Q-network.
     """
     check_hyperparameters(locals())
     ac_kwargs = dict(ac_kwargs or {})
@@ -206,13 +208,17 @@ def dqn(
     start_time = time.time()
     logger.set_status("running", start_epoch, epochs)
     for epoch in range(start_epoch, epochs):
+        # Collect experience and update. Unlike Spinning Up, the env copies restart at each epoch
+        # start, seeded from (seed, epoch): that is what lets --resume continue exactly.
         t = collect_and_update(
             envs, buf, logger, get_action, update, steps_per_env, env_seeds(seed, 0, epoch, num_envs), t,
             start_steps=start_steps, update_after=update_after, update_every=update_every,
         )  # fmt: skip
 
         # Test the performance of the deterministic version of the agent.
-        run_test_episodes(test_env, ac, logger, test_seeds(seed, epoch, num_test_episodes), device)
+        run_test_episodes(
+            test_env, ac, logger, seeds_for_test_episodes(seed, epoch, num_test_episodes), device
+        )
 
         # Log info about epoch.
         stats.flush(logger, epoch)

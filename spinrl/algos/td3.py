@@ -26,8 +26,8 @@ from spinrl.offpolicy import (
     log_interaction_columns,
     polyak_update,
     run_test_episodes,
+    seeds_for_test_episodes,
     start_run,
-    test_seeds,
 )
 from spinrl.offpolicy_nets import MLPTwinActorCritic
 from spinrl.onpolicy import steps_per_env_for
@@ -114,8 +114,9 @@ def td3(
         num_envs: Number of environment copies stepped together (vectorised).
         device: Where the networks and the replay buffer live: "auto" (CUDA if available), "cpu"
             or "cuda".
-        save_buffer: Also save the replay buffer in each checkpoint, so that resume continues
-            exactly (without it, a resumed run refills the buffer, starting with random actions).
+        save_buffer: Also save the replay buffer (its filled part) in each checkpoint, so that
+            resume continues exactly; without it, a resumed run refills the buffer, starting with
+            random actions. Large: up to 1.5 GB per save for a full Humanoid buffer.
 
     Returns:
         The trained actor-critic.
@@ -165,7 +166,7 @@ def td3(
     def compute_loss_pi(data):
         """Deterministic policy gradient through Q1 only (TD3 paper, Algorithm 1)."""
         o = data["obs"]
-        q1_pi = ac.q(o, ac.pi(o))[0]
+        q1_pi = ac.q.first(o, ac.pi(o))
         return -q1_pi.mean()
 
     # Set up optimizers for policy and q-functions (one module: both Q's parameters). Fused Adam
@@ -223,13 +224,17 @@ def td3(
     start_time = time.time()
     logger.set_status("running", start_epoch, epochs)
     for epoch in range(start_epoch, epochs):
+        # Collect experience and update. Unlike Spinning Up, the env copies restart at each epoch
+        # start, seeded from (seed, epoch): that is what lets --resume continue exactly.
         t = collect_and_update(
             envs, buf, logger, get_action, update, steps_per_env, env_seeds(seed, 0, epoch, num_envs), t,
             start_steps=start_steps, update_after=update_after, update_every=update_every,
         )  # fmt: skip
 
         # Test the performance of the deterministic version of the agent.
-        run_test_episodes(test_env, ac, logger, test_seeds(seed, epoch, num_test_episodes), device)
+        run_test_episodes(
+            test_env, ac, logger, seeds_for_test_episodes(seed, epoch, num_test_episodes), device
+        )
 
         # Log info about epoch.
         stats.flush(logger, epoch)

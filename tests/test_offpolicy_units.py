@@ -1,0 +1,264 @@
+"""Pieces of DDPG, TD3, SAC and DQN checked by hand: targets, scaling, Polyak, log-probabilities, alpha."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from spinrl.errors import UserError
+from spinrl.logx import EpochLogger
+from spinrl.offpolicy import collect_and_update, env_actions, polyak_update
+from spinrl.offpolicy_nets import (
+    MLPActorCritic,
+    MLPQEnsemble,
+    MLPQNetwork,
+    MLPSquashedGaussianActorCritic,
+    MLPTwinActorCritic,
+    SquashedGaussianMLPActor,
+    Temperature,
+    scale_action,
+)
+from spinrl.replay import ReplayBuffer
+from spinrl.run import main, run_main_guarded
+
+ASYMMETRIC = spaces.Box(
+    low=np.array([0.0, -3.0], dtype=np.float32), high=np.array([1.0, 5.0], dtype=np.float32)
+)
+
+
+class ScriptedEnv(gym.Env):
+    """Observation = [episode * 100 + step]. Episode 0 terminates after 3 steps; later episodes run
+    into the 4-step time limit (truncated). Checks that every action is inside the env's bounds."""
+
+    observation_space = spaces.Box(-np.inf, np.inf, (1,), np.float32)
+    action_space = ASYMMETRIC
+    spec = None
+
+    def __init__(self):
+        self.episode, self.t = -1, 0
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.episode, self.t = self.episode + 1, 0
+        return self._obs(), {}
+
+    def _obs(self):
+        return np.array([100 * self.episode + self.t], dtype=np.float32)
+
+    def step(self, action):
+        assert self.action_space.contains(np.asarray(action, dtype=np.float32)), action
+        self.t += 1
+        terminated = self.episode == 0 and self.t == 3
+        return self._obs(), 1.0, terminated, False, {}
+
+
+def test_terminal_vs_truncated_transitions_in_the_interaction_loop(tmp_path):
+    from spinrl.envs import make_vector_env
+
+    envs = make_vector_env(ScriptedEnv, 1, max_ep_len=4)
+    buf = ReplayBuffer(1, (2,), 100)
+    logger = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False)
+    t = collect_and_update(
+        envs, buf, logger, get_action=None, update=None, steps_per_env=10, reset_seeds=[0], t=0,
+        start_steps=100, update_after=100, update_every=5,
+    )  # fmt: skip
+    assert t == 10
+    batch = buf.sample_batch(2000)
+    got = {
+        (o, o2, d)
+        for o, o2, d in zip(*(batch[k][:, 0].tolist() for k in ("obs", "obs2")), batch["done"].tolist())
+    }
+    # Episode 0 terminates at step 3 (done = 1: no bootstrapping). Episode 1 is truncated by the time
+    # limit at step 4: done = 0 and obs2 is its real last observation 104, not the reset one (200).
+    # The epoch's last transition (202 -> 203) is cut by the epoch end: bootstrapped too.
+    assert got == {
+        (0, 1, 0.0), (1, 2, 0.0), (2, 3, 1.0),
+        (100, 101, 0.0), (101, 102, 0.0), (102, 103, 0.0), (103, 104, 0.0),
+        (200, 201, 0.0), (201, 202, 0.0), (202, 203, 0.0),
+    }  # fmt: skip
+    assert logger.epoch_dict["EpLen"] == [3, 4]
+
+
+def test_action_scaling_with_asymmetric_bounds():
+    low, high = ASYMMETRIC.low, ASYMMETRIC.high
+    assert np.allclose(scale_action(np.array([-1.0, -1.0]), low, high), low)
+    assert np.allclose(scale_action(np.array([1.0, 1.0]), low, high), high)
+    assert np.allclose(scale_action(np.array([0.0, 0.0]), low, high), [0.5, 1.0])
+    assert np.allclose(env_actions(ASYMMETRIC)(np.array([[0.0, 0.5]])), [[0.5, 3.0]])
+    obs_space = spaces.Box(-1, 1, (3,), np.float32)
+    obs = torch.randn(256, 3) * 100  # large inputs saturate tanh: actions reach the bounds
+    for cls in (MLPActorCritic, MLPTwinActorCritic, MLPSquashedGaussianActorCritic):
+        ac = cls(obs_space, ASYMMETRIC, hidden_sizes=(16,))
+        for deterministic in (True, False):
+            a = ac.act(obs, deterministic=deterministic).numpy()
+            assert a.shape == (256, 2)
+            assert (a >= low - 1e-5).all() and (a <= high + 1e-5).all()
+        # The tanh output's extremes map onto the env's own extremes, not onto [-1, 1] or +-high.
+        ends = ac.to_env(torch.tensor([[-1.0, -1.0], [1.0, 1.0]])).numpy()
+        assert np.allclose(ends, [low, high])
+
+
+def test_polyak_update_math():
+    torch.manual_seed(0)
+    targ = [torch.randn(3, 4), torch.randn(4)]
+    src = [torch.randn(3, 4), torch.randn(4)]
+    expected = [0.995 * t + 0.005 * s for t, s in zip(targ, src)]
+    polyak_update(targ, src, 0.995)
+    for t, e in zip(targ, expected):
+        assert torch.allclose(t, e, atol=1e-7)
+
+
+def test_q_ensemble_equals_separate_networks_and_one_optimizer_updates_every_member():
+    torch.manual_seed(0)
+    q = MLPQEnsemble(obs_dim=3, act_dim=2, hidden_sizes=(8, 8), activation=nn.ReLU, num_members=2)
+    obs, act = torch.randn(5, 3), torch.randn(5, 2)
+    out = q(obs, act)
+    assert out.shape == (2, 5)
+    # Member k computed on its own, layer by layer, from its slice of the stacked weights.
+    x = torch.cat([obs, act], -1)
+    for k in range(2):
+        h = x
+        layers = [m for m in q.net if hasattr(m, "weight")]
+        for i, layer in enumerate(layers):
+            h = h @ layer.weight[k] + layer.bias[k]
+            if i < len(layers) - 1:
+                h = torch.relu(h)
+        assert torch.allclose(out[k], h.squeeze(-1), atol=1e-6)
+    assert torch.allclose(q.first(obs, act), out[0], atol=1e-6)  # TD3's policy loss uses Q1 alone
+    # One optimiser over q.parameters() updates both Q-functions (Spinning Up once chained two
+    # parameter iterators into a list that an earlier use had already exhausted).
+    before = [p.detach().clone() for p in q.parameters()]
+    opt = torch.optim.Adam(q.parameters(), lr=1e-2, fused=True)
+    loss = ((q(obs, act) - 1.0) ** 2).mean(-1).sum()
+    loss.backward()
+    # Member 0's loss gives no gradient to member 1's weights and vice versa.
+    g0 = torch.autograd.grad(q(obs, act)[0].sum(), list(q.parameters()))
+    assert all(float(g[1].abs().sum()) == 0 for g in g0)
+    opt.step()
+    for b, p in zip(before, q.parameters()):
+        for k in range(2):
+            assert not torch.equal(b[k], p[k]), "a Q-function was not updated"
+
+
+def test_squashed_gaussian_log_prob_matches_change_of_variables():
+    torch.manual_seed(0)
+    actor = SquashedGaussianMLPActor(obs_dim=4, act_dim=3, hidden_sizes=(16,), activation=nn.ReLU)
+    obs = torch.randn(64, 4)
+    torch.manual_seed(1)
+    a, logp = actor(obs)
+    # Recompute directly: u = mu + std * eps with the same noise, then
+    # log pi(a|s) = sum_i [log N(u_i; mu_i, std_i) - log(1 - tanh(u_i)^2)].
+    h = actor.net(obs)
+    mu, log_std = actor.mu_layer(h), actor.log_std_layer(h).clamp(-20, 2)
+    torch.manual_seed(1)
+    u = mu + log_std.exp() * torch.randn_like(mu)
+    direct = torch.distributions.Normal(mu, log_std.exp()).log_prob(u).sum(-1)
+    direct = direct - torch.log(1 - torch.tanh(u) ** 2).sum(-1)
+    assert torch.allclose(a, torch.tanh(u), atol=1e-6)
+    assert torch.allclose(logp, direct, atol=1e-4)
+    # Deterministic: the action is tanh(mu).
+    a_det, _ = actor(obs, deterministic=True)
+    assert torch.allclose(a_det, torch.tanh(mu), atol=1e-6)
+
+
+@pytest.mark.parametrize("entropy, alpha_should", [(-3.0, "grow"), (0.5, "shrink")])
+def test_auto_alpha_gradient_sign(entropy, alpha_should):
+    target_entropy = -1.0
+    temp = Temperature(1.0, learned=True)
+    logp = torch.full((32,), -entropy)  # the policy's entropy estimate is -E[log pi]
+    temp.loss(logp, target_entropy).backward()
+    grad = float(temp.log_alpha.grad)
+    # J(alpha) = E[-alpha (log pi + target)]: entropy below target -> negative gradient -> alpha grows.
+    assert (grad < 0) == (alpha_should == "grow")
+    assert grad == pytest.approx(-(-entropy + target_entropy))
+    torch.optim.SGD(temp.parameters(), lr=0.1).step()
+    assert (float(temp.alpha) > 1.0) == (alpha_should == "grow")
+    assert Temperature(0.2).alpha == 0.2 and not Temperature(0.2).log_alpha.requires_grad
+
+
+def test_dqn_network_acts_greedily_with_action_offset():
+    obs_space = spaces.Box(-1, 1, (3,), np.float32)
+    net = MLPQNetwork(obs_space, spaces.Discrete(4, start=2), hidden_sizes=(8,))
+    obs = torch.randn(10, 3)
+    q = net.q(obs)
+    assert q.shape == (1, 10, 4)
+    assert torch.equal(net.act(obs), q[0].argmax(-1) + 2)
+    with pytest.raises(UserError, match="Discrete"):
+        MLPQNetwork(obs_space, ASYMMETRIC)
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["sac", "--env", "CartPole-v1"], "sac cannot handle the action space Discrete(2)"),
+        (["td3", "--env", "CartPole-v1"], "needs a Box action space"),
+        (["ddpg", "--env", "CartPole-v1"], "ddpg cannot handle"),
+        (["dqn", "--env", "Pendulum-v1"], "dqn cannot handle the action space Box"),
+        (["sac", "--env", "Pendulum-v1", "--alpha", "-1"], "alpha=-1"),
+        (["sac", "--env", "Pendulum-v1", "--alpha", "autoo"], "alpha='autoo'"),
+        (["td3", "--env", "Pendulum-v1", "--polyak", "1.0"], "polyak=1.0"),
+        (["dqn", "--env", "CartPole-v1", "--epsilon_end", "2"], "epsilon_end=2"),
+        (["td3", "--env", "Pendulum-v1", "--policy_delay", "0"], "policy_delay=0"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_2(tmp_data, capsys, argv, expected):
+    assert run_main_guarded(main, [*argv, "--epochs", "1", "--steps_per_epoch", "10"]) == 2
+    err_lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err_lines) == 1 and err_lines[0].startswith("spinrl: error:"), err_lines
+    assert expected in err_lines[0]
+
+
+def test_help_comes_from_signature_and_docstring(capsys):
+    for algo, names in {
+        "sac": ("alpha", "save_buffer", "replay_size", "num_envs"),
+        "td3": ("policy_delay", "target_noise", "noise_clip", "act_noise"),
+        "ddpg": ("pi_lr", "q_lr", "polyak"),
+        "dqn": ("epsilon_decay_steps", "epsilon_end"),
+    }.items():
+        assert main([algo, "--help"]) == 0
+        out = capsys.readouterr().out
+        for name in names:
+            line = out.split(f"--{name} ")[1].split("\n--")[0]
+            assert len(line.split("\n")) > 1 and line.split("\n")[1].strip(), f"{algo} --{name} has no help"
+
+
+def test_spinning_up_defaults():
+    import inspect
+
+    from spinrl import ddpg, dqn, sac, td3
+
+    expected = dict(
+        replay_size=int(1e6), gamma=0.99, polyak=0.995, batch_size=100, start_steps=10000, update_after=1000,
+        update_every=50, num_test_episodes=10, max_ep_len=1000, steps_per_epoch=4000, epochs=100, save_freq=1,
+    )  # fmt: skip
+    for fn in (ddpg, td3, sac, dqn):
+        params = inspect.signature(fn).parameters
+        for k, v in expected.items():
+            assert params[k].default == v, (fn.__name__, k)
+    assert inspect.signature(td3).parameters["policy_delay"].default == 2
+    assert inspect.signature(sac).parameters["alpha"].default == 0.2
+    assert inspect.signature(ddpg).parameters["act_noise"].default == 0.1
+
+
+def test_test_policy_loads_an_off_policy_run(tmp_path):
+    from spinrl import sac
+    from spinrl.logx import read_progress
+    from spinrl.test_policy import load_policy, run_policy
+
+    out = tmp_path / "run"
+    sac("Pendulum-v1", steps_per_epoch=300, epochs=1, start_steps=100, update_after=200, update_every=50,
+        num_test_episodes=1, ac_kwargs=dict(hidden_sizes=(8,)), logger_kwargs=dict(output_dir=str(out), quiet=True),
+        max_ep_len=50, device="cpu", num_envs=2, alpha="auto")  # fmt: skip
+    env, get_action, config = load_policy(out, deterministic=True)
+    assert config["actor_critic"] == "spinrl.offpolicy_nets.MLPSquashedGaussianActorCritic"
+    progress = read_progress(out / "progress.txt")
+    assert progress["TotalEnvInteracts"][-1] == 300  # 150 steps x 2 copies
+    assert 0 < progress["Alpha"][-1] < 1  # learned, starting from 1
+    ((ret, length),) = run_policy(env, get_action, episodes=1, quiet=True)
+    assert length == 50 and math.isfinite(ret)
