@@ -97,6 +97,7 @@ class EpochLogger:
         self.tb_writer = None
         self._tb_enabled = tensorboard
         self.resume = resume
+        self._progress = None  # rich progress bar, on a terminal only
         if not self.is_writer:
             return
         if self.progress_path.exists() and self.progress_path.stat().st_size > 0 and not resume:
@@ -139,6 +140,39 @@ class EpochLogger:
             **extra,
         )
         _atomic_write_text(self.output_dir / "status.json", json.dumps(info, indent=2))
+        self._update_progress_bar(status, epoch, epochs)
+
+    def _update_progress_bar(self, status: str, epoch: int, epochs: int) -> None:
+        """A live bar with the epoch count, elapsed time and ETA, only when attached to a terminal."""
+        if self.quiet or not sys.stdout.isatty():
+            return
+        if self._progress is None and status == "running":
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._progress = Progress(
+                "[bold]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                "epochs",
+                TimeElapsedColumn(),
+                "ETA",
+                TimeRemainingColumn(),
+            )
+            self._task = self._progress.add_task(
+                self.exp_name or self.output_dir.name, total=epochs, completed=epoch
+            )
+            self._progress.start()
+        elif self._progress is not None:
+            self._progress.update(self._task, completed=epoch)
+            if status != "running":
+                self._progress.stop()
+                self._progress = None
 
     # ----- resuming ----------------------------------------------------------------------------
     def truncate_to_epochs(self, num_epochs: int) -> None:
@@ -207,7 +241,9 @@ class EpochLogger:
         """Print the epoch table, append the row to progress.txt and TensorBoard; return the row."""
         row = {k: self.log_current_row.get(k, "") for k in self.log_headers}
         if self.is_writer:
-            if not self.quiet:
+            if self._progress is not None:  # print above the live progress bar
+                self._progress.console.print(format_epoch_table(row), markup=False, highlight=False)
+            elif not self.quiet:
                 print(format_epoch_table(row), flush=True)
             header = "" if not self.first_row else "\t".join(self.log_headers) + "\n"
             with open(self.progress_path, "a") as f:
@@ -241,6 +277,9 @@ class EpochLogger:
         self.tb_writer.flush()
 
     def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
         if self.tb_writer is not None:
             self.tb_writer.close()
             self.tb_writer = None
