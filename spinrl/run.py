@@ -181,7 +181,15 @@ def parse_grid_args(tokens: list[str]) -> dict[str, list[Any]]:
     args: dict[str, list[Any]] = {}
     key = None
     for tok in tokens:
-        if tok.startswith("--"):
+        # A flag is --name (letters, digits, _ and :), or --name=value; anything else is a value, so
+        # that --mpi_args "--hostfile hosts.txt" passes its text through.
+        flag = re.fullmatch(r"--([A-Za-z_][\w:]*)(?:=(.*))?", tok, flags=re.S)
+        if flag and flag.group(2) is not None:
+            key = SUBSTITUTIONS.get(flag.group(1), flag.group(1))
+            if key in args:
+                raise UserError(f"--{flag.group(1)} was given twice; give all its values after one flag")
+            args[key] = [parse_value(flag.group(2))]
+        elif flag or tok == "--":
             key = tok[2:]
             if not key:
                 raise UserError("empty flag '--': flags look like --epochs 10")

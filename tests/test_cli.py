@@ -42,6 +42,11 @@ def test_grid_syntax_and_shorthands():
     }
 
 
+def test_equals_form_and_values_that_look_like_flags():
+    args = parse_grid_args(["--env=CartPole-v1", "--mpi_args", "--hostfile hosts.txt", "--epochs=3"])
+    assert args == {"env_fn": ["CartPole-v1"], "mpi_args": ["--hostfile hosts.txt"], "epochs": [3]}
+
+
 def test_values_are_literals_never_evaluated(tmp_path):
     marker = tmp_path / "pwned"
     text = f"__import__('pathlib').Path('{marker}').touch()"

@@ -101,3 +101,31 @@ def test_same_seed_same_progress(tmp_path):
     for key in a:
         if key != "Time":
             np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_nan_loss_stops_with_clear_message_and_keeps_last_checkpoint(tmp_path):
+    import gymnasium as gym
+
+    from spinrl.checkpoint import load_checkpoint
+    from spinrl.runtime import TrainingDiverged
+
+    steps = {"n": 0}
+
+    class NaNRewardAfter600(gym.Wrapper):
+        def step(self, action):
+            obs, rew, terminated, truncated, info = self.env.step(action)
+            steps["n"] += 1
+            return obs, (float("nan") if steps["n"] > 600 else rew), terminated, truncated, info
+
+    with pytest.raises(TrainingDiverged, match="became nan in epoch 2: training stopped"):
+        ppo(
+            lambda: NaNRewardAfter600(gym.make("CartPole-v1")),
+            steps_per_epoch=300,
+            epochs=5,
+            save_freq=1,
+            train_pi_iters=2,
+            train_v_iters=2,
+            logger_kwargs=dict(output_dir=str(tmp_path), quiet=True),
+        )
+    assert load_checkpoint(tmp_path)["counters"]["epoch"] == 2  # epochs 0 and 1 are safe
+    assert read_progress(tmp_path / "progress.txt")["Epoch"].tolist() == [0, 1]

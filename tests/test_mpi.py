@@ -18,8 +18,14 @@ from spinrl.mpi import mpiexec_command
 def _mpirun(script: str, cwd, n: int = 2, timeout: float = 240) -> subprocess.CompletedProcess:
     cmd, env = mpiexec_command(n)
     env = dict(env, PYTHONPATH=str(ROOT))
-    return subprocess.run([*cmd, sys.executable, "-c", textwrap.dedent(script)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [*cmd, sys.executable, "-c", textwrap.dedent(script)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_two_rank_ppo_identical_params_and_global_statistics(tmp_path):
@@ -97,8 +103,26 @@ def test_a_dying_rank_ends_the_job_loudly(tmp_path, how):
 
 
 def test_cli_cpu_flag_launches_ranks(tmp_data, cli):
-    proc = cli("vpg", "--env", "CartPole-v1", "--cpu", "2", "--steps_per_epoch", "200", "--epochs", "1",
-               "--train_v_iters", "2", "--exp_name", "m", cwd=tmp_data, env={"SPINRL_NUM_THREADS": "1"})
+    # --mpi_args reaches mpiexec: the multi-host path (a host list), exercised with this one host.
+    proc = cli(
+        "vpg",
+        "--env",
+        "CartPole-v1",
+        "--cpu",
+        "2",
+        "--mpi_args",
+        "--host localhost:2",
+        "--steps_per_epoch",
+        "200",
+        "--epochs",
+        "1",
+        "--train_v_iters",
+        "2",
+        "--exp_name",
+        "m",
+        cwd=tmp_data,
+        env={"SPINRL_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert read_progress(tmp_data / "data/m/m_s0/progress.txt")["TotalEnvInteracts"].tolist() == [200]
 
