@@ -1,0 +1,35 @@
+"""``make bench``: every benchmark, one after another, each writing its table to benchmarks/results/.
+
+    .venv/bin/python benchmarks/run_all.py            # full runs (long: an hour or more on 2 cores)
+    .venv/bin/python benchmarks/run_all.py --quick    # small budgets, one seed (a few minutes each)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SCRIPTS = ["bench_onpolicy.py", "bench_offpolicy.py", "bench_grid.py"]
+
+
+def main() -> int:
+    extra = sys.argv[1:]
+    failed = []
+    for script in SCRIPTS:
+        path = HERE / script
+        if not path.exists():
+            continue
+        print(f"=== {script} {' '.join(extra)}", flush=True)
+        if subprocess.call([sys.executable, str(path), *extra]) != 0:
+            failed.append(script)
+    if failed:
+        print(f"failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    print(f"tables written to {HERE / 'results'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
