@@ -79,6 +79,22 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     return elapsed
 
 
+BURN = "import time; t = time.perf_counter(); x = sum(range(30_000_000)); print(time.perf_counter() - t)"
+
+
+def effective_cores(k: int) -> float:
+    """How many cores ``k`` CPU-bound processes actually get right now (k on an idle k-core machine).
+
+    On a shared machine other work takes its share; the parallel grid cannot beat this.
+    """
+    alone = float(subprocess.run([sys.executable, "-c", BURN], capture_output=True, text=True).stdout)
+    procs = [
+        subprocess.Popen([sys.executable, "-c", BURN], stdout=subprocess.PIPE, text=True) for _ in range(k)
+    ]
+    together = [float(p.communicate()[0]) for p in procs]
+    return k * alone / max(together)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=5)
@@ -101,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     times: dict[str, list[float]] = {name: [] for name in setups}
     loads = [os.getloadavg()[0]]
+    cores = [effective_cores(args.parallel)]
     with tempfile.TemporaryDirectory(prefix="bench_grid_") as data_dir:
         for repeat in range(args.repeats):  # interleaved, so a busy spell on the machine hits every setup
             for i, (name, (parallel, env)) in enumerate(setups.items()):
@@ -108,8 +125,9 @@ def main(argv: list[str] | None = None) -> int:
                 times[name].append(timed(cmd, env))
                 print(f"{times[name][-1]:7.1f} s  {name}", flush=True)
             loads.append(os.getloadavg()[0])
+            cores.append(effective_cores(args.parallel))
         finished = sum(1 for _ in Path(data_dir).rglob("status.json"))
-        shown = grid_command("DATA", "DATA", args.epochs, args.steps_per_epoch, args.parallel)
+        shown = grid_command("bench", "DATA", args.epochs, args.steps_per_epoch, args.parallel)
 
     serial, serial_1t, parallel = (min(t) for t in times.values())
     ratio = parallel / serial
@@ -127,7 +145,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Machine: {cpu_model()}, {usable_cores()} usable core(s), Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}. Load average (1 min) before and after each round: "
         f"{', '.join(f'{x:.1f}' for x in loads)}; a load above the core count means other work shared the "
-        "cores and the figures are noisy.",
+        "cores and the figures are noisy. "
+        f"Cores that {args.parallel} CPU-bound processes actually got (a pure-Python loop, before and after "
+        f"each round; {args.parallel} on an idle machine): {', '.join(f'{c:.2f}' for c in cores)}.",
         "",
         f"| grid | runs | wall-clock (s), fastest of {args.repeats} | all (s) | vs serial |",
         "|---|---:|---:|---|---:|",

@@ -35,12 +35,14 @@ import inspect
 import itertools
 import json
 import os
+import queue
 import signal
 import socket
 import string
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -195,8 +197,10 @@ class ExperimentGrid:
             parallel: how many variants run at once. With more than one, each variant runs in its own
                 process, with stdout and stderr in ``<run dir>/output.log`` and
                 ``max(1, cores // (parallel * num_cpu))`` threads, so the runs share the cores instead
-                of fighting over them. A failed variant does not stop the others; failures are
-                reported at the end. With the Ray backend it caps the tasks in flight (default: as
+                of fighting over them. Single-process variants are forked from a :class:`Zygote` that
+                has imported torch and the algorithm once, so a variant starts at once; with
+                ``num_cpu > 1`` each variant is a new ``mpiexec``. A failed variant does not stop the
+                others; failures are reported at the end. With the Ray backend it caps the tasks in flight (default: as
                 many as the cluster's CPUs allow).
             backend: ``"local"`` (this machine) or ``"ray"`` (one Ray task per variant, asking for
                 ``num_cpu`` CPUs, and a GPU when the variant's ``device`` starts with ``cuda``).
@@ -392,6 +396,28 @@ def thread_budget(parallel: int, num_cpu: int = 1) -> int:
     return max(1, cores // (parallel * max(1, num_cpu)))
 
 
+def child_env(threads: int) -> dict[str, str]:
+    """The environment of a variant's process: its thread budget, and plain-text output for its log."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # The log is a file, but mpiexec gives its ranks a pseudo-terminal: ask for plain text, no live bars.
+    env.update(TERM="dumb", NO_COLOR="1")
+    # The thread budget: BLAS libraries read these at start-up, torch reads SPINRL_NUM_THREADS.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "SPINRL_NUM_THREADS"):
+        env[var] = str(threads)
+    return env
+
+
+def prepare_run_dir(spec: dict[str, Any], output_dir: str, how: str) -> str:
+    """Write ``<run dir>/variant.json`` and a header line in ``output.log``; return the spec's path."""
+    os.makedirs(output_dir, exist_ok=True)
+    spec_path = os.path.join(output_dir, "variant.json")
+    with open(spec_path, "w") as f:
+        json.dump(spec, f, indent=2)
+    with open(os.path.join(output_dir, "output.log"), "a") as log:
+        log.write(f"===== {_dt.datetime.now().isoformat(timespec='seconds')} {how}\n")
+    return spec_path
+
+
 def launch_variant(spec: dict[str, Any], output_dir: str, num_cpu: int, mpi_args: str, threads: int):
     """Start one variant as ``python -m spinrl.run_entrypoint <run dir>/variant.json`` (under mpiexec
     with ``num_cpu > 1``), its output appended to ``<run dir>/output.log``.
@@ -399,28 +425,114 @@ def launch_variant(spec: dict[str, Any], output_dir: str, num_cpu: int, mpi_args
     The child gets its own session, so a Ctrl-C in the terminal reaches only the grid, which then stops
     every child the same way (:func:`stop_children`). Returns the process and the open log file.
     """
-    os.makedirs(output_dir, exist_ok=True)
-    spec_path = os.path.join(output_dir, "variant.json")
-    with open(spec_path, "w") as f:
-        json.dump(spec, f, indent=2)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    cmd = [sys.executable, "-m", "spinrl.run_entrypoint", spec_path]
+    cmd = [sys.executable, "-m", "spinrl.run_entrypoint", os.path.join(output_dir, "variant.json")]
+    env = child_env(threads)
     if num_cpu > 1:
         from spinrl.mpi import mpiexec_command
 
-        prefix, env = mpiexec_command(num_cpu, mpi_args)
-        env["PYTHONUNBUFFERED"] = "1"
+        prefix, mpi_env = mpiexec_command(num_cpu, mpi_args)
+        env = {**mpi_env, **env}  # MPI's settings, with this grid's thread budget
         cmd = prefix + cmd
-    # The thread budget: BLAS libraries read these at start-up, torch reads SPINRL_NUM_THREADS.
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "SPINRL_NUM_THREADS"):
-        env[var] = str(threads)
+    prepare_run_dir(spec, output_dir, " ".join(cmd))
     log = open(os.path.join(output_dir, "output.log"), "a")
-    log.write(f"===== {_dt.datetime.now().isoformat(timespec='seconds')} {' '.join(cmd)}\n")
-    log.flush()
     proc = subprocess.Popen(
         cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
     )
     return proc, log
+
+
+class Zygote:
+    """A helper process that imports torch and the algorithm once, then forks one child per variant.
+
+    Starting Python and importing torch takes seconds, often longer than a short run itself; a child
+    forked from a process that has done it starts at once. The zygote runs no torch code, so forking
+    it is safe (the same idea as multiprocessing's forkserver, without re-importing the user's script).
+    Its protocol, one line each way: the grid sends ``{"spec": ..., "log": ...}``; the zygote answers
+    ``ready``, ``started PID`` and, when a child ends, ``exit PID CODE``.
+    """
+
+    def __init__(self, modules: list[str], threads: int):
+        cmd = [sys.executable, "-m", "spinrl.run_entrypoint", "--zygote", *modules]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            env=child_env(threads),
+            start_new_session=True,
+        )
+        self.exit_codes: dict[int, int] = {}
+        self._replies: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read_replies, daemon=True).start()
+        try:
+            reply = self._replies.get(timeout=120)
+        except queue.Empty:
+            reply = None
+        if reply != "ready":
+            self.close()
+            raise RuntimeError("the zygote process could not import " + ", ".join(modules))
+
+    def _read_replies(self) -> None:
+        for line in self.proc.stdout:
+            words = line.split()
+            if words[:1] == ["exit"]:
+                self.exit_codes[int(words[1])] = int(words[2])
+            elif words[:1] == ["started"]:
+                self._replies.put(int(words[1]))
+            elif words == ["ready"]:
+                self._replies.put("ready")
+        self._replies.put(None)  # the zygote is gone
+
+    def fork(self, spec_path: str, log_path: str) -> ForkedChild:
+        self.proc.stdin.write(json.dumps({"spec": spec_path, "log": log_path}) + "\n")
+        self.proc.stdin.flush()
+        try:
+            pid = self._replies.get(timeout=60)
+        except queue.Empty:
+            pid = None
+        if not isinstance(pid, int):
+            raise RuntimeError("the zygote process died")
+        return ForkedChild(pid, self)
+
+    def close(self) -> None:
+        """Let the zygote exit once its children have (it reaps and reports them first)."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class ForkedChild:
+    """A variant forked by the :class:`Zygote`, with the parts of ``subprocess.Popen`` the grid uses."""
+
+    def __init__(self, pid: int, zygote: Zygote):
+        self.pid = pid
+        self.zygote = zygote
+
+    @property
+    def returncode(self) -> int | None:
+        return self.poll()
+
+    def poll(self) -> int | None:
+        if self.pid in self.zygote.exit_codes:
+            return self.zygote.exit_codes[self.pid]
+        if self.zygote.proc.poll() is not None and not pid_alive(self.pid):
+            return -1  # the zygote died and cannot tell us; the child is gone too
+        return None
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"variant pid {self.pid}", timeout)
+            time.sleep(0.05)
+        return self.poll()
 
 
 def stop_children(procs: list[subprocess.Popen], grace: float = STOP_GRACE_SECONDS) -> None:
@@ -468,20 +580,25 @@ def _run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planne
     """Run the variants ``parallel`` at a time on this machine; return the failed ones and why."""
     threads = thread_budget(parallel, runs[0].num_cpu)
     print(f"Running {len(runs)} variant(s), {parallel} at a time, {threads} thread(s) each.", flush=True)
+    zygote = _start_zygote(runs, threads)
     pending = list(runs)
-    running: dict[subprocess.Popen, tuple[PlannedRun, Any, float]] = {}
+    running: dict[Any, tuple[PlannedRun, float]] = {}
     failures: list[tuple[PlannedRun, str]] = []
     done = 0
     try:
         while pending or running:
             while pending and len(running) < parallel:
                 r = pending.pop(0)
-                proc, log = launch_variant(r.spec(), r.output_dir, r.num_cpu, r.mpi_args, threads)
-                running[proc] = (r, log, time.monotonic())
+                if zygote is not None:
+                    spec_path = prepare_run_dir(r.spec(), r.output_dir, "forked by the grid's zygote process")
+                    proc = zygote.fork(spec_path, r.log_path)
+                else:
+                    proc, log = launch_variant(r.spec(), r.output_dir, r.num_cpu, r.mpi_args, threads)
+                    log.close()  # the child holds its own copy
+                running[proc] = (r, time.monotonic())
                 print(f"start  {r.label} (pid {proc.pid}, log {r.log_path})", flush=True)
             for proc in [p for p in running if p.poll() is not None]:
-                r, log, started = running.pop(proc)
-                log.close()
+                r, started = running.pop(proc)
                 done += 1
                 took = f"{time.monotonic() - started:.0f} s"
                 if proc.returncode == 0:
@@ -489,16 +606,31 @@ def _run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planne
                 else:
                     failures.append((r, f"exit code {proc.returncode} after {took}"))
                     print(f"FAILED {r.label} (exit code {proc.returncode}) [{done}/{len(runs)}]", flush=True)
-            time.sleep(0.1)
+            time.sleep(0.05)
     except KeyboardInterrupt:
         print(f"\nStopping {len(running)} running variant(s)...", file=sys.stderr, flush=True)
         stop_children(list(running))
-        for _, log, _ in running.values():
-            log.close()
         print("Stopped. Run the same command with --resume to finish the grid.", file=sys.stderr, flush=True)
         raise
+    finally:
+        if zygote is not None:
+            zygote.close()
     _report_failures(failures)
     return failures
+
+
+def _start_zygote(runs: list[PlannedRun], threads: int) -> Zygote | None:
+    """A zygote for single-process variants of an importable algorithm; None means plain processes."""
+    module = runs[0].spec()["thunk"]["__callable__"].rsplit(":", 1)[0]
+    if runs[0].num_cpu > 1 or module.startswith("file:") or os.environ.get("SPINRL_NO_ZYGOTE") == "1":
+        return None
+    try:
+        # What a run imports on its first step (torch.optim pulls in torch._dynamo), so children need not.
+        preload = ["torch", "torch._dynamo", "torch.utils.tensorboard", "tensorboard.summary", "gymnasium"]
+        return Zygote([*preload, "spinrl.logx", module], threads)
+    except (RuntimeError, OSError) as e:
+        print(f"(starting each variant as a new process: {e})", flush=True)
+        return None
 
 
 # ----- Ray ---------------------------------------------------------------------------------------------

@@ -190,9 +190,9 @@ class EpochLogger:
         kept = lines[: 1 + num_epochs]
         if kept and not kept[-1].endswith("\n"):
             kept = kept[:-1]  # a half-written last row from a kill
+        if len(kept) <= 1:  # no epoch survives: start the file afresh, header included
+            kept, self.log_headers, self.first_row = [], [], True
         _atomic_write_text(self.progress_path, "".join(kept))
-        if len(kept) <= 1:
-            self.first_row = True
 
     # ----- per-epoch values --------------------------------------------------------------------
     def store(self, **kwargs: Any) -> None:

@@ -203,14 +203,19 @@ def test_serial_run_in_process_and_env_name_becomes_env_fn(tmp_path):
         eg.run(fake_algo, data_dir=str(tmp_path))
 
 
-def test_parallel_two_runs_overlap_with_a_thread_budget(tmp_path, children_import_tests):
+@pytest.mark.parametrize("zygote", [True, False], ids=["forked-from-zygote", "new-processes"])
+def test_parallel_two_runs_overlap_with_a_thread_budget(tmp_path, children_import_tests, monkeypatch, zygote):
+    if not zygote:
+        monkeypatch.setenv("SPINRL_NO_ZYGOTE", "1")
     eg = ExperimentGrid("par")
     eg.add("seed", [0, 1])
     eg.add("epoch_seconds", 0.6)
     dirs = [Path(d) for d in eg.run(fake_algo, data_dir=str(tmp_path), parallel=2)]
     for d in dirs:
         assert progress_rows(d) == 3 and status(d) == "finished"
-        assert (d / "output.log").exists() and (d / "variant.json").exists()
+        assert (d / "variant.json").exists()
+        header = (d / "output.log").read_text().splitlines()[0]
+        assert ("forked by the grid's zygote" in header) == zygote
     starts = [launches(d)[0] for d in dirs]
     # Both ran at once: each started before the other could have finished (3 epochs of 0.6 s).
     assert abs(starts[0]["time"] - starts[1]["time"]) < 1.5

@@ -90,3 +90,16 @@ def test_setup_logger_kwargs_layout(tmp_path):
 
 def test_convert_json_nested():
     assert convert_json({"a": [1, (2, 3)], "b": np.float32(0.5)}) == {"a": [1, [2, 3]], "b": 0.5}
+
+
+def test_resume_before_first_checkpoint_writes_one_header(tmp_path):
+    out = str(tmp_path / "run")
+    logger = EpochLogger(output_dir=out, quiet=True, tensorboard=False)
+    for e in range(3):
+        _epoch(logger, e, [float(e)])
+    resumed = EpochLogger(output_dir=out, quiet=True, tensorboard=False, resume=True)
+    resumed.truncate_to_epochs(0)  # killed before the first checkpoint: every row is redone
+    _epoch(resumed, 0, [7.0])
+    lines = (tmp_path / "run" / "progress.txt").read_text().splitlines()
+    assert len(lines) == 2 and lines[0].count("Epoch") == 1
+    assert read_progress(tmp_path / "run" / "progress.txt")["AverageEpRet"].tolist() == [7.0]
