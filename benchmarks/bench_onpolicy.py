@@ -122,6 +122,8 @@ class Until(BaseCallback):
                 self.stop = True
         self.rollout_rets = []
 
+import torch
+torch.set_num_threads(1)  # as spinrl does by default: one core per run
 model = PPO("MlpPolicy", env_id, seed=seed, device="cpu")
 cb = Until()
 t0 = time.time()
@@ -191,28 +193,35 @@ def bench_cartpole(seeds: list[int], budget: int, work: Path) -> tuple[list[str]
 
 
 def bench_hopper(seeds: list[int], budget: int, work: Path) -> list[str]:
+    """spinrl and SB3 side by side: both of a seed's runs at once, one core each, so that they see the
+    same machine load."""
+    from concurrent.futures import ThreadPoolExecutor
+
     rows = []
     for seed in seeds:
         exp = f"hop{seed}"
-        r = spinrl_until(
-            [
-                "ppo",
-                "--env",
-                "Hopper-v5",
-                "--seed",
-                str(seed),
-                "--epochs",
-                str(budget // 4000),
-                "--exp_name",
-                exp,
-                "--data_dir",
-                str(work / "data"),
-            ],
-            work / "data" / exp / f"{exp}_s{seed}",
-            None,
-            timeout=3600,
-        )
-        s = sb3_until("Hopper-v5", seed, budget, None)
+        with ThreadPoolExecutor(2) as pool:
+            spinrl_run = pool.submit(
+                spinrl_until,
+                [
+                    "ppo",
+                    "--env",
+                    "Hopper-v5",
+                    "--seed",
+                    str(seed),
+                    "--epochs",
+                    str(budget // 4000),
+                    "--exp_name",
+                    exp,
+                    "--data_dir",
+                    str(work / "data"),
+                ],
+                work / "data" / exp / f"{exp}_s{seed}",
+                None,
+                5400,
+            )
+            sb3_run = pool.submit(sb3_until, "Hopper-v5", seed, budget, None)
+            r, s = spinrl_run.result(), sb3_run.result()
         rows.append(f"| {seed} | spinrl PPO | {fmt(r['final'])} | {fmt(r['sps'], 0)} |")
         rows.append(f"| {seed} | SB3 PPO | {fmt(s['final'])} | {fmt(s['sps'], 0)} |")
     return rows
