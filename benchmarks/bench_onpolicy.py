@@ -309,7 +309,8 @@ def main() -> None:
         f"- Date: {time.strftime('%Y-%m-%d %H:%M')}",
         "- Each library with its own defaults (spinrl: Spinning Up's PPO defaults, 4000 steps/epoch, "
         "num_envs=1; SB3: PPO('MlpPolicy') defaults). Times are training wall-clock (process start-up "
-        "excluded for both).",
+        "excluded for both). Both use one torch thread (spinrl's default; SB3 is given the same so that "
+        "thread contention on a small machine does not slow it down).",
         "",
     ]
     try:
