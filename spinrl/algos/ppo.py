@@ -91,10 +91,6 @@ def ppo(
     config = dict(locals(), algo="ppo", env_name=env_name_of(env_fn))
     setup_pytorch_for_mpi()  # Special function to avoid certain slowdowns from PyTorch + MPI combo.
 
-    # Set up the logger and save the configuration.
-    logger = EpochLogger(**(logger_kwargs or {}), resume=resume)
-    logger.save_config(config)
-
     # Random seed: different on each MPI rank, so ranks collect different experience.
     seed += 10000 * proc_id()
     seed_everything(seed)
@@ -104,6 +100,11 @@ def ppo(
     envs = make_vector_env(env_fn, num_envs, max_ep_len, asynchronous=async_envs)
     check_spaces(envs, "ppo")
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
+
+    # Set up the logger and save the configuration (after the checks above, so that a refused
+    # environment leaves no run directory behind).
+    logger = EpochLogger(**(logger_kwargs or {}), resume=resume)
+    logger.save_config(config)
 
     # Create the actor-critic module, identical on every rank.
     ac = actor_critic(obs_space, act_space, **ac_kwargs).to(device)
