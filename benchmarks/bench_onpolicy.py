@@ -263,7 +263,7 @@ def bench_throughput(num_envs: int) -> list[str]:
     from spinrl.envs import make_vector_env
     from spinrl.logx import EpochLogger
     from spinrl.nets import MLPActorCritic
-    from spinrl.onpolicy import collect_trajectories
+    from spinrl.onpolicy import TrajectoryCollector
 
     torch.set_num_threads(1)
     env = gym.make("CartPole-v1")
@@ -283,10 +283,11 @@ def bench_throughput(num_envs: int) -> list[str]:
         steps = 32_000 // k
         buf = GAEBuffer(4, (), steps, k, act_dtype=np.int64)
         logger = EpochLogger(output_dir=tempfile.mkdtemp(), quiet=True, tensorboard=False)
-        collect_trajectories(envs, ac, buf, logger, steps, list(range(k)), torch.device("cpu"))  # warm-up
+        collector = TrajectoryCollector(envs, ac, buf, logger, torch.device("cpu"))
+        collector.collect(steps, list(range(k)))  # warm-up
         buf.get()
         t = time.time()
-        collect_trajectories(envs, ac, buf, logger, steps, list(range(k)), torch.device("cpu"))
+        collector.collect(steps)
         sps = steps * k / (time.time() - t)
         rows.append(f"| spinrl PPO collection, --num_envs {k} | {sps:,.0f} | {sps / raw:.0%} |")
     return rows

@@ -121,8 +121,8 @@ def make_vector_env(
 def env_seeds(seed: int, rank: int, epoch: int, num_envs: int) -> list[int]:
     """Distinct, reproducible reset seeds for each env copy, MPI rank and epoch.
 
-    Re-seeding at every epoch start (instead of carrying episodes across epochs) is what makes a
-    resumed run continue exactly as the uninterrupted one would have.
+    The envs restart with these seeds at the first epoch and after every checkpoint, which is what
+    makes a resumed run continue exactly as the uninterrupted one would have.
     """
     ss = np.random.SeedSequence([seed, rank, epoch])
     return [int(s) for s in ss.generate_state(num_envs, dtype=np.uint32)]

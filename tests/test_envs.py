@@ -10,7 +10,7 @@ from spinrl.buffers import GAEBuffer
 from spinrl.envs import check_spaces, env_seeds, make_env_fn, make_vector_env
 from spinrl.errors import UserError
 from spinrl.logx import EpochLogger
-from spinrl.onpolicy import collect_trajectories
+from spinrl.onpolicy import TrajectoryCollector, restart_seeds
 
 VALUE = 10.0  # the scripted critic's constant value estimate
 
@@ -56,9 +56,8 @@ def test_truncation_bootstraps_and_termination_does_not(tmp_path):
     )
     logger = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False)
     # Copy 0 gets seed 2 (terminates at t=3), copy 1 gets seed 3 (truncated at t=4).
-    collect_trajectories(
-        envs, ConstantCritic(), buf, logger, steps_per_env=4, reset_seeds=[2, 3], device=torch.device("cpu")
-    )
+    collector = TrajectoryCollector(envs, ConstantCritic(), buf, logger, torch.device("cpu"))
+    collector.collect(steps_per_env=4, reset_seeds=[2, 3])
     # Copy 0: 3 steps then terminal (rewards-to-go 1.75, 1.5, 1), then a new episode cut by the epoch
     # end after 1 step: bootstrap 1 + 0.5 * V.
     np.testing.assert_allclose(buf.ret_buf[:, 0], [1.75, 1.5, 1.0, 1 + gamma * VALUE])
@@ -114,3 +113,25 @@ def test_unsupported_action_spaces_named_in_error(space):
 
     with pytest.raises(UserError, match=type(space).__name__):
         check_spaces(Bad(), "ppo")
+
+
+def test_episodes_carry_over_between_epochs(tmp_path):
+    """An episode longer than an epoch's share of steps runs on (never capped); seeds restart it."""
+    envs = make_vector_env(ScriptedEnv, num_envs=1)  # odd reset seed, no time limit: never ends
+    buf = GAEBuffer(obs_dim=2, act_shape=(), steps_per_env=5, num_envs=1, act_dtype=np.int64)
+    logger = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False)
+    collector = TrajectoryCollector(envs, ConstantCritic(), buf, logger, torch.device("cpu"))
+    collector.collect(5, reset_seeds=[1])
+    buf.get()
+    collector.collect(5)  # no seeds: the same episode continues
+    buf.get()
+    assert collector.ep_len[0] == 10
+    collector.collect(5, reset_seeds=[1])  # seeds: the episode restarts
+    assert collector.ep_len[0] == 5
+
+
+def test_envs_restart_at_first_epoch_and_after_checkpoints():
+    assert restart_seeds(0, epoch=0, start_epoch=0, save_freq=10, num_envs=2) is not None
+    assert restart_seeds(0, epoch=3, start_epoch=0, save_freq=10, num_envs=2) is None
+    assert restart_seeds(0, epoch=10, start_epoch=0, save_freq=10, num_envs=2) is not None
+    assert restart_seeds(0, epoch=7, start_epoch=7, save_freq=10, num_envs=2) is not None  # resumed here

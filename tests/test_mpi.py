@@ -75,16 +75,15 @@ def test_a_dying_rank_ends_the_job_loudly(tmp_path, how):
         import os
         from spinrl.algos.ppo import ppo
         from spinrl.mpi import proc_id
-        import spinrl.onpolicy as onpolicy
-        original = onpolicy.collect_trajectories
+        from spinrl.onpolicy import TrajectoryCollector
+        original = TrajectoryCollector.collect
         calls = []
-        def collect(*args, **kwargs):
+        def collect(self, *args, **kwargs):
             calls.append(1)
             if proc_id() == 1 and len(calls) == 3:
                 {die}
-            return original(*args, **kwargs)
-        import spinrl.algos.ppo as ppo_module
-        ppo_module.collect_trajectories = collect
+            return original(self, *args, **kwargs)
+        TrajectoryCollector.collect = collect
         ppo("CartPole-v1", steps_per_epoch=400, epochs=50, train_pi_iters=3, train_v_iters=3, save_freq=1,
             logger_kwargs=dict(output_dir="run", quiet=True))
     """

@@ -16,11 +16,11 @@ from torch.optim import Adam
 
 from spinrl.buffers import GAEBuffer
 from spinrl.checkpoint import Checkpointer
-from spinrl.envs import check_spaces, env_name_of, env_seeds, make_vector_env, obs_dim_of
+from spinrl.envs import check_spaces, env_name_of, make_vector_env, obs_dim_of
 from spinrl.logx import EpochLogger
 from spinrl.mpi import mpi_avg, mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
 from spinrl.nets import MLPActorCritic
-from spinrl.onpolicy import collect_trajectories, steps_per_env_for
+from spinrl.onpolicy import TrajectoryCollector, restart_seeds, steps_per_env_for
 from spinrl.runtime import check_finite, check_hyperparameters, resolve_device, seed_everything
 
 
@@ -235,12 +235,11 @@ def trpo(
         )
 
     # Main loop: collect experience in env and update/log each epoch.
+    collector = TrajectoryCollector(envs, ac, buf, logger, device)
     start_time = time.time()
     logger.set_status("running", start_epoch, epochs)
     for epoch in range(start_epoch, epochs):
-        collect_trajectories(
-            envs, ac, buf, logger, steps_per_env, env_seeds(seed, proc_id(), epoch, num_envs), device
-        )
+        collector.collect(steps_per_env, restart_seeds(seed, epoch, start_epoch, save_freq, num_envs))
 
         # Perform the TRPO / NPG update!
         update(epoch)
