@@ -374,7 +374,8 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "onpolicy-quick.md" if args.quick else "onpolicy.md"
+    parts = "" if only == {"cartpole", "hopper", "mpi", "throughput"} else "-" + "-".join(sorted(only))
+    name = f"onpolicy{'-quick' if args.quick else ''}{parts}.md"
     (RESULTS / name).write_text("\n".join(out) + "\n")
     print("\n".join(out))
     print(f"written to {RESULTS / name}")
