@@ -301,11 +301,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 seed and small budgets")
     parser.add_argument("--only", default="cartpole,hopper,mpi,throughput")
+    parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3; 1 with --quick)")
     args = parser.parse_args()
     only = set(args.only.split(","))
-    seeds = [0] if args.quick else [0, 1, 2]
+    seeds = list(range(args.seeds or (1 if args.quick else 3)))
     work = Path(tempfile.mkdtemp(prefix="spinrl-bench-"))
-    command = f"python benchmarks/bench_onpolicy.py {'--quick ' if args.quick else ''}--only {args.only}"
+    command = " ".join(["python", *sys.argv])
     out = [
         f"# On-policy benchmark: spinrl vs Stable-Baselines3 {'(quick)' if args.quick else ''}",
         "",
