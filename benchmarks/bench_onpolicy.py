@@ -302,9 +302,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="1 seed and small budgets")
     parser.add_argument("--only", default="cartpole,hopper,mpi,throughput")
     parser.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3; 1 with --quick)")
+    parser.add_argument("--first_seed", type=int, default=0, help="seeds are first_seed, first_seed + 1, ...")
     args = parser.parse_args()
     only = set(args.only.split(","))
-    seeds = list(range(args.seeds or (1 if args.quick else 3)))
+    seeds = [args.first_seed + i for i in range(args.seeds or (1 if args.quick else 3))]
     work = Path(tempfile.mkdtemp(prefix="spinrl-bench-"))
     command = " ".join(["python", *sys.argv])
     out = [
