@@ -214,8 +214,12 @@ def _abort_job_on_uncaught_exception() -> None:
 
     def hook(exc_type, exc, tb):
         previous(exc_type, exc, tb)
-        print(f"spinrl: error: MPI rank {proc_id()} failed with {exc_type.__name__}: {exc}; ending all "
-              f"{num_procs()} ranks", file=sys.stderr, flush=True)
+        print(
+            f"spinrl: error: MPI rank {proc_id()} failed with {exc_type.__name__}: {exc}; ending all "
+            f"{num_procs()} ranks",
+            file=sys.stderr,
+            flush=True,
+        )
         _comm().Abort(1)
 
     sys.excepthook = hook

@@ -35,6 +35,8 @@ ALGORITHMS: dict[str, str] = {
     "dqn": "spinrl.algos.dqn:dqn",
 }
 
+OFF_POLICY = ("ddpg", "td3", "sac", "dqn")  # single-process: no MPI data parallelism
+
 # Other commands -> "module:main" (each takes argv and returns an exit code).
 COMMANDS: dict[str, tuple[str, str]] = {
     "test_policy": ("spinrl.test_policy:main", "run a trained policy: returns, rendering, video"),
@@ -249,6 +251,11 @@ def run_algorithm(algo: str, tokens: list[str]) -> int:
     mpi_args = str(_single(args, "mpi_args", ""))
     launch = {k: _single(args, k, None) for k in ("parallel", "backend", "address") if k in args}
     check_keys(algo, fn, args)
+    if num_cpu > 1 and algo in OFF_POLICY:
+        raise UserError(
+            f"{algo} runs in one process; --cpu {num_cpu} is only for vpg, trpo and ppo "
+            "(use --num_envs for more env copies)"
+        )
     if "env_fn" not in args:
         raise UserError(f"spinrl {algo} needs an environment: add --env ENV_ID (e.g. --env CartPole-v1)")
 

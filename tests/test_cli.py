@@ -86,6 +86,7 @@ def test_main_help_lists_commands(capsys):
         (["ppo", "--epochs", "1"], "needs an environment"),
         (["test_policy", "does/not/exist"], "does not exist"),
         (["trpo", "--env", "CartPole-v1", "--algo", "sgd"], "algo='sgd'"),
+        (["sac", "--env", "Pendulum-v1", "--cpu", "2"], "sac runs in one process"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(tmp_data, capsys, argv, expected):
