@@ -1,7 +1,7 @@
 """``make bench``: every benchmark, one after another, each writing its table to benchmarks/results/.
 
-    .venv/bin/python benchmarks/run_all.py            # full runs (long: an hour or more on 2 cores)
-    .venv/bin/python benchmarks/run_all.py --quick    # small budgets, one seed (a few minutes each)
+.venv/bin/python benchmarks/run_all.py            # full runs (long: an hour or more on 2 cores)
+.venv/bin/python benchmarks/run_all.py --quick    # small budgets, one seed (a few minutes each)
 """
 
 from __future__ import annotations
