@@ -32,6 +32,11 @@ from spinrl.mpi import mpi_statistics_scalar, proc_id
 DEFAULT_DATA_DIR = os.environ.get("SPINRL_DATA_DIR", os.path.join(os.getcwd(), "data"))
 
 
+def default_data_dir() -> str:
+    """$SPINRL_DATA_DIR, else ./data of the current working directory (looked up at call time)."""
+    return os.environ.get("SPINRL_DATA_DIR") or os.path.join(os.getcwd(), "data")
+
+
 def setup_logger_kwargs(
     exp_name: str, seed: int | None = None, data_dir: str | None = None, datestamp: bool = False
 ) -> dict:
@@ -44,7 +49,7 @@ def setup_logger_kwargs(
     if seed is not None:
         subfolder = (time.strftime("%Y-%m-%d_%H-%M-%S-") if datestamp else "") + f"{exp_name}_s{seed}"
         relpath = os.path.join(relpath, subfolder)
-    data_dir = data_dir or DEFAULT_DATA_DIR
+    data_dir = data_dir or default_data_dir()
     return dict(output_dir=os.path.join(data_dir, relpath), exp_name=exp_name)
 
 
@@ -86,7 +91,7 @@ class EpochLogger:
         quiet: bool = False,
     ):
         self.is_writer = proc_id() == 0
-        self.output_dir = Path(output_dir or os.path.join(DEFAULT_DATA_DIR, f"run_{int(time.time())}"))
+        self.output_dir = Path(output_dir or os.path.join(default_data_dir(), f"run_{int(time.time())}"))
         self.exp_name = exp_name
         self.quiet = quiet or not self.is_writer
         self.progress_path = self.output_dir / output_fname

@@ -222,8 +222,32 @@ def _single(args: dict[str, list[Any]], key: str, default: Any) -> Any:
 
 
 def check_keys(algo: str, fn: Callable, args: dict[str, list[Any]]) -> None:
-    """Refuse unknown hyperparameters, suggesting the closest valid name."""
+    """Refuse unknown hyperparameters (suggesting the closest valid name) and values the command line
+    cannot give (classes, which are set from Python; keyword dictionaries that are not dictionaries)."""
     params = [p for p in inspect.signature(fn).parameters if p != "logger_kwargs"]
+    if "actor_critic" in args:
+        raise UserError(
+            f"--actor_critic cannot be set from the command line; pass a class from Python: "
+            f"{algo}(env_fn, actor_critic=MyActorCritic), or change the built-in one with --hid and --act"
+        )
+    ac_default = inspect.signature(fn).parameters.get("actor_critic")
+    if ac_default is not None and inspect.isclass(ac_default.default):
+        ac_params = [p for p in inspect.signature(ac_default.default).parameters if not p.endswith("_space")]
+        for key in args:
+            if key.startswith("ac_kwargs:") and key.split(":", 1)[1] not in ac_params:
+                name = key.split(":", 1)[1]
+                close = difflib.get_close_matches(name, ac_params, n=1)
+                hint = f"did you mean {close[0]}? " if close else ""
+                raise UserError(
+                    f"unknown actor-critic argument {name!r} (--{key}); {hint}valid: {', '.join(ac_params)}"
+                )
+    for key, vals in args.items():
+        if key.endswith("_kwargs") and ":" not in key:
+            for v in vals:
+                if not isinstance(v, dict):
+                    raise UserError(
+                        f"--{key} {v!r} is not valid: give a dictionary, e.g. \"{{'hidden_sizes': [64, 64]}}\""
+                    )
     for key in args:
         top = key.split(":")[0]
         if top not in params:
@@ -306,6 +330,10 @@ def run_main_guarded(fn: Callable[..., int], *args: Any) -> int:
     except KeyboardInterrupt:
         print("spinrl: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # a path that cannot be created or written: permissions, missing parent, full disk
+        where = f": {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"spinrl: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 2
 
 
 def console_main() -> None:

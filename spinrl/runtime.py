@@ -24,6 +24,7 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     """``'auto'`` picks CUDA when present, else the CPU; asking for CUDA without one is an error."""
     if isinstance(device, torch.device):
         return device
+    device = str(device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda"):

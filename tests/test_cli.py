@@ -87,6 +87,12 @@ def test_main_help_lists_commands(capsys):
         (["test_policy", "does/not/exist"], "does not exist"),
         (["trpo", "--env", "CartPole-v1", "--algo", "sgd"], "algo='sgd'"),
         (["sac", "--env", "Pendulum-v1", "--cpu", "2"], "sac runs in one process"),
+        (["ppo", "--env", "CartPole-v1", "--actor_critic", "os.system"], "--actor_critic cannot be set"),
+        (["ppo", "--env", "CartPole-v1", "--ac_kwargs", "5"], "--ac_kwargs 5 is not valid"),
+        (["ppo", "--env", "CartPole-v1", "--ac_kwargs:hiden_sizes", "[8]"], "did you mean hidden_sizes"),
+        (["ppo", "--env", "CartPole-v1", "--data_dir", "/proc/nope", "--epochs", "1"], "/proc/nope"),
+        (["ppo", "--env", "CartPole-v1", "--device", "5"], "--device '5'"),
+        (["ppo", "--env", "CartPole-v1", "--steps_per_epoch", "10", "--num_envs", "100"], "too small"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(tmp_data, capsys, argv, expected):
