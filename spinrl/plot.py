@@ -116,18 +116,23 @@ def smooth(y: np.ndarray, window: int) -> np.ndarray:
     return np.convolve(y, kernel, "same") / np.convolve(np.ones_like(y), kernel, "same")
 
 
+ESTIMATORS = {"mean": np.mean, "median": np.median, "min": np.min, "max": np.max}
+
+
 def bootstrap_mean_ci(
-    ys: np.ndarray, level: float = 0.95, reps: int = BOOTSTRAP_REPS, seed: int = 0
+    ys: np.ndarray, level: float = 0.95, reps: int = BOOTSTRAP_REPS, seed: int = 0, estimator: str = "mean"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean over runs (axis 0) and a percentile-bootstrap confidence interval for it, at every x.
+    """An estimator over runs (axis 0; the mean unless ``estimator`` says median, min or max, as
+    Spinning Up's ``--est``) and a percentile-bootstrap confidence interval for it, at every x.
 
     With a single run the interval is the curve itself: one run says nothing about the spread.
     """
-    mean = ys.mean(axis=0)
+    est = ESTIMATORS[estimator]
+    mean = est(ys, axis=0)
     if len(ys) < 2:
         return mean, mean, mean
     rng = np.random.default_rng(seed)
-    resampled = ys[rng.integers(0, len(ys), size=(reps, len(ys)))].mean(axis=1)  # (reps, T)
+    resampled = est(ys[rng.integers(0, len(ys), size=(reps, len(ys)))], axis=1)  # (reps, T)
     alpha = (1 - level) / 2
     low, high = np.quantile(resampled, [alpha, 1 - alpha], axis=0)
     return mean, low, high
@@ -164,6 +169,12 @@ def main(argv: list[str] | None = None) -> int:
         help="one or more y columns (default Performance), one panel each",
     )
     parser.add_argument("--count", action="store_true", help="draw every run separately instead of the mean")
+    parser.add_argument(
+        "--est",
+        default="mean",
+        choices=sorted(ESTIMATORS),
+        help="estimator across a group's runs (default mean), with its bootstrap band",
+    )
     parser.add_argument("--smooth", "-s", type=int, default=1, help="smoothing window in epochs (default 1)")
     parser.add_argument("--select", nargs="*", help="keep runs whose path contains all of these")
     parser.add_argument("--exclude", nargs="*", help="drop runs whose path contains any of these")
@@ -208,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             x, ys = group_curve(runs, args.xaxis, value, args.smooth)
             if not len(x):
                 continue
-            mean, low, high = bootstrap_mean_ci(ys)
+            mean, low, high = bootstrap_mean_ci(ys, estimator=args.est)
             color = colors[i % len(colors)]
             n = f" (n={len(runs)})" if len(runs) > 1 else ""
             ax.plot(x, mean, color=color, linewidth=1.8, label=label + n)

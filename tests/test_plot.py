@@ -112,3 +112,15 @@ def test_smooth_and_bootstrap_band():
     assert np.all(low < mean) and np.all(mean < high) and np.all(low >= 0.0) and np.all(high <= 5.0)
     one = bootstrap_mean_ci(ys[:1])
     assert np.array_equal(one[1], ys[0]) and np.array_equal(one[2], ys[0])
+
+
+def test_estimator_option_median_and_max():
+    import numpy as np
+
+    from spinrl.plot import bootstrap_mean_ci
+
+    ys = np.array([[0.0, 1.0], [10.0, 2.0], [2.0, 30.0]])
+    median, low, high = bootstrap_mean_ci(ys, estimator="median")
+    np.testing.assert_allclose(median, [2.0, 2.0])
+    assert np.all(low <= median) and np.all(median <= high)
+    np.testing.assert_allclose(bootstrap_mean_ci(ys, estimator="max")[0], [10.0, 30.0])
