@@ -192,17 +192,14 @@ def gather_object(obj, root: int = 0) -> list | None:
 
 
 def setup_pytorch_for_mpi() -> None:
-    """One torch thread per process, unless ``$SPINRL_NUM_THREADS`` says otherwise.
+    """One torch thread per process unless ``$SPINRL_NUM_THREADS`` says otherwise (see
+    ``spinrl.runtime.set_thread_budget``), so N ranks on N cores never fight over threads; and a
+    crash in any rank ends the whole job."""
+    from spinrl.runtime import set_thread_budget
 
-    The networks here are small: an update is a chain of small kernels, where handing work between
-    threads costs more than it saves, and OpenMP threads that spin-wait for a busy core slow a run
-    down many times over (measured here: 8 ms vs 118 ms per full-batch PPO step on a loaded 2-core
-    machine). N ranks on N cores therefore never fight over threads. Parallel grid launchers set
-    ``$SPINRL_NUM_THREADS`` per run; large networks on free cores may gain from a higher value.
-    """
     if num_procs() > 1:
         _abort_job_on_uncaught_exception()
-    torch.set_num_threads(int(os.environ.get("SPINRL_NUM_THREADS", "0") or 0) or 1)
+    set_thread_budget()
 
 
 def _abort_job_on_uncaught_exception() -> None:

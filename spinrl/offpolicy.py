@@ -18,7 +18,6 @@ The interaction loop (:func:`collect_and_update`) is the middle of every off-pol
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -32,7 +31,7 @@ from spinrl.errors import UserError
 from spinrl.logx import EpochLogger
 from spinrl.mpi import num_procs
 from spinrl.replay import ReplayBuffer
-from spinrl.runtime import check_finite, resolve_device, seed_everything
+from spinrl.runtime import check_finite, resolve_device, seed_everything, set_thread_budget
 
 
 def start_run(
@@ -54,7 +53,7 @@ def start_run(
     seed_everything(config["seed"])
     device = resolve_device(config["device"])
     if device.type == "cpu":
-        torch.set_num_threads(int(os.environ.get("SPINRL_NUM_THREADS", "0") or 0) or 1)
+        set_thread_budget()
     envs = make_vector_env(config["env_fn"], config["num_envs"], config["max_ep_len"])
     check_spaces(envs, algo, action_spaces=action_spaces)
     test_env = make_vector_env(config["env_fn"], config["num_test_episodes"], config["max_ep_len"])
