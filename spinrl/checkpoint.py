@@ -13,14 +13,15 @@ import hashlib
 import json
 import os
 import pickle
-import random
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from spinrl.errors import UserError
+from spinrl.rng import rng_state, set_rng_state
 
 CHECKPOINT_FILE = "checkpoint.pt"
 CHECKPOINT_META = "checkpoint.json"
@@ -93,45 +94,27 @@ def load_checkpoint(run_dir: str | os.PathLike, map_location: str | torch.device
         ) from None
 
 
-# ----- random number generator states -------------------------------------------------------------
-def rng_state() -> dict[str, Any]:
-    """Python, NumPy and torch RNG states as tensors and plain values (safe for weights_only)."""
-    np_state = np.random.get_state()
-    state = {
-        "python": _python_state_to_plain(random.getstate()),
-        "numpy": {
-            "name": np_state[0],
-            "keys": torch.as_tensor(np_state[1].astype(np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached_gaussian": float(np_state[4]),
-        },
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+def is_checkpoint_epoch(epochs_done: int, epochs: int, save_freq: int) -> bool:
+    """The checkpoint cadence: after every ``save_freq``-th epoch and after the last one.
+
+    Saving changes nothing the agent experiences (the environments are never reset for it), so two runs
+    that differ only in ``save_freq`` train identically.
+    """
+    return epochs_done % save_freq == 0 or epochs_done == epochs
 
 
-def set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(_python_state_from_plain(state["python"]))
-    n = state["numpy"]
-    np.random.set_state(
-        (n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
-    )
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+@dataclass
+class RunProgress:
+    """How far a run has come, over all the processes that trained it (a resumed run continues it)."""
 
+    epoch: int = 0  # epochs finished
+    t: int = 0  # environment steps taken, summed over env copies and MPI ranks
+    elapsed: float = 0.0  # seconds of training before this process started
+    started: float = field(default_factory=time.time, repr=False)
 
-def _python_state_to_plain(s: tuple) -> list:
-    version, internal, gauss = s
-    return [version, list(internal), gauss]
-
-
-def _python_state_from_plain(s: list) -> tuple:
-    version, internal, gauss = s
-    return (version, tuple(internal), gauss)
+    def seconds(self) -> float:
+        """Seconds of training so far, earlier processes included (the ``Time`` column)."""
+        return self.elapsed + time.time() - self.started
 
 
 class Checkpointer:
@@ -140,17 +123,19 @@ class Checkpointer:
 
     Example::
 
-        ckpt = Checkpointer(logger.output_dir, ac=ac, pi_optimizer=pi_opt)
-        counters = ckpt.restore(logger) if resume else None   # {"epoch": ..., ...} or None
-        ...
-        ckpt.save(epoch + 1, elapsed=...)                      # after the epoch's row is logged
+        checkpointer = Checkpointer(logger.output_dir, ac=ac, pi_optimizer=pi_optimizer)
+        progress = checkpointer.start(logger, resume, epochs)  # RunProgress: epoch, t, seconds()
+        for epoch in range(progress.epoch, epochs):
+            ...                                                  # collect, update, log the row
+            checkpointer.end_epoch(logger, progress, epochs, save_freq)
     """
 
     def __init__(self, run_dir: str | os.PathLike, **objects: Any):
         self.run_dir = Path(run_dir)
         self.objects = objects  # anything with state_dict() / load_state_dict()
 
-    def save(self, epochs_done: int, **counters: Any) -> None:
+    def save(self, progress: RunProgress) -> None:
+        """Write a checkpoint for ``progress.epoch`` finished epochs (rank 0 writes; all ranks send RNGs)."""
         from spinrl.mpi import gather_object, proc_id
 
         rng_states = gather_object(rng_state())
@@ -158,21 +143,35 @@ class Checkpointer:
             return
         state = {name: obj.state_dict() for name, obj in self.objects.items()}
         state["rng_per_rank"] = rng_states
-        state["counters"] = dict(counters, epoch=epochs_done)
-        save_checkpoint(self.run_dir, state, epochs_done)
+        state["counters"] = {"epoch": progress.epoch, "t": progress.t, "elapsed": progress.seconds()}
+        save_checkpoint(self.run_dir, state, progress.epoch)
 
-    def end_epoch(self, logger, epoch: int, epochs: int, save_freq: int, **counters: Any) -> None:
-        """After epoch ``epoch``'s row is written: save every ``save_freq`` epochs and at the last one,
-        and record the progress in status.json. Saving after the row means a resume repeats no row."""
-        if (epoch + 1) % save_freq == 0 or epoch == epochs - 1:
-            self.save(epoch + 1, **counters)
-        logger.set_status("running", epoch + 1, epochs)
+    def start(self, logger, resume: bool, epochs: int) -> RunProgress:
+        """Where training starts: right after the last checkpoint with ``resume``, else at zero.
 
-    def restore(self, logger) -> dict[str, Any] | None:
+        Resuming restores every object, the RNG states and the counters, and trims progress.txt to the
+        checkpoint's epochs. The run is marked running in status.json.
+        """
+        progress = self.restore(logger) if resume else None
+        progress = progress or RunProgress()
+        logger.set_status("running", progress.epoch, epochs)
+        return progress
+
+    def end_epoch(self, logger, progress: RunProgress, epochs: int, save_freq: int) -> None:
+        """Count the epoch whose row was just written; checkpoint it when the cadence says so.
+
+        Saving after the row is written means a resumed run repeats no row.
+        """
+        progress.epoch += 1
+        if is_checkpoint_epoch(progress.epoch, epochs, save_freq):
+            self.save(progress)
+        logger.set_status("running", progress.epoch, epochs)
+
+    def restore(self, logger) -> RunProgress | None:
         """Load the last checkpoint if there is one; trim progress.txt to the epochs it covers.
 
-        Returns the saved counters (``epoch`` = number of finished epochs), or None when there is
-        nothing to resume from (the run then starts from scratch).
+        Returns the saved progress, or None when there is nothing to resume from (the run then starts
+        from scratch).
         """
         from spinrl.logx import print_line
         from spinrl.mpi import proc_id
@@ -197,6 +196,11 @@ class Checkpointer:
         rngs = state["rng_per_rank"]
         set_rng_state(rngs[proc_id()] if proc_id() < len(rngs) else rngs[0])
         counters = state["counters"]
-        logger.truncate_to_epochs(counters["epoch"])
-        print_line(f"resume: continuing {self.run_dir} after epoch {counters['epoch']}")
-        return counters
+        progress = RunProgress(
+            epoch=int(counters["epoch"]),
+            t=int(counters.get("t", 0)),
+            elapsed=float(counters.get("elapsed", 0.0)),
+        )
+        logger.truncate_to_epochs(progress.epoch)
+        print_line(f"resume: continuing {self.run_dir} after epoch {progress.epoch}")
+        return progress

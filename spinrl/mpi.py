@@ -193,9 +193,9 @@ def gather_object(obj, root: int = 0) -> list | None:
 
 def setup_pytorch_for_mpi() -> None:
     """One torch thread per process unless ``$SPINRL_NUM_THREADS`` says otherwise (see
-    ``spinrl.runtime.set_thread_budget``), so N ranks on N cores never fight over threads; and a
+    ``spinrl.device.set_thread_budget``), so N ranks on N cores never fight over threads; and a
     crash in any rank ends the whole job."""
-    from spinrl.runtime import set_thread_budget
+    from spinrl.device import set_thread_budget
 
     if num_procs() > 1:
         _abort_job_on_uncaught_exception()

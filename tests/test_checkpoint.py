@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from spinrl.checkpoint import CheckpointError, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from spinrl.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from spinrl.rng import rng_state, set_rng_state
 
 
 def test_round_trip_restores_tensors_and_rng(tmp_path):

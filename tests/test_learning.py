@@ -107,7 +107,7 @@ def test_nan_loss_stops_with_clear_message_and_keeps_last_checkpoint(tmp_path):
     import gymnasium as gym
 
     from spinrl.checkpoint import load_checkpoint
-    from spinrl.runtime import TrainingDiverged
+    from spinrl.checks import TrainingDiverged
 
     steps = {"n": 0}
 

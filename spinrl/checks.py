@@ -1,52 +1,13 @@
-"""Run-time helpers every algorithm uses: seeding, device choice, threads, sanity checks."""
+"""Checks that stop a run early with one clear line: hyperparameters out of range, a diverged loss."""
 
 from __future__ import annotations
 
-import os
-import random
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import torch
 
 from spinrl.errors import UserError
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and PyTorch (environments are seeded through ``reset(seed=...)``)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``'auto'`` picks CUDA when present, else the CPU; asking for CUDA without one is an error."""
-    if isinstance(device, torch.device):
-        return device
-    device = str(device)
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UserError(
-                f"--device {device} was asked for, but no CUDA GPU is available; use --device cpu or auto"
-            )
-        return torch.device(device)
-    if device in ("cpu", "mps"):
-        return torch.device(device)
-    raise UserError(f"--device {device!r} is not valid: use auto, cpu or cuda")
-
-
-def set_thread_budget(num_threads: int | None = None, default: int = 1) -> None:
-    """Use a fixed number of torch threads: ``num_threads``, else ``$SPINRL_NUM_THREADS``, else ``default``.
-
-    The networks here are small: an update is a chain of small kernels, where handing work between
-    threads costs more than it saves, and OpenMP threads that spin-wait for a busy core slow a run
-    down many times over (measured here: 8 ms vs 118 ms per full-batch PPO step on a loaded 2-core
-    machine). Parallel grid launchers set ``$SPINRL_NUM_THREADS`` per run.
-    """
-    torch.set_num_threads(num_threads or int(os.environ.get("SPINRL_NUM_THREADS", "0") or 0) or default)
 
 
 class TrainingDiverged(UserError):
