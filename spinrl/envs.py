@@ -5,8 +5,8 @@ The traps this module handles once for every algorithm:
 - ``terminated`` (a true end: no future reward) and ``truncated`` (a time limit: the future was cut
   off) are different; vector envs here use Gymnasium's *same-step* autoreset, so the real last
   observation of a finished episode is in ``info["final_obs"]`` and can be bootstrapped from.
-- Every environment copy gets its own seed, derived from the run's seed, the MPI rank and the epoch,
-  so runs are reproducible and resumable.
+- Every environment copy gets its own seed, derived from the run's seed, the MPI rank and the epoch
+  the process starts at, so runs are reproducible and a resumed run is seeded afresh.
 - Observations of any Box shape (and Discrete ones, one-hot) are flattened to vectors.
 """
 
@@ -121,11 +121,50 @@ def make_vector_env(
 def env_seeds(seed: int, rank: int, epoch: int, num_envs: int) -> list[int]:
     """Distinct, reproducible reset seeds for each env copy, MPI rank and epoch.
 
-    The envs restart with these seeds at the first epoch and after every checkpoint, which is what
-    makes a resumed run continue exactly as the uninterrupted one would have.
+    The env copies are reset with these seeds once per process: at the first epoch of a new run, and
+    at the resumed epoch after ``--resume`` (only the episodes running at the kill are lost). Epoch
+    ends and checkpoints never reset them, so episodes run across epochs.
     """
     ss = np.random.SeedSequence([seed, rank, epoch])
     return [int(s) for s in ss.generate_state(num_envs, dtype=np.uint32)]
+
+
+def real_next_obs(next_obs: np.ndarray, ended: np.ndarray, info: dict) -> np.ndarray:
+    """The observation each copy really reached in this step.
+
+    ``next_obs`` is what the vector env returned; where an episode ended (terminated or truncated) it
+    has already reset that copy, so ``next_obs`` holds the new episode's first observation and the real
+    last one is in ``info["final_obs"]``. Bootstrapping a truncated episode needs the real one.
+    """
+    if not ended.any():
+        return next_obs
+    real = next_obs.copy()
+    for i in np.flatnonzero(ended & info["_final_obs"]):
+        real[i] = info["final_obs"][i]
+    return real
+
+
+class EpisodeReturns:
+    """The return and length of the episode running in each env copy; finished ones go to the logger.
+
+    After every ``envs.step``, :meth:`add` adds the rewards and, for each copy whose episode ended,
+    stores ``EpRet`` and ``EpLen`` in the logger and starts counting that copy from zero.
+    """
+
+    def __init__(self, num_envs: int):
+        self.ret = np.zeros(num_envs)
+        self.len = np.zeros(num_envs, dtype=np.int64)
+
+    def add(self, rew: np.ndarray, ended: np.ndarray, logger) -> None:
+        self.ret += rew
+        self.len += 1
+        for i in np.flatnonzero(ended):
+            logger.store(EpRet=self.ret[i], EpLen=self.len[i])
+            self.ret[i], self.len[i] = 0.0, 0
+
+    def restart(self) -> None:
+        """Forget the running episodes (after the env copies were reset)."""
+        self.ret[:], self.len[:] = 0.0, 0
 
 
 def obs_dim_of(space: spaces.Space) -> int:

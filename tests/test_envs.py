@@ -7,7 +7,7 @@ import torch
 from gymnasium import spaces
 
 from spinrl.buffers import GAEBuffer
-from spinrl.envs import check_spaces, env_seeds, make_env_fn, make_vector_env
+from spinrl.envs import EpisodeReturns, check_spaces, env_seeds, make_env_fn, make_vector_env, real_next_obs
 from spinrl.errors import UserError
 from spinrl.logx import EpochLogger
 from spinrl.onpolicy import TrajectoryCollector, restart_seeds
@@ -135,3 +135,33 @@ def test_envs_restart_at_first_epoch_and_after_checkpoints():
     assert restart_seeds(0, epoch=3, start_epoch=0, save_freq=10, num_envs=2) is None
     assert restart_seeds(0, epoch=10, start_epoch=0, save_freq=10, num_envs=2) is not None
     assert restart_seeds(0, epoch=7, start_epoch=7, save_freq=10, num_envs=2) is not None  # resumed here
+
+
+def test_real_next_obs_takes_final_obs_only_where_an_episode_ended():
+    envs = make_vector_env("CartPole-v1", num_envs=2, max_ep_len=3)
+    envs.reset(seed=[1, 2])
+    for _ in range(2):
+        next_obs, _, terminated, truncated, info = envs.step(np.array([0, 1]))
+        assert real_next_obs(next_obs, terminated | truncated, info) is next_obs
+    next_obs, _, terminated, truncated, info = envs.step(np.array([0, 1]))
+    assert truncated.all()
+    real = real_next_obs(next_obs, terminated | truncated, info)
+    np.testing.assert_array_equal(real, np.stack(info["final_obs"]))
+    assert not np.array_equal(real, next_obs)  # next_obs already starts the new episodes
+
+
+def test_episode_returns_logs_finished_episodes_and_restarts_their_count():
+    class Store:
+        def __init__(self):
+            self.rows = []
+
+        def store(self, **kw):
+            self.rows.append(kw)
+
+    logger, episodes = Store(), EpisodeReturns(2)
+    episodes.add(np.array([1.0, 2.0]), np.array([False, False]), logger)
+    episodes.add(np.array([1.0, 2.0]), np.array([True, False]), logger)
+    assert logger.rows == [dict(EpRet=2.0, EpLen=2)]
+    episodes.add(np.array([5.0, 2.0]), np.array([False, True]), logger)
+    assert logger.rows[1] == dict(EpRet=6.0, EpLen=3)
+    assert episodes.ret.tolist() == [5.0, 0.0] and episodes.len.tolist() == [1, 0]
