@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -64,20 +65,48 @@ _POSITIVE_INTS = {
 _NON_NEGATIVE_INTS = {"start_steps", "update_after", "seed"}
 
 
+# Seeds are offset per MPI rank and fed to NumPy (which takes 32 bits): keep them well inside that.
+MAX_SEED = 2**31 - 1
+
+
 def check_hyperparameters(values: Mapping[str, Any]) -> None:
     """Refuse out-of-range hyperparameters with one line naming the value and the valid range."""
     for name, v in values.items():
         if name in _POSITIVE_INTS or name in _NON_NEGATIVE_INTS:
-            if isinstance(v, float) and v.is_integer():
-                v = int(v)
             if isinstance(v, bool) or not isinstance(v, int | np.integer):
-                raise UserError(f"{name}={v!r} is not valid: it must be an integer")
+                example = f", e.g. {int(v)}" if isinstance(v, float) and v.is_integer() else ""
+                raise UserError(f"{name}={v!r} is not valid: it must be a whole number{example}")
             lowest = 1 if name in _POSITIVE_INTS else 0
             if v < lowest:
                 raise UserError(f"{name}={v} is not valid: it must be >= {lowest}")
+            if name == "seed" and v > MAX_SEED:
+                raise UserError(f"seed={v} is not valid: it must be between 0 and {MAX_SEED}")
         elif name in _RULES:
             test, valid = _RULES[name]
             if isinstance(v, bool) or not isinstance(v, int | float | np.number):
                 raise UserError(f"{name}={v!r} is not valid: it must be a number {valid}")
             if not np.isfinite(v) or not test(v):
                 raise UserError(f"{name}={v} is not valid: it must be {valid}")
+
+
+def available_memory() -> int:
+    """Bytes of memory this process could still get (Linux: MemAvailable), else the machine's total."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+
+
+def check_fits_in_memory(nbytes: int, what: str, fix: str) -> None:
+    """Refuse, before allocating, a buffer larger than the memory available (instead of a MemoryError
+    or the kernel's OOM killer). ``fix`` names the settings that make it smaller."""
+    free = available_memory()
+    if nbytes > free:
+        raise UserError(
+            f"{what} would need {nbytes / 1e9:.1f} GB, but only {free / 1e9:.1f} GB of memory is available; "
+            f"lower {fix}"
+        )
