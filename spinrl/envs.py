@@ -25,8 +25,21 @@ from spinrl.errors import UserError
 EnvFn = Callable[[], gym.Env]
 
 
+def _register_atari() -> None:
+    """ALE ids exist only once ale-py has registered them; without it, say which extra installs it."""
+    try:
+        import ale_py
+    except ImportError:
+        raise UserError(
+            "Atari environments (ALE/...) need ale-py: pip install 'spinrl[atari]' (or pip install ale-py)"
+        ) from None
+    gym.register_envs(ale_py)
+
+
 def make_env_fn(env_id: str, **make_kwargs) -> EnvFn:
     """A factory for the Gymnasium environment ``env_id``; unknown ids suggest close matches."""
+    if env_id.startswith("ALE/") and env_id not in gym.registry:
+        _register_atari()
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see gymnasium.registry for valid ids"
@@ -37,6 +50,14 @@ def make_env_fn(env_id: str, **make_kwargs) -> EnvFn:
             return gym.make(env_id, **make_kwargs)
         except gym.error.DependencyNotInstalled as e:
             raise UserError(f"environment {env_id!r} needs an extra package: {e}") from None
+        except ImportError as e:
+            # Gymnasium keeps the old mujoco-py ids (Hopper-v2, -v3) registered but cannot build them.
+            name, _, version = env_id.rpartition("-v")
+            newer = f"{name}-v5" if f"{name}-v5" in gym.registry else None
+            hint = f"; use {newer} (the official mujoco bindings)" if newer else ""
+            raise UserError(
+                f"environment {env_id!r} cannot be built here{hint} ({str(e).splitlines()[0]})"
+            ) from None
 
     env_fn.env_name = env_id  # lets config.json and child processes record how to rebuild it
     return env_fn

@@ -165,3 +165,23 @@ def test_episode_returns_logs_finished_episodes_and_restarts_their_count():
     episodes.add(np.array([5.0, 2.0]), np.array([False, True]), logger)
     assert logger.rows[1] == dict(EpRet=6.0, EpLen=3)
     assert episodes.ret.tolist() == [5.0, 0.0] and episodes.len.tolist() == [1, 0]
+
+
+def test_old_mujoco_ids_name_the_v5_replacement():
+    with pytest.raises(UserError, match=r"'Hopper-v2' cannot be built here; use Hopper-v5"):
+        make_env_fn("Hopper-v2")()
+
+
+def test_atari_ids_without_ale_py_name_the_extra(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ale(name, *args, **kwargs):
+        if name == "ale_py":
+            raise ImportError("no ale_py")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_ale)
+    with pytest.raises(UserError, match=r"spinrl\[atari\]"):
+        make_env_fn("ALE/Pong-v5")
