@@ -6,7 +6,9 @@ with Spinning Up's grid syntax and shorthands::
     spinrl ppo --env CartPole-v1 --seed 0 10 20 --hid "[64,64]" --act torch.nn.Tanh --exp_name cp
 
 Other commands (``spinrl test_policy``, ``spinrl plot``, ...) live in their own modules, each with a
-``main(argv) -> int``. Help for every algorithm is derived from its signature and docstring.
+``main(argv) -> int``; this module only dispatches to them. Help for every algorithm is derived from its
+signature and docstring. An algorithm file run as a script (``python -m spinrl.algos.ppo --env ...``)
+comes here through :func:`run_as_script`.
 """
 
 from __future__ import annotations
@@ -319,12 +321,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_main_guarded(fn: Callable[..., int], *args: Any) -> int:
-    """Run a CLI function, turning user mistakes into one line on stderr and exit code 2."""
-    from spinrl.logx import RunExistsError
+    """Run a CLI function, turning user mistakes into one line on stderr and exit code 2.
 
+    User mistakes are :class:`~spinrl.errors.UserError` and its subclasses (such as
+    :class:`~spinrl.rundir.RunExistsError`, a run directory that already holds a run).
+    """
     try:
         return fn(*args)
-    except (UserError, RunExistsError) as e:
+    except UserError as e:
         print(f"spinrl: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -337,7 +341,17 @@ def run_main_guarded(fn: Callable[..., int], *args: Any) -> int:
 
 
 def console_main() -> None:
+    """The ``spinrl`` console script: run the command line on ``sys.argv`` and exit with its code."""
     sys.exit(run_main_guarded(main))
+
+
+def run_as_script(algo: str) -> None:
+    """Run one algorithm's command line from that algorithm's own file.
+
+    ``python -m spinrl.algos.ppo --env CartPole-v1 --seed 0 10`` behaves exactly like
+    ``spinrl ppo --env CartPole-v1 --seed 0 10``: grid syntax, help and one-line errors included.
+    """
+    sys.exit(run_main_guarded(main, [algo, *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

@@ -33,8 +33,9 @@ from collections.abc import Callable
 import numpy as np
 
 from spinrl.errors import UserError
-from spinrl.ls import final_value, format_table, performance_column
+from spinrl.ls import format_table
 from spinrl.plot import FORMATS, collect_runs
+from spinrl.rundir import final_value, performance_column
 
 BOOTSTRAP_REPS = 2000
 LEVEL = 0.95
@@ -283,11 +284,3 @@ def save_interval_figure(
     fig.savefig(path, dpi=150)
     plt.close(fig)
     print(f"saved {path}")
-
-
-if __name__ == "__main__":
-    import sys
-
-    from spinrl.run import run_main_guarded
-
-    sys.exit(run_main_guarded(main))

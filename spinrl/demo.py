@@ -9,7 +9,7 @@ import time
 
 def main(argv: list[str] | None = None) -> int:
     from spinrl.algos.ppo import ppo
-    from spinrl.logx import setup_logger_kwargs
+    from spinrl.rundir import setup_logger_kwargs
 
     # A datestamped run folder, so running the demo again never touches an earlier run.
     logger_kwargs = setup_logger_kwargs("demo-ppo-cartpole", seed=0, datestamp=True)

@@ -1,11 +1,15 @@
 """The logger: Spinning Up's epoch table, progress.txt, config.json, status.json and TensorBoard.
 
-A run directory holds:
+:class:`EpochLogger` fills a run directory while a run trains:
 
 - ``progress.txt``: tab-separated, one header row, one row per finished epoch.
 - ``config.json``: every argument of the run, made JSON-safe.
-- ``status.json``: ``{"status": "running" | "finished" | "failed", "epoch": ..., "epochs": ..., "pid": ...}``.
+- ``status.json``: running, finished or failed, with the epoch reached.
 - ``tb/``: TensorBoard event files (``tensorboard --logdir data``).
+
+What those files mean, where runs go and when a directory may not be written to are the rules of
+:mod:`spinrl.rundir`; the logger asks it rather than deciding for itself. ``setup_logger_kwargs``,
+``read_progress`` and ``RunExistsError`` are importable from here too, as in Spinning Up.
 
 Only rank 0 of an MPI job writes; statistics in :class:`EpochLogger` cover all ranks.
 """
@@ -13,11 +17,9 @@ Only rank 0 of an MPI job writes; statistics in :class:`EpochLogger` cover all r
 from __future__ import annotations
 
 import atexit
-import datetime as _dt
 import inspect
 import json
 import os
-import socket
 import sys
 import time
 from collections import defaultdict
@@ -27,30 +29,19 @@ from typing import Any
 import numpy as np
 
 from spinrl.mpi import mpi_statistics_scalar, proc_id
+from spinrl.rundir import (
+    CONFIG_FILE,
+    PROGRESS_FILE,
+    default_data_dir,
+    refuse_existing_run,
+    write_status,
+    write_text_atomically,
+)
 
-# Where runs go unless data_dir is given: $SPINRL_DATA_DIR, else ./data.
-DEFAULT_DATA_DIR = os.environ.get("SPINRL_DATA_DIR", os.path.join(os.getcwd(), "data"))
-
-
-def default_data_dir() -> str:
-    """$SPINRL_DATA_DIR, else ./data of the current working directory (looked up at call time)."""
-    return os.environ.get("SPINRL_DATA_DIR") or os.path.join(os.getcwd(), "data")
-
-
-def setup_logger_kwargs(
-    exp_name: str, seed: int | None = None, data_dir: str | None = None, datestamp: bool = False
-) -> dict:
-    """Logger arguments that put a run in ``data_dir/exp_name/exp_name_s<seed>``.
-
-    With ``datestamp``, Spinning Up's layout: ``data_dir/YYYY-MM-DD_exp_name/YYYY-MM-DD_HH-MM-SS-exp_name_s<seed>``.
-    """
-    ymd = time.strftime("%Y-%m-%d_") if datestamp else ""
-    relpath = ymd + exp_name
-    if seed is not None:
-        subfolder = (time.strftime("%Y-%m-%d_%H-%M-%S-") if datestamp else "") + f"{exp_name}_s{seed}"
-        relpath = os.path.join(relpath, subfolder)
-    data_dir = data_dir or default_data_dir()
-    return dict(output_dir=os.path.join(data_dir, relpath), exp_name=exp_name)
+# Re-exported: Spinning Up's scripts and ours import these from the logger module.
+from spinrl.rundir import RunExistsError as RunExistsError
+from spinrl.rundir import read_progress as read_progress
+from spinrl.rundir import setup_logger_kwargs as setup_logger_kwargs
 
 
 def convert_json(obj: Any) -> Any:
@@ -70,10 +61,6 @@ def convert_json(obj: Any) -> Any:
     return str(obj)
 
 
-class RunExistsError(Exception):
-    """The output directory already holds a run and ``resume`` was not asked for."""
-
-
 class EpochLogger:
     """Collects values during an epoch and writes one row of statistics per epoch.
 
@@ -84,7 +71,7 @@ class EpochLogger:
     def __init__(
         self,
         output_dir: str | None = None,
-        output_fname: str = "progress.txt",
+        output_fname: str = PROGRESS_FILE,
         exp_name: str | None = None,
         resume: bool = False,
         tensorboard: bool = True,
@@ -105,11 +92,7 @@ class EpochLogger:
         self._progress = None  # rich progress bar, on a terminal only
         if not self.is_writer:
             return
-        if self.progress_path.exists() and self.progress_path.stat().st_size > 0 and not resume:
-            raise RunExistsError(
-                f"{self.output_dir} already holds a run; continue it with --resume (resume=True) "
-                "or pick a new --exp_name"
-            )
+        refuse_existing_run(self.output_dir, resume)
         self.output_dir.mkdir(parents=True, exist_ok=True)
         atexit.register(self.close)
 
@@ -127,24 +110,15 @@ class EpochLogger:
         if not self.is_writer:
             return
         text = json.dumps(config, separators=(",", ":\t"), indent=4, sort_keys=True)
-        if self.resume and (self.output_dir / "config.json").exists():
+        if self.resume and (self.output_dir / CONFIG_FILE).exists():
             return  # the original config stays authoritative for a resumed run
-        _atomic_write_text(self.output_dir / "config.json", text)
+        write_text_atomically(self.output_dir / CONFIG_FILE, text)
 
     def set_status(self, status: str, epoch: int, epochs: int, **extra: Any) -> None:
-        """Record whether the run is running, finished or failed (read by ``spinrl ls``)."""
+        """Record whether the run is running, finished or failed in status.json (see :mod:`spinrl.rundir`)."""
         if not self.is_writer:
             return
-        info = dict(
-            status=status,
-            epoch=epoch,
-            epochs=epochs,
-            pid=os.getpid(),
-            hostname=socket.gethostname(),
-            updated=_dt.datetime.now().isoformat(timespec="seconds"),
-            **extra,
-        )
-        _atomic_write_text(self.output_dir / "status.json", json.dumps(info, indent=2))
+        write_status(self.output_dir, status, epoch, epochs, **extra)
         self._update_progress_bar(status, epoch, epochs)
 
     def _update_progress_bar(self, status: str, epoch: int, epochs: int) -> None:
@@ -197,7 +171,7 @@ class EpochLogger:
             kept = kept[:-1]  # a half-written last row from a kill
         if len(kept) <= 1:  # no epoch survives: start the file afresh, header included
             kept, self.log_headers, self.first_row = [], [], True
-        _atomic_write_text(self.progress_path, "".join(kept))
+        write_text_atomically(self.progress_path, "".join(kept))
 
     # ----- per-epoch values --------------------------------------------------------------------
     def store(self, **kwargs: Any) -> None:
@@ -281,6 +255,11 @@ class EpochLogger:
                 self.tb_writer.add_scalar(k, float(v), global_step=int(step))
         self.tb_writer.flush()
 
+    def finish(self, epochs: int) -> None:
+        """Mark the run finished after ``epochs`` epochs and close the outputs."""
+        self.set_status("finished", epochs, epochs)
+        self.close()
+
     def close(self) -> None:
         if self._progress is not None:
             self._progress.stop()
@@ -306,34 +285,6 @@ def format_epoch_table(row: dict[str, Any]) -> str:
         out.append(f"| {k:>{key_width}} | {cell:>13} |")
     out.append(line)
     return "\n".join(out)
-
-
-def read_progress(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """Read a progress.txt into columns of floats (non-numeric cells become NaN)."""
-    lines = Path(path).read_text().splitlines()
-    if not lines:
-        return {}
-    headers = lines[0].split("\t")
-    columns: dict[str, list[float]] = {h: [] for h in headers}
-    for line in lines[1:]:
-        cells = line.split("\t")
-        if len(cells) != len(headers):
-            continue
-        for h, c in zip(headers, cells):
-            try:
-                columns[h].append(float(c))
-            except ValueError:
-                columns[h].append(float("nan"))
-    return {h: np.asarray(v) for h, v in columns.items()}
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def print_line(msg: str) -> None:

@@ -5,132 +5,38 @@
     cp/cp_s0                         ppo   CartPole-v1     0  50/50    500.0  finished
     cp/cp_s10                        ppo   CartPole-v1    10  31/50    212.4  interrupted
 
-A run is any folder holding a ``progress.txt``, ``config.json`` or ``status.json``. Its status comes
-from ``status.json``: a run marked "running" whose process no longer exists on this machine was
-interrupted (killed, crashed, or the machine went down); continue it with ``--resume``.
-
-The helpers here (:func:`find_runs`, :func:`final_value`, :func:`run_status`) are shared by
-``spinrl plot`` and ``spinrl compare``.
+A run is any folder holding a ``progress.txt``, ``config.json`` or ``status.json``. Its status is
+:func:`spinrl.rundir.run_state`: a run marked "running" whose process no longer exists on this machine
+was interrupted (killed, crashed, or the machine went down); continue it with ``--resume``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import socket
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from spinrl.errors import UserError
-from spinrl.grid import pid_alive, read_status
-from spinrl.logx import DEFAULT_DATA_DIR, read_progress
-
-RUN_FILES = ("progress.txt", "config.json", "status.json")
-# Folders inside a run that never hold runs themselves; skipping them keeps the walk fast.
-SKIP_DIRS = {"tb", "videos", "__pycache__"}
-
-
-@dataclass
-class Run:
-    """One run folder: its configuration, its progress columns and its status file."""
-
-    path: Path
-    config: dict[str, Any] = field(default_factory=dict)
-    progress: dict[str, np.ndarray] = field(default_factory=dict)
-    status: dict[str, Any] | None = None
-
-    @property
-    def algo(self) -> str:
-        return str(self.config.get("algo", "?"))
-
-    @property
-    def env(self) -> str:
-        env = self.config.get("env_name", self.config.get("env_fn", self.config.get("env", "?")))
-        return str(env)
-
-    @property
-    def seed(self) -> str:
-        return str(self.config.get("seed", "?"))
-
-    @property
-    def exp_name(self) -> str:
-        return str(self.config.get("exp_name") or self.path.parent.name)
-
-    @property
-    def num_epochs_logged(self) -> int:
-        return len(next(iter(self.progress.values()))) if self.progress else 0
-
-
-def load_run(path: str | os.PathLike) -> Run:
-    """Read a run folder; missing or unreadable files leave their part empty."""
-    path = Path(path)
-    run = Run(path=path, status=read_status(path))
-    try:
-        run.config = json.loads((path / "config.json").read_text())
-    except (OSError, ValueError):
-        pass
-    try:
-        run.progress = read_progress(path / "progress.txt")
-    except OSError:
-        pass
-    return run
-
-
-def find_runs(root: str | os.PathLike) -> list[Path]:
-    """Every run folder at or below ``root``, sorted by path."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS and not d.startswith("."))
-        if any(f in filenames for f in RUN_FILES):
-            found.append(Path(dirpath))
-    return sorted(found)
-
-
-def run_status(status: dict[str, Any] | None) -> str:
-    """finished, failed, running, interrupted (a "running" run whose process is gone), or unknown."""
-    if not status:
-        return "unknown"
-    state = str(status.get("status", "unknown"))
-    if state != "running":
-        return state
-    if status.get("hostname") not in (None, socket.gethostname()):
-        return f"running on {status['hostname']}"
-    pid = status.get("pid")
-    return "running" if isinstance(pid, int) and pid_alive(pid) else "interrupted"
-
-
-def performance_column(progress: dict[str, np.ndarray]) -> str | None:
-    """Spinning Up's "Performance": the test return when the run has one, else the training return."""
-    for col in ("AverageTestEpRet", "AverageEpRet"):
-        if col in progress and len(progress[col]):
-            return col
-    return None
-
-
-def final_value(progress: dict[str, np.ndarray], column: str, last: int = 1) -> float:
-    """The mean of ``column`` over the last ``last`` logged epochs (NaN when there are none)."""
-    values = progress.get(column, np.array([]))
-    values = values[np.isfinite(values)][-last:]
-    return float(values.mean()) if len(values) else float("nan")
+from spinrl.rundir import default_data_dir, final_value, find_runs, load_run, performance_column
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spinrl ls", description=__doc__.split("\n\n")[0])
-    parser.add_argument("dirs", nargs="*", help=f"folders to search for runs (default {DEFAULT_DATA_DIR})")
+    parser.add_argument(
+        "dirs", nargs="*", help="folders to search for runs (default ./data or $SPINRL_DATA_DIR)"
+    )
     parser.add_argument("--status", help="show only runs with this status, e.g. interrupted")
     args = parser.parse_args(argv)
 
+    roots = args.dirs or [default_data_dir()]
     rows = []
-    for root in args.dirs or [DEFAULT_DATA_DIR]:
+    for root in roots:
         if not os.path.isdir(root):
             raise UserError(f"{root} is not a folder; give the data folder that holds your runs, e.g. data/")
         for path in find_runs(root):
             run = load_run(path)
-            status = run_status(run.status)
+            status = run.state
             if args.status and status != args.status:
                 continue
             col = performance_column(run.progress)
@@ -150,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                 ]
             )
     if not rows:
-        where = ", ".join(args.dirs or [DEFAULT_DATA_DIR])
+        where = ", ".join(roots)
         print(f"no runs found under {where}" + (f" with status {args.status}" if args.status else ""))
         return 0
     print(
@@ -174,11 +80,3 @@ def format_table(headers: list[str], rows: list[list[str]], right_aligned: set[s
         ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from spinrl.run import run_main_guarded
-
-    sys.exit(run_main_guarded(main))

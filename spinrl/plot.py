@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from spinrl.errors import UserError
-from spinrl.ls import Run, find_runs, load_run, performance_column
+from spinrl.rundir import Run, find_runs, load_run, performance_column
 
 FORMATS = (".png", ".svg", ".pdf")
 BOOTSTRAP_REPS = 1000
@@ -242,11 +242,3 @@ def main(argv: list[str] | None = None) -> int:
         plt.show()
     plt.close(fig)
     return 0
-
-
-if __name__ == "__main__":
-    import sys
-
-    from spinrl.run import run_main_guarded
-
-    sys.exit(run_main_guarded(main))

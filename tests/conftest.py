@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SPINRL = [sys.executable, "-m", "spinrl.run"]
+SPINRL = [sys.executable, "-m", "spinrl.cli"]
 
 
 def run_cli(*args: str, cwd: str | os.PathLike | None = None, timeout: float = 300, env: dict | None = None):

@@ -5,8 +5,7 @@ import json
 import pytest
 
 from spinrl.algos.ppo import ppo
-from spinrl.errors import UserError
-from spinrl.run import (
+from spinrl.cli import (
     algorithm_help,
     main,
     parse_docstring_args,
@@ -14,6 +13,7 @@ from spinrl.run import (
     parse_value,
     run_main_guarded,
 )
+from spinrl.errors import UserError
 
 
 def test_grid_syntax_and_shorthands():

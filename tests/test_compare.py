@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from test_plot import write_run
 
+from spinrl.cli import run_main_guarded
 from spinrl.compare import (
     interquartile_mean,
     main,
@@ -13,7 +14,6 @@ from spinrl.compare import (
     probability_of_improvement,
     stratified_bootstrap_ci,
 )
-from spinrl.run import run_main_guarded
 
 SCORES = np.array([7.0, 1.0, 100.0, 3.0, 5.0, 2.0, 8.0, 4.0, 6.0, -50.0, 9.0, 10.0])
 

@@ -19,7 +19,10 @@ from pathlib import Path
 import pytest
 
 from spinrl.errors import UserError
-from spinrl.grid import ExperimentGrid, decode_value, encode_value, pid_alive, thread_budget, valid_str
+from spinrl.grid import ExperimentGrid, valid_str
+from spinrl.launch_local import thread_budget
+from spinrl.run_spec import decode_value, encode_value
+from spinrl.rundir import pid_alive
 
 TESTS_DIR = str(Path(__file__).resolve().parent)
 
@@ -262,7 +265,7 @@ def test_ctrl_c_stops_every_child(tmp_path):
         import sys
         sys.path.insert(0, {TESTS_DIR!r})
         from spinrl.grid import ExperimentGrid
-        from spinrl.run import run_main_guarded
+        from spinrl.cli import run_main_guarded
         from test_grid import fake_algo
 
         def main():
@@ -297,7 +300,7 @@ def test_ctrl_c_stops_every_child(tmp_path):
 
 
 def test_command_line_grid_with_parallel(tmp_path, children_import_tests, monkeypatch, capsys):
-    import spinrl.run as run_cli
+    import spinrl.cli as run_cli
 
     monkeypatch.setattr(run_cli, "ALGORITHMS", {"fake": "test_grid:fake_algo"})
     argv = [

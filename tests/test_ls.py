@@ -7,8 +7,8 @@ import sys
 
 from test_plot import write_run
 
-from spinrl.ls import main, run_status
-from spinrl.run import run_main_guarded
+from spinrl.cli import run_main_guarded
+from spinrl.ls import main
 
 
 def dead_pid() -> int:
@@ -41,11 +41,8 @@ def test_lists_runs_with_status(tmp_path, capsys):
     assert [line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]] == ["cp/cp_s10"]
 
 
-def test_status_rules():
-    assert run_status(None) == "unknown"
-    assert run_status({"status": "finished", "pid": dead_pid()}) == "finished"
-    assert run_status({"status": "running", "pid": dead_pid(), "hostname": None}) == "interrupted"
-    assert run_status({"status": "running", "pid": 1, "hostname": "elsewhere"}) == "running on elsewhere"
+# The status rules themselves (unknown, finished, interrupted, running elsewhere) are tested in
+# test_rundir.py, beside spinrl.rundir.run_state, which ls uses.
 
 
 def test_missing_folder_is_one_line(tmp_path, capsys):
@@ -55,3 +52,10 @@ def test_missing_folder_is_one_line(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert run_main_guarded(main, [str(tmp_path / "empty")]) == 0
     assert "no runs found" in capsys.readouterr().out
+
+
+def test_default_folder_follows_the_data_dir_variable(tmp_path, monkeypatch, capsys):
+    write_run(tmp_path / "elsewhere" / "x" / "x_s0", "ppo", "CartPole-v1", 0, [5.0])
+    monkeypatch.setenv("SPINRL_DATA_DIR", str(tmp_path / "elsewhere"))
+    assert run_main_guarded(main, []) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[0] == "x/x_s0"

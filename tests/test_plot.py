@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from spinrl.cli import run_main_guarded
 from spinrl.plot import bootstrap_mean_ci, expand_logdirs, main, smooth
-from spinrl.run import run_main_guarded
 
 
 def write_run(
@@ -95,7 +95,7 @@ def test_command_line_refuses_missing_dir_without_traceback(tmp_path):
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "spinrl.run", "plot", str(tmp_path / "nope")], capture_output=True, text=True
+        [sys.executable, "-m", "spinrl.cli", "plot", str(tmp_path / "nope")], capture_output=True, text=True
     )
     assert result.returncode == 2
     assert (

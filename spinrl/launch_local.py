@@ -1,0 +1,389 @@
+"""Running grid variants in processes of their own on this machine: ``--parallel K`` and MPI jobs.
+
+The parent side (used by :class:`spinrl.grid.ExperimentGrid`):
+
+- :func:`run_in_parallel` keeps up to K variants running, each with its output in ``<run dir>/output.log``
+  and a share of the cores (:func:`thread_budget`); a failed variant does not stop the others, and
+  Ctrl-C stops them all (:func:`stop_children`), leaving every run resumable.
+- single-process variants are forked from a :class:`Zygote`, a helper that imported torch and the
+  algorithm once, so a variant starts at once instead of paying seconds of imports;
+- :func:`launch_variant` starts one variant as a new process (under ``mpiexec`` for several ranks), and
+  :func:`run_with_mpi` runs one under ``mpiexec`` in the foreground.
+
+The child side is this module run as a program::
+
+    python -m spinrl.launch_local RUN_DIR/variant.json      # run one variant from its run spec
+    python -m spinrl.launch_local --zygote MODULE ...       # the zygote: import, then fork on request
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib
+import json
+import os
+import queue
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from spinrl.errors import UserError
+from spinrl.run_spec import load_spec, spec_module
+from spinrl.rundir import LOG_FILE, SPEC_FILE, pid_alive
+
+if TYPE_CHECKING:
+    from spinrl.grid import PlannedRun
+
+# Seconds a stopped child gets to write its status and exit after SIGINT before it is killed.
+STOP_GRACE_SECONDS = 10.0
+CHILD = [sys.executable, "-m", "spinrl.launch_local"]
+
+
+# ----- the parent side: starting and stopping variants ------------------------------------------------------
+def thread_budget(parallel: int, num_cpu: int = 1) -> int:
+    """Threads per process so that ``parallel`` runs of ``num_cpu`` ranks share this machine's cores."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    return max(1, cores // (parallel * max(1, num_cpu)))
+
+
+def child_env(threads: int) -> dict[str, str]:
+    """The environment of a variant's process: its thread budget, and plain-text output for its log."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # The log is a file, but mpiexec gives its ranks a pseudo-terminal: ask for plain text, no live bars.
+    env.update(TERM="dumb", NO_COLOR="1")
+    # The thread budget: BLAS libraries read these at start-up, torch reads SPINRL_NUM_THREADS.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "SPINRL_NUM_THREADS"):
+        env[var] = str(threads)
+    return env
+
+
+def prepare_run_dir(spec: dict[str, Any], output_dir: str, how: str) -> str:
+    """Write the run spec to ``<run dir>/variant.json`` and a header line to ``output.log``; return the
+    spec's path."""
+    os.makedirs(output_dir, exist_ok=True)
+    spec_path = os.path.join(output_dir, SPEC_FILE)
+    with open(spec_path, "w") as f:
+        json.dump(spec, f, indent=2)
+    with open(os.path.join(output_dir, LOG_FILE), "a") as log:
+        log.write(f"===== {_dt.datetime.now().isoformat(timespec='seconds')} {how}\n")
+    return spec_path
+
+
+def launch_variant(spec: dict[str, Any], output_dir: str, num_cpu: int, mpi_args: str, threads: int):
+    """Start one variant as ``python -m spinrl.launch_local <run dir>/variant.json`` (under mpiexec
+    with ``num_cpu > 1``), its output appended to ``<run dir>/output.log``.
+
+    The child gets its own session, so a Ctrl-C in the terminal reaches only the grid, which then stops
+    every child the same way (:func:`stop_children`). Returns the process and the open log file.
+    """
+    cmd = [*CHILD, os.path.join(output_dir, SPEC_FILE)]
+    env = child_env(threads)
+    if num_cpu > 1:
+        from spinrl.mpi import mpiexec_command
+
+        prefix, mpi_env = mpiexec_command(num_cpu, mpi_args)
+        env = {**mpi_env, **env}  # MPI's settings, with this grid's thread budget
+        cmd = prefix + cmd
+    prepare_run_dir(spec, output_dir, " ".join(cmd))
+    log = open(os.path.join(output_dir, LOG_FILE), "a")
+    proc = subprocess.Popen(
+        cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+    )
+    return proc, log
+
+
+def run_with_mpi(spec: dict[str, Any], num_cpu: int, mpi_args: str = "") -> int:
+    """Run a spec as ``num_cpu`` MPI ranks in the foreground (output to this terminal); return the exit code."""
+    from spinrl.mpi import mpiexec_command
+
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(spec, f)
+        spec_path = f.name
+    try:
+        cmd, env = mpiexec_command(num_cpu, mpi_args)
+        return subprocess.call([*cmd, *CHILD, spec_path], env=env)
+    finally:
+        os.unlink(spec_path)
+
+
+def stop_children(procs: list[subprocess.Popen], grace: float = STOP_GRACE_SECONDS) -> None:
+    """Send SIGINT to every child's process group, give them ``grace`` seconds, then kill what is left.
+
+    SIGINT lets a run end cleanly (the logger closes its files, status.json keeps the epoch reached);
+    the kill is for runs that hang.
+    """
+    for proc in procs:
+        _signal_group(proc, signal.SIGINT)
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            _signal_group(proc, signal.SIGKILL)
+            proc.wait()
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class Zygote:
+    """A helper process that imports torch and the algorithm once, then forks one child per variant.
+
+    Starting Python and importing torch takes seconds, often longer than a short run itself; a child
+    forked from a process that has done it starts at once. The zygote runs no torch code, so forking
+    it is safe (the same idea as multiprocessing's forkserver, without re-importing the user's script).
+    Its protocol, one line each way: the grid sends ``{"spec": ..., "log": ...}``; the zygote answers
+    ``ready``, ``started PID`` and, when a child ends, ``exit PID CODE`` (see :func:`serve_forks`).
+    """
+
+    def __init__(self, modules: list[str], threads: int):
+        self.proc = subprocess.Popen(
+            [*CHILD, "--zygote", *modules],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+            env=child_env(threads),
+            start_new_session=True,
+        )
+        self.exit_codes: dict[int, int] = {}
+        self._replies: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read_replies, daemon=True).start()
+        try:
+            reply = self._replies.get(timeout=120)
+        except queue.Empty:
+            reply = None
+        if reply != "ready":
+            self.close()
+            raise RuntimeError("the zygote process could not import " + ", ".join(modules))
+
+    def _read_replies(self) -> None:
+        for line in self.proc.stdout:
+            words = line.split()
+            if words[:1] == ["exit"]:
+                self.exit_codes[int(words[1])] = int(words[2])
+            elif words[:1] == ["started"]:
+                self._replies.put(int(words[1]))
+            elif words == ["ready"]:
+                self._replies.put("ready")
+        self._replies.put(None)  # the zygote is gone
+
+    def fork(self, spec_path: str, log_path: str) -> ForkedChild:
+        self.proc.stdin.write(json.dumps({"spec": spec_path, "log": log_path}) + "\n")
+        self.proc.stdin.flush()
+        try:
+            pid = self._replies.get(timeout=60)
+        except queue.Empty:
+            pid = None
+        if not isinstance(pid, int):
+            raise RuntimeError("the zygote process died")
+        return ForkedChild(pid, self)
+
+    def close(self) -> None:
+        """Let the zygote exit once its children have (it reaps and reports them first)."""
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class ForkedChild:
+    """A variant forked by the :class:`Zygote`, with the parts of ``subprocess.Popen`` the grid uses."""
+
+    def __init__(self, pid: int, zygote: Zygote):
+        self.pid = pid
+        self.zygote = zygote
+
+    @property
+    def returncode(self) -> int | None:
+        return self.poll()
+
+    def poll(self) -> int | None:
+        if self.pid in self.zygote.exit_codes:
+            return self.zygote.exit_codes[self.pid]
+        if self.zygote.proc.poll() is not None and not pid_alive(self.pid):
+            return -1  # the zygote died and cannot tell us; the child is gone too
+        return None
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"variant pid {self.pid}", timeout)
+            time.sleep(0.05)
+        return self.poll()
+
+
+def _start_zygote(runs: list[PlannedRun], threads: int) -> Zygote | None:
+    """A zygote for single-process variants of an importable algorithm; None means plain processes."""
+    module = spec_module(runs[0].spec())
+    if runs[0].num_cpu > 1 or module.startswith("file:") or os.environ.get("SPINRL_NO_ZYGOTE") == "1":
+        return None
+    try:
+        # What a run imports on its first step (torch.optim pulls in torch._dynamo), so children need not.
+        preload = ["torch", "torch._dynamo", "torch.utils.tensorboard", "tensorboard.summary", "gymnasium"]
+        return Zygote([*preload, "spinrl.logx", module], threads)
+    except (RuntimeError, OSError) as e:
+        print(f"(starting each variant as a new process: {e})", flush=True)
+        return None
+
+
+def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[PlannedRun, str]]:
+    """Run the variants ``parallel`` at a time on this machine; return the failed ones and why."""
+    threads = thread_budget(parallel, runs[0].num_cpu)
+    print(f"Running {len(runs)} variant(s), {parallel} at a time, {threads} thread(s) each.", flush=True)
+    zygote = _start_zygote(runs, threads)
+    pending = list(runs)
+    running: dict[Any, tuple[PlannedRun, float]] = {}
+    failures: list[tuple[PlannedRun, str]] = []
+    done = 0
+    try:
+        while pending or running:
+            while pending and len(running) < parallel:
+                r = pending.pop(0)
+                if zygote is not None:
+                    spec_path = prepare_run_dir(r.spec(), r.output_dir, "forked by the grid's zygote process")
+                    proc = zygote.fork(spec_path, r.log_path)
+                else:
+                    proc, log = launch_variant(r.spec(), r.output_dir, r.num_cpu, r.mpi_args, threads)
+                    log.close()  # the child holds its own copy
+                running[proc] = (r, time.monotonic())
+                print(f"start  {r.label} (pid {proc.pid}, log {r.log_path})", flush=True)
+            for proc in [p for p in running if p.poll() is not None]:
+                r, started = running.pop(proc)
+                done += 1
+                took = f"{time.monotonic() - started:.0f} s"
+                if proc.returncode == 0:
+                    print(f"done   {r.label} in {took} [{done}/{len(runs)}]", flush=True)
+                else:
+                    failures.append((r, f"exit code {proc.returncode} after {took}"))
+                    print(f"FAILED {r.label} (exit code {proc.returncode}) [{done}/{len(runs)}]", flush=True)
+            time.sleep(0.05)
+    except KeyboardInterrupt:
+        print(f"\nStopping {len(running)} running variant(s)...", file=sys.stderr, flush=True)
+        stop_children(list(running))
+        print("Stopped. Run the same command with --resume to finish the grid.", file=sys.stderr, flush=True)
+        raise
+    finally:
+        if zygote is not None:
+            zygote.close()
+    report_failures(failures)
+    return failures
+
+
+def report_failures(failures: list[tuple[PlannedRun, str]]) -> None:
+    """Name each failed variant, why it failed, its log file and the last lines of that log."""
+    if not failures:
+        return
+    print(f"\n{len(failures)} variant(s) failed:", flush=True)
+    for r, why in failures:
+        print(f"  {r.label}: {why}\n    log: {r.log_path}", flush=True)
+        for line in _log_tail(r.log_path):
+            print(f"      | {line}", flush=True)
+
+
+def _log_tail(path: str, lines: int = 3) -> list[str]:
+    try:
+        text = Path(path).read_text(errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if line.strip()][-lines:]
+
+
+# ----- the child side: python -m spinrl.launch_local ---------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    """Run one variant from its spec file, or with ``--zygote MODULE ...`` serve forks."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--zygote"]:
+        return serve_forks(argv[1:])
+    if len(argv) != 1:
+        raise UserError("usage: python -m spinrl.launch_local SPEC.json")
+    thunk, kwargs = load_spec(argv[0])
+    # The launcher gave this process a thread budget so that parallel runs share the cores.
+    from spinrl.device import set_thread_budget
+
+    set_thread_budget()
+    thunk(**kwargs)
+    return 0
+
+
+def serve_forks(modules: list[str]) -> int:
+    """The zygote: import ``modules``, then fork a child per request line until stdin closes.
+
+    Replies on stdout: ``ready`` once imported, ``started PID`` per request, ``exit PID CODE`` per child.
+    """
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError:  # an optional module; a child that needs it will report the error
+            pass
+    print("ready", flush=True)
+    children: set[int] = set()
+    selector = selectors.DefaultSelector()
+    selector.register(sys.stdin.fileno(), selectors.EVENT_READ)
+    pending = b""
+    listening = True
+    while listening or children:
+        if listening and selector.select(timeout=0.1):
+            chunk = os.read(sys.stdin.fileno(), 65536)
+            if not chunk:  # the grid closed our stdin: finish the children, then exit
+                listening = False
+                selector.unregister(sys.stdin.fileno())
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                pid = os.fork()
+                if pid == 0:
+                    _run_forked_child(json.loads(line))  # never returns
+                children.add(pid)
+                print(f"started {pid}", flush=True)
+        elif not listening:
+            time.sleep(0.1)
+        for pid in list(children):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                children.discard(pid)
+                print(f"exit {pid} {os.waitstatus_to_exitcode(status)}", flush=True)
+    return 0
+
+
+def _run_forked_child(request: dict) -> None:
+    """In a forked child: own session, output to the run's log, run the variant, exit with its code."""
+    os.setsid()  # like start_new_session: Ctrl-C in the terminal reaches only the grid
+    log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(devnull, 0)
+    os.close(devnull)
+    sys.stdout.reconfigure(line_buffering=True)
+    sys.stderr.reconfigure(line_buffering=True)
+    from spinrl.cli import run_main_guarded
+
+    # SystemExit unwinds through the zygote's loop, so exit handlers (the logger's) run as usual.
+    raise SystemExit(run_main_guarded(main, [request["spec"]]))
+
+
+if __name__ == "__main__":
+    from spinrl.cli import run_main_guarded
+
+    sys.exit(run_main_guarded(main))

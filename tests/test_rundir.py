@@ -1,0 +1,132 @@
+"""spinrl.rundir: where runs go, what status.json means, and the one refusal to overwrite a run."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from spinrl import rundir
+from spinrl.errors import UserError
+from spinrl.grid import ExperimentGrid
+from spinrl.logx import EpochLogger
+from spinrl.rundir import (
+    RunExistsError,
+    default_data_dir,
+    find_runs,
+    holds_run,
+    load_run,
+    pid_alive,
+    read_status,
+    refuse_existing_run,
+    run_state,
+    setup_logger_kwargs,
+    write_status,
+)
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid  # reaped: no process has this id now (until the system reuses it)
+
+
+def test_status_rules():
+    assert run_state(None) == "unknown"
+    assert run_state({"status": "finished", "pid": dead_pid()}) == "finished"
+    assert run_state({"status": "running", "pid": dead_pid(), "hostname": None}) == "interrupted"
+    assert run_state({"status": "running", "pid": 1, "hostname": "elsewhere"}) == "running on elsewhere"
+
+
+def test_written_status_reads_back_and_a_dead_writer_means_interrupted(tmp_path):
+    write_status(tmp_path, "running", 3, 10, note="x")
+    status = read_status(tmp_path)
+    assert status["epoch"] == 3 and status["epochs"] == 10 and status["note"] == "x"
+    assert status["pid"] == os.getpid() and status["hostname"] == socket.gethostname()
+    assert run_state(status) == "running" and load_run(tmp_path).state == "running"
+    # The same file, as a process that has since died would have left it on this machine.
+    status["pid"] = dead_pid()
+    (tmp_path / "status.json").write_text(json.dumps(status))
+    assert run_state(read_status(tmp_path)) == "interrupted"
+    write_status(tmp_path, "failed", 3, 10)
+    assert run_state(read_status(tmp_path)) == "failed"
+
+
+def test_unreadable_status_is_unknown(tmp_path):
+    assert read_status(tmp_path) is None
+    (tmp_path / "status.json").write_text("{half a file")
+    assert read_status(tmp_path) is None and run_state(read_status(tmp_path)) == "unknown"
+    (tmp_path / "status.json").write_text("[1, 2]")  # valid JSON, but not a status
+    assert read_status(tmp_path) is None
+
+
+def test_pid_alive():
+    assert pid_alive(os.getpid())
+    assert not pid_alive(dead_pid())
+
+
+def test_data_dir_is_read_at_call_time(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPINRL_DATA_DIR", str(tmp_path / "first"))
+    assert default_data_dir() == str(tmp_path / "first")
+    monkeypatch.setenv("SPINRL_DATA_DIR", str(tmp_path / "second"))
+    assert default_data_dir() == str(tmp_path / "second")
+    assert setup_logger_kwargs("cp", 0)["output_dir"] == str(tmp_path / "second" / "cp" / "cp_s0")
+    monkeypatch.delenv("SPINRL_DATA_DIR")
+    monkeypatch.chdir(tmp_path)
+    assert default_data_dir() == str(tmp_path / "data")
+    assert not hasattr(rundir, "DEFAULT_DATA_DIR")  # no copy fixed at import time
+
+
+def test_refusal_is_one_rule_for_logger_and_grid(tmp_path, monkeypatch):
+    run_dir = tmp_path / "ref" / "ref_s0"
+    assert not holds_run(run_dir)
+    refuse_existing_run(run_dir, resume=False)  # nothing there yet: no refusal
+    run_dir.mkdir(parents=True)
+    (run_dir / "progress.txt").write_text("")
+    refuse_existing_run(run_dir, resume=False)  # an empty progress.txt is no run yet
+    (run_dir / "progress.txt").write_text("Epoch\n0\n")
+    with pytest.raises(RunExistsError, match="--resume"):
+        refuse_existing_run(run_dir, resume=False)
+    refuse_existing_run(run_dir, resume=True)
+    assert issubclass(RunExistsError, UserError)  # the command line prints it as one line
+
+    # Both paths refuse through that one function, with the same message.
+    calls = []
+
+    def spy(path, resume):
+        calls.append((str(path), resume))
+        raise RunExistsError(f"{path} refused")
+
+    monkeypatch.setattr("spinrl.logx.refuse_existing_run", spy)
+    monkeypatch.setattr("spinrl.grid.refuse_existing_run", spy)
+    with pytest.raises(RunExistsError, match="refused"):
+        EpochLogger(output_dir=str(run_dir), quiet=True, tensorboard=False)
+    eg = ExperimentGrid("ref")
+    eg.add("seed", 0)
+    with pytest.raises(RunExistsError, match="refused"):
+        eg.run(lambda seed=0, logger_kwargs=None: None, data_dir=str(tmp_path))
+    assert calls == [(str(run_dir), False), (str(run_dir), False)]
+
+
+def test_find_and_load_runs(tmp_path):
+    (tmp_path / "a" / "a_s0").mkdir(parents=True)
+    write_status(tmp_path / "a" / "a_s0", "finished", 1, 1)
+    (tmp_path / "a" / "a_s0" / "tb").mkdir()
+    (tmp_path / "a" / "a_s0" / "tb" / "status.json").write_text("{}")  # inside tb/: never a run
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "config.json").write_text(json.dumps({"algo": "ppo", "seed": 3, "exp_name": "bee"}))
+    assert find_runs(tmp_path) == [tmp_path / "a" / "a_s0", tmp_path / "b"]
+    b = load_run(tmp_path / "b")
+    assert (b.algo, b.seed, b.exp_name, b.env, b.num_epochs_logged, b.state) == (
+        "ppo",
+        "3",
+        "bee",
+        "?",
+        0,
+        "unknown",
+    )
+    assert load_run(tmp_path / "a" / "a_s0").exp_name == "a"  # no config: the experiment folder's name
