@@ -175,3 +175,31 @@ def test_existing_run_refused_and_kept(tmp_data, cli):
     proc = cli(*args, cwd=tmp_data)
     assert proc.returncode == 2 and "--resume" in proc.stderr and "--exp_name" in proc.stderr
     assert progress.read_text() == before
+
+
+def test_run_as_script_is_the_algorithm_command(monkeypatch, capsys):
+    # What an algorithm file's `if __name__ == "__main__":` block does: its own argv, its name first.
+    from spinrl.cli import run_as_script
+
+    monkeypatch.setattr("sys.argv", ["spinrl/algos/ppo.py", "--help"])
+    with pytest.raises(SystemExit) as done:
+        run_as_script("ppo")
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: spinrl ppo")
+    monkeypatch.setattr("sys.argv", ["spinrl/algos/ppo.py", "--env", "CartPol-v1"])
+    with pytest.raises(SystemExit) as done:
+        run_as_script("ppo")
+    assert done.value.code == 2 and "did you mean CartPole-v1" in capsys.readouterr().err
+
+
+def test_an_existing_run_is_one_line(tmp_data, capsys):
+    from spinrl.rundir import RunExistsError
+
+    def refuse():
+        raise RunExistsError("data/x/x_s0 already holds a run; continue it with --resume")
+
+    assert run_main_guarded(refuse) == 2
+    assert (
+        capsys.readouterr().err
+        == "spinrl: error: data/x/x_s0 already holds a run; continue it with --resume\n"
+    )

@@ -103,3 +103,25 @@ def test_resume_before_first_checkpoint_writes_one_header(tmp_path):
     lines = (tmp_path / "run" / "progress.txt").read_text().splitlines()
     assert len(lines) == 2 and lines[0].count("Epoch") == 1
     assert read_progress(tmp_path / "run" / "progress.txt")["AverageEpRet"].tolist() == [7.0]
+
+
+def test_spinning_up_imports_from_the_logger_still_work():
+    # The run-directory rules live in spinrl.rundir; the logger module keeps Spinning Up's import paths.
+    from spinrl import logx, rundir
+
+    assert logx.setup_logger_kwargs is rundir.setup_logger_kwargs
+    assert logx.read_progress is rundir.read_progress
+    assert logx.RunExistsError is rundir.RunExistsError
+    assert not hasattr(logx, "DEFAULT_DATA_DIR")  # the data dir is looked up at call time only
+
+
+def test_status_json_is_written_through_rundir(tmp_path):
+    from spinrl.rundir import read_status, run_state
+
+    logger = EpochLogger(output_dir=str(tmp_path / "run"), quiet=True, tensorboard=False)
+    logger.set_status("running", 1, 4)
+    status = read_status(tmp_path / "run")
+    assert (status["status"], status["epoch"], status["epochs"]) == ("running", 1, 4)
+    assert run_state(status) == "running"
+    logger.set_status("failed", 2, 4)
+    assert run_state(read_status(tmp_path / "run")) == "failed"
