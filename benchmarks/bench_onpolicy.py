@@ -25,7 +25,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
 PY = sys.executable
-SPINRL = [PY, "-m", "spinrl.run"]
+SPINRL = [PY, "-m", "spinrl.cli"]
 
 
 def machine() -> str:
