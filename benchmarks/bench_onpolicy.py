@@ -263,8 +263,8 @@ def bench_throughput(num_envs: int) -> list[str]:
     import gymnasium as gym
     import torch
 
-    from spinrl.buffers import GAEBuffer
     from spinrl.envs import make_vector_env
+    from spinrl.gae_buffer import GAEBuffer
     from spinrl.logx import EpochLogger
     from spinrl.nets import MLPActorCritic
     from spinrl.onpolicy import TrajectoryCollector

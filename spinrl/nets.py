@@ -13,7 +13,7 @@ call                 returns                 shape
 ``ac.step(obs)``     action, value, logp     (B, act_dim) or (B,); (B,); (B,)
 ``ac.act(obs)``      action                  as above
 ``ac.pi(obs, act)``  distribution, logp      logp (B,)
-``ac.v(obs)``        value estimate          (B,)  (Critical: squeeze to (B,), not (B, 1).)
+``ac.v(obs)``        value estimate          (B,)  (not (B, 1): see MLPCritic)
 ===================  ======================  =============================================
 """
 
@@ -67,6 +67,11 @@ def mlp(
         act = activation if j < len(sizes) - 2 else output_activation
         layers += [nn.Linear(sizes[j], sizes[j + 1]), act()]
     return nn.Sequential(*layers)
+
+
+def count_vars(module: nn.Module) -> int:
+    """How many numbers ``module`` learns: the entries of all its parameters."""
+    return sum(p.numel() for p in module.parameters())
 
 
 class MLPCategoricalActor(nn.Module):
@@ -138,7 +143,9 @@ class MLPCritic(nn.Module):
         self.v_net = mlp([obs_dim, *hidden_sizes, 1], activation)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.squeeze(self.v_net(obs), -1)  # Critical to ensure v has the right shape.
+        # (B, 1) -> (B,). Left as (B, 1), V minus (B,) returns would broadcast to a (B, B) matrix and
+        # the value loss would quietly average the wrong differences.
+        return torch.squeeze(self.v_net(obs), -1)
 
 
 class MLPActorCritic(nn.Module):

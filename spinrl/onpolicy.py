@@ -1,12 +1,13 @@
-"""Collecting one epoch of on-policy experience, shared by VPG, TRPO and PPO.
+"""Gathering one epoch of on-policy experience, the same for VPG, TRPO and PPO.
 
-This is step 3 of the policy-gradient pseudocode ("collect a set of trajectories by running the
-current policy in the environment") with the traps handled once:
+In the policy-gradient pseudocode this is the step "run the current policy in the environment and
+keep the trajectories". Three traps are handled here, once:
 
-- A *terminated* episode has no future: its last value is 0.
-- A *truncated* episode (time limit, ``max_ep_len``) and a trajectory cut by the end of the epoch
-  still had a future: bootstrap from V of the real last observation (``info["final_obs"]`` for a
-  truncation, the current observation for an epoch cut).
+- A *terminated* episode has no future, so its path closes with a last value of 0.
+- A *truncated* episode (a time limit, ``max_ep_len``) and a path the epoch's end cuts off did have a
+  future: they close with V of the observation really reached (:func:`spinrl.envs.real_next_obs`).
+- Episodes are not tied to epochs: the env copies are reset once per process, and an episode that
+  is still running when the epoch ends goes on in the next one.
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from spinrl.buffers import GAEBuffer
+from spinrl.envs import EpisodeReturns, real_next_obs
 from spinrl.errors import UserError
 from spinrl.fast_act import numpy_policy
+from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
 from spinrl.mpi import num_procs
 
 
 def steps_per_env_for(steps_per_epoch: int, num_envs: int) -> int:
-    """Steps each env copy takes per epoch, so that all ranks and copies together take steps_per_epoch."""
+    """How many steps each env copy takes per epoch, so that all copies on all ranks add up to
+    ``steps_per_epoch`` (rounded down)."""
     per_env = steps_per_epoch // (num_procs() * num_envs)
     if per_env < 1:
         raise UserError(
@@ -36,10 +39,10 @@ def steps_per_env_for(steps_per_epoch: int, num_envs: int) -> int:
 class TrajectoryCollector:
     """Runs the policy in the vector env and fills a :class:`GAEBuffer`, one epoch per :meth:`collect`.
 
-    Episodes carry over from one epoch to the next (the buffer's paths are cut and bootstrapped at
-    the epoch's end, the episode itself goes on), so an episode is never shorter than the
-    environment makes it, however many env copies or MPI ranks share an epoch. The envs restart
-    only when :meth:`collect` is given reset seeds.
+    The env copies start in :meth:`reset`; after that, episodes run across epoch ends: the buffer's
+    path of each copy is closed (and bootstrapped) when the epoch ends, but the episode itself goes
+    on. So no episode is ever shorter than the environment makes it, however many copies or ranks
+    share an epoch, and nothing outside the environment (a checkpoint, say) ends one.
     """
 
     def __init__(
@@ -52,21 +55,26 @@ class TrajectoryCollector:
     ):
         self.envs, self.ac, self.buf, self.logger, self.device = envs, ac, buf, logger, device
         self.obs: np.ndarray | None = None
-        self.ep_ret = np.zeros(envs.num_envs)
-        self.ep_len = np.zeros(envs.num_envs, dtype=np.int64)
+        self.episodes = EpisodeReturns(envs.num_envs)
+
+    def reset(self, seeds: list[int] | None = None) -> None:
+        """Start a new episode in every env copy, seeded with ``seeds`` (one per copy) when given."""
+        self.obs, _ = self.envs.reset(seed=seeds)
+        self.episodes.restart()
 
     def collect(self, steps_per_env: int, reset_seeds: list[int] | None = None) -> None:
-        """Take ``steps_per_env`` steps in every env copy; restart all episodes first if seeds are given.
+        """Take ``steps_per_env`` steps in every env copy, going on with the running episodes.
 
-        Finished episodes are logged as ``EpRet``/``EpLen``, value estimates as ``VVals``.
+        With ``reset_seeds`` (or before the first reset), :meth:`reset` the copies first. Finished
+        episodes are logged as ``EpRet``/``EpLen``, the critic's estimates as ``VVals``.
         """
+        if reset_seeds is not None or self.obs is None:
+            self.reset(reset_seeds)
         envs, ac, buf, logger, device = self.envs, self.ac, self.buf, self.logger, self.device
+        episodes = self.episodes
         act_space = envs.single_action_space
         clip = isinstance(act_space, spaces.Box)
-        if reset_seeds is not None or self.obs is None:
-            self.obs, _ = envs.reset(seed=reset_seeds)
-            self.ep_ret[:], self.ep_len[:] = 0.0, 0
-        obs, ep_ret, ep_len = self.obs, self.ep_ret, self.ep_len
+        obs = self.obs
 
         fast_step = numpy_policy(ac, device)  # the same policy in NumPy, when it can be (see fast_act.py)
 
@@ -76,51 +84,27 @@ class TrajectoryCollector:
             else:
                 a, v, logp = ac.step(torch.as_tensor(obs, device=device))
                 a, v, logp = a.cpu().numpy(), v.cpu().numpy(), logp.cpu().numpy()
-            # The policy's Gaussian is unbounded; the env sees the action clipped to its bounds,
-            # while the buffer keeps the sampled action, whose log-probability the update needs.
+            # The Gaussian policy is unbounded: the env gets the action clipped to its bounds, the
+            # buffer the sampled one, whose log-probability the update compares against.
             env_action = np.clip(a, act_space.low, act_space.high) if clip else a
             next_obs, rew, terminated, truncated, info = envs.step(env_action)
-            ep_ret += rew
-            ep_len += 1
+            ended = terminated | truncated
+            episodes.add(rew, ended, logger)
 
             buf.store(obs, a, rew, v, logp)
             logger.store(VVals=v)
 
-            # Update obs (critical!)
-            obs = next_obs
-
-            done = terminated | truncated
             epoch_ended = t == steps_per_env - 1
-            if not (done.any() or epoch_ended):
-                continue
-            # Observations to bootstrap from: the real final observation of a truncated episode (the
-            # vector env has already reset that copy), or the current one where the epoch cuts a path.
-            bootstrap_obs = obs.copy()
-            if truncated.any():
-                for i in np.flatnonzero(truncated & info["_final_obs"]):
-                    bootstrap_obs[i] = info["final_obs"][i]
-            with torch.inference_mode():
-                last_vals = ac.v(torch.as_tensor(bootstrap_obs, device=device)).cpu().numpy()
-            for i in range(envs.num_envs):
-                if not (done[i] or epoch_ended):
-                    continue
-                # Terminated means no future reward; a time limit or the epoch's end only cut it off.
-                buf.finish_path(i, 0.0 if terminated[i] else float(last_vals[i]))
-                if done[i]:
-                    logger.store(EpRet=ep_ret[i], EpLen=ep_len[i])
-                    ep_ret[i], ep_len[i] = 0.0, 0
+            if ended.any() or epoch_ended:
+                # Close the paths that end here. A terminal closes with 0; a time limit or the
+                # epoch's end closes with V of the observation really reached (for an ended
+                # episode the vector env already holds the next episode's first one).
+                with torch.inference_mode():
+                    bootstrap_obs = torch.as_tensor(real_next_obs(next_obs, ended, info), device=device)
+                    last_vals = ac.v(bootstrap_obs).cpu().numpy()
+                for i in range(envs.num_envs) if epoch_ended else np.flatnonzero(ended):
+                    buf.finish_path(i, 0.0 if terminated[i] else float(last_vals[i]))
+
+            # The easy line to forget: the next step starts from the new observation.
+            obs = next_obs
         self.obs = obs
-
-
-def restart_seeds(seed: int, epoch: int, start_epoch: int, save_freq: int, num_envs: int) -> list[int] | None:
-    """Reset seeds when the envs must restart at ``epoch``, else None (episodes carry over).
-
-    They restart at the first epoch of a run and after every checkpoint: a run resumed from a
-    checkpoint then starts exactly where the uninterrupted run restarted, so both continue alike.
-    """
-    from spinrl.envs import env_seeds
-    from spinrl.mpi import proc_id
-
-    if epoch == start_epoch or epoch % save_freq == 0:
-        return env_seeds(seed, proc_id(), epoch, num_envs)
-    return None

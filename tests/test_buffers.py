@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from spinrl.buffers import GAEBuffer, discount_cumsum
+from spinrl.gae_buffer import GAEBuffer, discount_cumsum
 
 
 def test_discount_cumsum_matches_hand_computation():

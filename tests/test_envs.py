@@ -6,11 +6,11 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from spinrl.buffers import GAEBuffer
 from spinrl.envs import EpisodeReturns, check_spaces, env_seeds, make_env_fn, make_vector_env, real_next_obs
 from spinrl.errors import UserError
+from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
-from spinrl.onpolicy import TrajectoryCollector, restart_seeds
+from spinrl.onpolicy import TrajectoryCollector
 
 VALUE = 10.0  # the scripted critic's constant value estimate
 
@@ -125,16 +125,34 @@ def test_episodes_carry_over_between_epochs(tmp_path):
     buf.get()
     collector.collect(5)  # no seeds: the same episode continues
     buf.get()
-    assert collector.ep_len[0] == 10
+    assert collector.episodes.len[0] == 10
     collector.collect(5, reset_seeds=[1])  # seeds: the episode restarts
-    assert collector.ep_len[0] == 5
+    assert collector.episodes.len[0] == 5
 
 
-def test_envs_restart_at_first_epoch_and_after_checkpoints():
-    assert restart_seeds(0, epoch=0, start_epoch=0, save_freq=10, num_envs=2) is not None
-    assert restart_seeds(0, epoch=3, start_epoch=0, save_freq=10, num_envs=2) is None
-    assert restart_seeds(0, epoch=10, start_epoch=0, save_freq=10, num_envs=2) is not None
-    assert restart_seeds(0, epoch=7, start_epoch=7, save_freq=10, num_envs=2) is not None  # resumed here
+def test_envs_are_reset_once_per_process_seeded_from_its_start_epoch(tmp_path):
+    """The rule: one seeded reset when a process starts training (epoch 0, or the resumed epoch);
+    neither epoch ends nor checkpoints (here after every epoch) reset the env copies."""
+    from spinrl.algos.ppo import ppo
+
+    seeds = []
+
+    class RecordSeeds(gym.Wrapper):
+        def reset(self, *, seed=None, options=None):
+            if seed is not None:  # the vector env's own resets after an episode ends pass no seed
+                seeds.append(seed)
+            return self.env.reset(seed=seed, options=options)
+
+    def env_fn():
+        return RecordSeeds(gym.make("CartPole-v1"))
+
+    out = dict(output_dir=str(tmp_path), quiet=True)
+    kw = dict(seed=5, steps_per_epoch=200, train_pi_iters=2, train_v_iters=2, num_envs=2, save_freq=1)
+    ppo(env_fn, epochs=3, logger_kwargs=out, **kw)
+    assert seeds == env_seeds(5, rank=0, epoch=0, num_envs=2)
+    seeds.clear()
+    ppo(env_fn, epochs=5, resume=True, logger_kwargs=out, **kw)  # continues after epoch 3
+    assert seeds == env_seeds(5, rank=0, epoch=3, num_envs=2)
 
 
 def test_real_next_obs_takes_final_obs_only_where_an_episode_ended():

@@ -1,24 +1,26 @@
-"""Proximal Policy Optimization (by clipping), with early stopping based on approximate KL.
+"""PPO-Clip: many small policy steps per batch on a clipped objective, halted early once the new
+policy's approximate KL from the old one grows too large.
 
 Schulman et al. 2017, "Proximal Policy Optimization Algorithms", https://arxiv.org/abs/1707.06347.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import torch
 from torch.optim import Adam
 
-from spinrl.buffers import GAEBuffer
 from spinrl.checkpoint import Checkpointer
-from spinrl.envs import check_spaces, env_name_of, make_vector_env, obs_dim_of
+from spinrl.checks import check_finite, check_hyperparameters
+from spinrl.device import resolve_device
+from spinrl.envs import check_spaces, env_name_of, env_seeds, make_vector_env, obs_dim_of
+from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
 from spinrl.mpi import mpi_avg, mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
-from spinrl.nets import MLPActorCritic
-from spinrl.onpolicy import TrajectoryCollector, restart_seeds, steps_per_env_for
-from spinrl.runtime import check_finite, check_hyperparameters, resolve_device, seed_everything
+from spinrl.nets import MLPActorCritic, count_vars
+from spinrl.onpolicy import TrajectoryCollector, steps_per_env_for
+from spinrl.rng import seed_everything
 
 
 def ppo(
@@ -44,44 +46,81 @@ def ppo(
     async_envs: bool = False,
     device: str = "auto",
 ) -> MLPActorCritic:
-    """Proximal Policy Optimization (by clipping), with early stopping based on approximate KL.
+    """PPO-Clip, with early stopping of the policy steps on the approximate KL divergence.
+
+    Each epoch gathers ``steps_per_epoch`` steps with the current policy and estimates advantages
+    with GAE-Lambda. The policy then takes up to ``train_pi_iters`` Adam steps on the clipped
+    surrogate L^CLIP (PPO paper, eq. 7), stopping as soon as the mean KL from the policy that
+    collected the data passes 1.5 * ``target_kl``; the critic takes ``train_v_iters`` steps towards
+    the rewards-to-go.
+
+    ``actor_critic(observation_space, action_space, **ac_kwargs)`` must return a module ``ac`` with,
+    for a batch ``obs`` of B observations (shape (B, obs_dim)):
+
+    - ``ac.step(obs)``: a sampled action (shape (B, act_dim), or (B,) for Discrete actions), V(obs)
+      (B,) and log pi(a|obs) (B,), computed without gradients;
+    - ``ac.act(obs)``: the action alone;
+    - ``ac.pi(obs, act)``: the action distribution and log pi(act|obs) (B,), with gradients;
+    - ``ac.v(obs)``: V(obs) of shape (B,). A shape (B, 1) would broadcast against the (B,) targets
+      and silently turn the value loss into a mean over a (B, B) matrix.
 
     Args:
-        env_fn: A Gymnasium environment id (e.g. "CartPole-v1"), or a function that creates a copy
-            of the environment. The environment must satisfy the Gymnasium API.
-        actor_critic: The constructor method for a PyTorch Module with a ``step`` method, an ``act``
-            method, a ``pi`` module and a ``v`` module (see spinrl.nets.MLPActorCritic for the
-            shapes they return). Built as ``actor_critic(observation_space, action_space, **ac_kwargs)``.
-        ac_kwargs: Any kwargs appropriate for the actor_critic you provided to PPO, e.g.
-            hidden_sizes=(64,64), activation="Tanh".
-        seed: Seed for the random number generators (Python, NumPy, torch and every env copy).
-        steps_per_epoch: Number of steps of interaction (state-action pairs) for the agent and the
-            environment in each epoch, summed over all env copies and MPI ranks.
-        epochs: Number of epochs of interaction (equivalent to number of policy updates) to perform.
-        gamma: Discount factor. (Always between 0 and 1.)
-        clip_ratio: Hyperparameter for clipping in the policy objective. Roughly: how far can the
-            new policy go from the old policy while still profiting (improving the objective
-            function)? The new policy can still go farther than the clip_ratio says, but it doesn't
-            help on the objective anymore. (Usually small, 0.1 to 0.3.) Typically denoted by epsilon.
-        pi_lr: Learning rate for the policy optimizer.
-        vf_lr: Learning rate for the value function optimizer.
-        train_pi_iters: Maximum number of gradient descent steps to take on the policy loss per
-            epoch. (Early stopping may cause the optimizer to take fewer than this.)
-        train_v_iters: Number of gradient descent steps to take on the value function per epoch.
-        lam: Lambda for GAE-Lambda. (Always between 0 and 1, close to 1.)
-        max_ep_len: Maximum length of trajectory / episode / rollout; reaching it is a truncation
-            (bootstrapped), never a terminal. The env's own time limit applies when it is shorter.
-        target_kl: Roughly what KL divergence we think is appropriate between new and old policies
-            after an update. This will get used for early stopping. (Usually small, 0.01 or 0.05.)
-        logger_kwargs: Keyword args for EpochLogger (output_dir, exp_name).
-        save_freq: How often (in terms of gap between epochs) to save a checkpoint; the last epoch
-            is always saved.
-        resume: Continue the run in logger_kwargs' output_dir from its last checkpoint.
-        num_envs: Number of environment copies stepped together in each MPI rank (vectorised:
-            one batched forward pass of the policy for all copies).
-        async_envs: Step the copies in subprocesses (Gymnasium's AsyncVectorEnv) instead of in
-            this process; pays off only for slow environments with cores to spare.
-        device: Where the networks live: "auto" (CUDA if available), "cpu" or "cuda".
+        env_fn: The environment to learn in: a Gymnasium id (``"CartPole-v1"``) or a function without
+            arguments that returns a new Gymnasium environment (called once per env copy).
+        actor_critic: What builds the networks, called as
+            ``actor_critic(observation_space, action_space, **ac_kwargs)``; the list above says what
+            the result must provide. The default has separate MLPs for the policy and the critic.
+        ac_kwargs: Keyword arguments for ``actor_critic``. The default one takes ``hidden_sizes``
+            (units per hidden layer, (64, 64)) and ``activation`` (a torch.nn class or its name, Tanh).
+        seed: The one integer every random draw of the run follows from: Python, NumPy and torch, and
+            the reset seeds of each env copy. MPI rank r adds 10000 * r, so ranks see different
+            episodes. The same seed on the same machine logs the same progress.txt.
+        steps_per_epoch: Agent-environment steps per epoch, the batch of one update, counted over all
+            env copies and MPI ranks together (each copy takes steps_per_epoch // (ranks * num_envs)).
+            Bigger batches give steadier updates but fewer of them for the same number of steps;
+            4000 suits MuJoCo tasks.
+        epochs: How many epochs to train. Each is one batch and one update, so a run takes about
+            epochs * steps_per_epoch environment steps.
+        gamma: Discount factor, in (0, 1]: a reward k steps ahead counts gamma**k as much as one now.
+            0.99 (a horizon of roughly 100 steps) is usual; smaller values make the agent
+            short-sighted, 1 makes returns and value targets large and noisy in long episodes.
+        clip_ratio: epsilon, the width of the clipping in the policy objective: the probability ratio
+            pi_new / pi_old only counts within [1 - clip_ratio, 1 + clip_ratio], so moving the policy
+            further earns nothing more (it still can move further; see target_kl). 0.1 to 0.3; too
+            wide and updates grow unstable, too narrow and learning crawls.
+        pi_lr: Adam learning rate of the policy. 3e-4 is the usual start; too high and the KL stop
+            ends most updates after a step or two, too low and the policy hardly moves.
+        vf_lr: Adam learning rate of the critic. A critic that learns too slowly gives a poor
+            baseline, hence noisy advantages.
+        train_pi_iters: The most gradient steps on the policy per epoch, each on the whole batch; the
+            KL stop (target_kl) often ends them sooner, as the StopIter column shows.
+        train_v_iters: Gradient steps on the critic per epoch, each on the whole batch; 80 is usual.
+            Too few and V lags behind the returns of the improving policy, which makes the
+            advantages noisy.
+        lam: The lambda of GAE-Lambda, in [0, 1]; it trades bias against variance in the
+            advantages. 0 uses the one-step TD error (steady, but biased by the critic's errors), 1
+            the whole discounted return minus V (unbiased, noisy). 0.95 to 0.97 is usual.
+        max_ep_len: The longest episode, in steps. An episode this long is truncated: its last step
+            bootstraps from V, it is not a terminal. An environment's own shorter time limit wins.
+        target_kl: The approximate KL divergence between the new policy and the one that collected
+            the data that an update aims for: the policy steps stop once the KL (averaged over
+            ranks) passes 1.5 * target_kl. 0.01 to 0.05; too large and one update can wreck the
+            policy, too small and most updates stop after a step.
+        logger_kwargs: Where and how the run is logged: arguments of spinrl.logx.EpochLogger, usually
+            from setup_logger_kwargs (``output_dir``, ``exp_name``, ``quiet``).
+        save_freq: Checkpoint every save_freq epochs and after the last one. Checkpoints change
+            nothing in training (two runs differing only here log the same rows); a smaller value
+            loses less work to a crash for a little disk time.
+        resume: Continue the run in ``logger_kwargs["output_dir"]`` from its last checkpoint
+            (networks, optimisers, random states, counters). The env copies restart, seeded from
+            (seed, rank, resumed epoch). With no checkpoint there, the run starts from scratch.
+        num_envs: Env copies stepped together on each MPI rank, with one batched forward pass of the
+            policy for all of them: faster collection, with steps_per_epoch split over more copies.
+        async_envs: Step the env copies in subprocesses (Gymnasium's AsyncVectorEnv) instead of in
+            this process. Worth it only for environments slow enough to outweigh the traffic between
+            processes, with cores to spare.
+        device: Where the networks and the update run: "auto" (a CUDA GPU when there is one), "cpu"
+            or "cuda". The environments always step on the CPU.
 
     Returns:
         The trained actor-critic.
@@ -89,7 +128,7 @@ def ppo(
     check_hyperparameters(locals())
     ac_kwargs = dict(ac_kwargs or {})
     config = dict(locals(), algo="ppo", env_name=env_name_of(env_fn))
-    setup_pytorch_for_mpi()  # Special function to avoid certain slowdowns from PyTorch + MPI combo.
+    setup_pytorch_for_mpi()  # one torch thread per rank, and a crash in one rank ends them all
 
     # Random seed: different on each MPI rank, so ranks collect different experience.
     seed += 10000 * proc_id()
@@ -109,10 +148,7 @@ def ppo(
     # Create the actor-critic module, identical on every rank.
     ac = actor_critic(obs_space, act_space, **ac_kwargs).to(device)
     sync_params(ac)
-
-    # Count variables.
-    var_counts = tuple(sum(p.numel() for p in m.parameters()) for m in (ac.pi, ac.v))
-    logger.log_message(f"Number of parameters: \t pi: {var_counts[0]}, \t v: {var_counts[1]}")
+    logger.log_message(f"Number of parameters: \t pi: {count_vars(ac.pi)}, \t v: {count_vars(ac.v)}")
 
     # Set up the experience buffer: steps_per_epoch is shared by all ranks and env copies.
     steps_per_env = steps_per_env_for(steps_per_epoch, num_envs)
@@ -128,7 +164,7 @@ def ppo(
         clip_adv = torch.clamp(ratio, 1 - clip_ratio, 1 + clip_ratio) * adv
         loss_pi = -(torch.min(ratio * adv, clip_adv)).mean()
 
-        # Useful extra info: approximate KL (for early stopping), entropy, fraction clipped.
+        # Also measured: the approximate KL (for the early stop), the entropy, the fraction clipped.
         approx_kl = (logp_old - logp).mean().item()
         ent = pi.entropy().mean().item()
         clipped = ratio.gt(1 + clip_ratio) | ratio.lt(1 - clip_ratio)
@@ -139,17 +175,15 @@ def ppo(
         """Mean-squared error between V(s) and the rewards-to-go."""
         return ((ac.v(data["obs"]) - data["ret"]) ** 2).mean()
 
-    # Set up optimizers for the policy and value function.
+    # Adam for the policy and for the critic, each with its own learning rate.
     pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr)
     vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr)
 
-    # Resume from the last checkpoint, if asked to.
+    # Checkpoints; a resumed run continues after the last one, everything restored.
     checkpointer = Checkpointer(
         logger.output_dir, ac=ac, pi_optimizer=pi_optimizer, vf_optimizer=vf_optimizer
     )
-    counters = checkpointer.restore(logger) if resume else None
-    start_epoch = counters["epoch"] if counters else 0
-    time_offset = counters["elapsed"] if counters else 0.0
+    progress = checkpointer.start(logger, resume, epochs)
 
     def update(epoch: int):
         data = buf.get(device)
@@ -160,8 +194,8 @@ def ppo(
         pi_l_old = pi_l_old.item()
         check_finite(epoch, LossPi=pi_l_old, LossV=v_l_old)
 
-        # Train policy with multiple steps of gradient descent, stopping early when the new policy
-        # has moved too far (measured over all ranks) from the one that collected the data.
+        # Policy steps on the clipped objective, until the new policy has moved too far (mean KL
+        # over all ranks) from the one that collected the data.
         stop_iter = train_pi_iters
         for i in range(train_pi_iters):
             pi_optimizer.zero_grad()
@@ -171,18 +205,18 @@ def ppo(
                 stop_iter = i
                 break
             loss_pi.backward()
-            mpi_avg_grads(ac.pi)  # average grads across MPI processes
+            mpi_avg_grads(ac.pi)  # every rank steps with the gradient averaged over all ranks
             pi_optimizer.step()
 
-        # Value function learning.
+        # Fit the critic to the rewards-to-go.
         for _ in range(train_v_iters):
             vf_optimizer.zero_grad()
             loss_v = compute_loss_v(data)
             loss_v.backward()
-            mpi_avg_grads(ac.v)  # average grads across MPI processes
+            mpi_avg_grads(ac.v)
             vf_optimizer.step()
 
-        # Log changes from update.
+        # Log the losses before the update and how much it changed them.
         kl, ent, cf = pi_info["kl"], pi_info_old["ent"], pi_info["cf"]
         logger.store(
             LossPi=pi_l_old,
@@ -195,41 +229,39 @@ def ppo(
             DeltaLossV=(loss_v.item() - v_l_old),
         )
 
-    # Main loop: collect experience in env and update/log each epoch.
+    # The env copies are reset once, here, seeded from (seed, rank, first epoch of this process);
+    # after that, episodes run on across epoch ends and checkpoints.
     collector = TrajectoryCollector(envs, ac, buf, logger, device)
-    start_time = time.time()
-    logger.set_status("running", start_epoch, epochs)
-    for epoch in range(start_epoch, epochs):
-        collector.collect(steps_per_env, restart_seeds(seed, epoch, start_epoch, save_freq, num_envs))
+    collector.reset(env_seeds(seed, proc_id(), progress.epoch, num_envs))
 
-        # Perform the PPO update!
+    # Main loop: each epoch, collect experience with the current policy, update, log one row.
+    for epoch in range(progress.epoch, epochs):
+        collector.collect(steps_per_env)
+
+        # The PPO update: policy steps on the clipped objective, then the critic.
         update(epoch)
 
-        # Log info about epoch.
+        # The epoch's row in progress.txt (statistics over all ranks).
+        progress.t += steps_per_env * num_envs * num_procs()
         logger.log_tabular("Epoch", epoch)
         logger.log_tabular("EpRet", with_min_and_max=True)
         logger.log_tabular("EpLen", average_only=True)
         logger.log_tabular("VVals", with_min_and_max=True)
-        logger.log_tabular("TotalEnvInteracts", (epoch + 1) * steps_per_env * num_envs * num_procs())
+        logger.log_tabular("TotalEnvInteracts", progress.t)
         for key in ("LossPi", "LossV", "DeltaLossPi", "DeltaLossV", "Entropy", "KL", "ClipFrac", "StopIter"):
             logger.log_tabular(key, average_only=True)
-        elapsed = time_offset + time.time() - start_time
-        logger.log_tabular("Time", elapsed)
+        logger.log_tabular("Time", progress.seconds())
         logger.dump_tabular()
 
-        # Save a checkpoint every save_freq epochs, after the epoch's row is written.
-        checkpointer.end_epoch(logger, epoch, epochs, save_freq, elapsed=elapsed)
+        # Count the epoch; every save_freq epochs (and after the last), save a checkpoint.
+        checkpointer.end_epoch(logger, progress, epochs, save_freq)
 
-    logger.set_status("finished", epochs, epochs)
     envs.close()
-    logger.close()
+    logger.finish(epochs)
     return ac
 
 
 if __name__ == "__main__":
-    import sys
+    from spinrl.cli import run_as_script
 
-    from spinrl.run import console_main
-
-    sys.argv = [sys.argv[0], "ppo", *sys.argv[1:]]
-    console_main()
+    run_as_script("ppo")

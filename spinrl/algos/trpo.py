@@ -1,4 +1,5 @@
-"""Trust Region Policy Optimization, and Natural Policy Gradient with ``algo="npg"``.
+"""TRPO: the biggest policy step whose mean KL from the old policy stays within a trust region, by
+conjugate gradient and a backtracking line search; with ``algo="npg"``, the natural policy gradient.
 
 Schulman et al. 2015, "Trust Region Policy Optimization", https://arxiv.org/abs/1502.05477;
 Kakade 2002, "A Natural Policy Gradient".
@@ -6,7 +7,6 @@ Kakade 2002, "A Natural Policy Gradient".
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import torch
@@ -14,14 +14,17 @@ from torch.distributions import kl_divergence
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from torch.optim import Adam
 
-from spinrl.buffers import GAEBuffer
 from spinrl.checkpoint import Checkpointer
-from spinrl.envs import check_spaces, env_name_of, make_vector_env, obs_dim_of
+from spinrl.checks import check_finite, check_hyperparameters
+from spinrl.device import resolve_device
+from spinrl.envs import check_spaces, env_name_of, env_seeds, make_vector_env, obs_dim_of
+from spinrl.errors import UserError
+from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
 from spinrl.mpi import mpi_avg, mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
-from spinrl.nets import MLPActorCritic
-from spinrl.onpolicy import TrajectoryCollector, restart_seeds, steps_per_env_for
-from spinrl.runtime import check_finite, check_hyperparameters, resolve_device, seed_everything
+from spinrl.nets import MLPActorCritic, count_vars
+from spinrl.onpolicy import TrajectoryCollector, steps_per_env_for
+from spinrl.rng import seed_everything
 
 
 def trpo(
@@ -49,67 +52,100 @@ def trpo(
     device: str = "auto",
     algo: str = "trpo",
 ) -> MLPActorCritic:
-    """Trust Region Policy Optimization (with GAE-Lambda for advantage estimation).
+    """TRPO, with GAE-Lambda advantages (and NPG with ``algo="npg"``).
 
     Each epoch takes the largest step along the natural gradient H^-1 g that keeps the average KL
     divergence between old and new policy below ``delta`` (TRPO paper, eq. 12-14). The Hessian H of
     the KL is never formed: conjugate gradient solves Hx = g from Hessian-vector products, and a
-    backtracking line search enforces the constraint and improvement of the surrogate.
+    backtracking line search makes sure the step keeps the constraint and improves the surrogate.
+    The critic takes ``train_v_iters`` Adam steps towards the rewards-to-go.
+
+    ``actor_critic(observation_space, action_space, **ac_kwargs)`` must return a module ``ac`` with,
+    for a batch ``obs`` of B observations (shape (B, obs_dim)):
+
+    - ``ac.step(obs)``: a sampled action (shape (B, act_dim), or (B,) for Discrete actions), V(obs)
+      (B,) and log pi(a|obs) (B,), computed without gradients;
+    - ``ac.act(obs)``: the action alone;
+    - ``ac.pi(obs, act)``: the action distribution and log pi(act|obs) (B,), with gradients;
+    - ``ac.pi.distribution(obs)``: the action distribution alone; torch's ``kl_divergence`` must know
+      it (Categorical and Normal do), as the trust region is measured with it;
+    - ``ac.v(obs)``: V(obs) of shape (B,). A shape (B, 1) would broadcast against the (B,) targets
+      and silently turn the value loss into a mean over a (B, B) matrix.
 
     Args:
-        env_fn: A Gymnasium environment id (e.g. "CartPole-v1"), or a function that creates a copy
-            of the environment. The environment must satisfy the Gymnasium API.
-        actor_critic: The constructor method for a PyTorch Module with a ``step`` method, an ``act``
-            method, a ``pi`` module and a ``v`` module (see spinrl.nets.MLPActorCritic for the
-            shapes they return). Built as ``actor_critic(observation_space, action_space, **ac_kwargs)``.
-        ac_kwargs: Any kwargs appropriate for the actor_critic you provided to TRPO, e.g.
-            hidden_sizes=(64,64), activation="Tanh".
-        seed: Seed for the random number generators (Python, NumPy, torch and every env copy).
-        steps_per_epoch: Number of steps of interaction (state-action pairs) for the agent and the
-            environment in each epoch, summed over all env copies and MPI ranks.
-        epochs: Number of epochs of interaction (equivalent to number of policy updates) to perform.
-        gamma: Discount factor. (Always between 0 and 1.)
-        delta: KL-divergence limit for TRPO / NPG update. (Should be small for stability. Values
-            like 0.01, 0.05.)
-        vf_lr: Learning rate for the value function optimizer.
-        train_v_iters: Number of gradient descent steps to take on the value function per epoch.
-        damping_coeff: Artifact for numerical stability, should be smallish. Adjusts Hessian-vector
-            product calculation: Hv -> (alpha I + H) v, where alpha is the damping coefficient.
-            Probably don't play with this hyperparameter.
-        cg_iters: Number of iterations of conjugate gradient to perform. Increasing this will lead
-            to a more accurate approximation to H^{-1} g, and possibly slightly-improved performance,
-            but at the cost of slowing things down. Also probably don't play with this hyperparameter.
-        backtrack_iters: Maximum number of steps allowed in the backtracking line search. Since the
-            line search usually doesn't backtrack, and usually only steps back once when it does,
-            this hyperparameter doesn't often matter.
-        backtrack_coeff: How far back to step during backtracking line search. (Always between 0
-            and 1, usually above 0.5.)
-        lam: Lambda for GAE-Lambda. (Always between 0 and 1, close to 1.)
-        max_ep_len: Maximum length of trajectory / episode / rollout; reaching it is a truncation
-            (bootstrapped), never a terminal. The env's own time limit applies when it is shorter.
-        logger_kwargs: Keyword args for EpochLogger (output_dir, exp_name).
-        save_freq: How often (in terms of gap between epochs) to save a checkpoint; the last epoch
-            is always saved.
-        resume: Continue the run in logger_kwargs' output_dir from its last checkpoint.
-        num_envs: Number of environment copies stepped together in each MPI rank (vectorised:
-            one batched forward pass of the policy for all copies).
-        async_envs: Step the copies in subprocesses (Gymnasium's AsyncVectorEnv) instead of in
-            this process; pays off only for slow environments with cores to spare.
-        device: Where the networks live: "auto" (CUDA if available), "cpu" or "cuda".
-        algo: Either "trpo" or "npg": this code supports both, since they are almost the same
-            (NPG takes the full natural-gradient step with no line search).
+        env_fn: The environment to learn in: a Gymnasium id (``"CartPole-v1"``) or a function without
+            arguments that returns a new Gymnasium environment (called once per env copy).
+        actor_critic: What builds the networks, called as
+            ``actor_critic(observation_space, action_space, **ac_kwargs)``; the list above says what
+            the result must provide. The default has separate MLPs for the policy and the critic.
+        ac_kwargs: Keyword arguments for ``actor_critic``. The default one takes ``hidden_sizes``
+            (units per hidden layer, (64, 64)) and ``activation`` (a torch.nn class or its name, Tanh).
+        seed: The one integer every random draw of the run follows from: Python, NumPy and torch, and
+            the reset seeds of each env copy. MPI rank r adds 10000 * r, so ranks see different
+            episodes. The same seed on the same machine logs the same progress.txt.
+        steps_per_epoch: Agent-environment steps per epoch, the batch of one update, counted over all
+            env copies and MPI ranks together (each copy takes steps_per_epoch // (ranks * num_envs)).
+            Bigger batches give steadier updates but fewer of them for the same number of steps;
+            4000 suits MuJoCo tasks.
+        epochs: How many epochs to train. Each is one batch and one update, so a run takes about
+            epochs * steps_per_epoch environment steps.
+        gamma: Discount factor, in (0, 1]: a reward k steps ahead counts gamma**k as much as one now.
+            0.99 (a horizon of roughly 100 steps) is usual; smaller values make the agent
+            short-sighted, 1 makes returns and value targets large and noisy in long episodes.
+        delta: The size of the trust region: the largest mean KL divergence between the old and the
+            new policy one update may reach. 0.01 to 0.05; larger moves faster but can overshoot
+            where the quadratic model of the KL no longer holds, smaller learns slowly.
+        vf_lr: Adam learning rate of the critic. A critic that learns too slowly gives a poor
+            baseline, hence noisy advantages.
+        train_v_iters: Gradient steps on the critic per epoch, each on the whole batch; 80 is usual.
+            Too few and V lags behind the returns of the improving policy, which makes the
+            advantages noisy.
+        damping_coeff: A multiple of the identity added to the KL Hessian, (H + damping_coeff I) v,
+            so that conjugate gradient stays stable where H is nearly singular. Keep it small (0.1):
+            too large and the step turns into a shrunken plain gradient step, 0 risks erratic
+            steps. It rarely needs tuning.
+        cg_iters: Conjugate gradient iterations for x = H^-1 g, each one Hessian-vector product. More
+            solve the system more exactly at a proportional cost; the gain beyond about 10 is small,
+            and this rarely needs tuning either.
+        backtrack_iters: How many step sizes the line search tries before it gives up and keeps the
+            old policy (the BacktrackIters column shows how many it took). The full step is usually
+            accepted at once, or after one shrink, so this seldom matters.
+        backtrack_coeff: The factor in (0, 1) that shrinks the step after each rejected try: try j
+            takes backtrack_coeff**j of the full step. Usually above 0.5; small values give away
+            much of the step at the first rejection.
+        lam: The lambda of GAE-Lambda, in [0, 1]; it trades bias against variance in the
+            advantages. 0 uses the one-step TD error (steady, but biased by the critic's errors), 1
+            the whole discounted return minus V (unbiased, noisy). 0.95 to 0.97 is usual.
+        max_ep_len: The longest episode, in steps. An episode this long is truncated: its last step
+            bootstraps from V, it is not a terminal. An environment's own shorter time limit wins.
+        logger_kwargs: Where and how the run is logged: arguments of spinrl.logx.EpochLogger, usually
+            from setup_logger_kwargs (``output_dir``, ``exp_name``, ``quiet``).
+        save_freq: Checkpoint every save_freq epochs and after the last one. Checkpoints change
+            nothing in training (two runs differing only here log the same rows); a smaller value
+            loses less work to a crash for a little disk time.
+        resume: Continue the run in ``logger_kwargs["output_dir"]`` from its last checkpoint
+            (networks, optimisers, random states, counters). The env copies restart, seeded from
+            (seed, rank, resumed epoch). With no checkpoint there, the run starts from scratch.
+        num_envs: Env copies stepped together on each MPI rank, with one batched forward pass of the
+            policy for all of them: faster collection, with steps_per_epoch split over more copies.
+        async_envs: Step the env copies in subprocesses (Gymnasium's AsyncVectorEnv) instead of in
+            this process. Worth it only for environments slow enough to outweigh the traffic between
+            processes, with cores to spare.
+        device: Where the networks and the update run: "auto" (a CUDA GPU when there is one), "cpu"
+            or "cuda". The environments always step on the CPU.
+        algo: "trpo" (the line search above) or "npg", the natural policy gradient: the same
+            direction and step size, taken in full without a line search. The two differ in
+            nothing else, hence one function.
 
     Returns:
         The trained actor-critic.
     """
     check_hyperparameters(locals())
     if algo not in ("trpo", "npg"):
-        from spinrl.errors import UserError
-
         raise UserError(f"algo={algo!r} is not valid: use 'trpo' or 'npg'")
     ac_kwargs = dict(ac_kwargs or {})
     config = dict(locals(), algo=algo, env_name=env_name_of(env_fn))
-    setup_pytorch_for_mpi()  # Special function to avoid certain slowdowns from PyTorch + MPI combo.
+    setup_pytorch_for_mpi()  # one torch thread per rank, and a crash in one rank ends them all
 
     # Random seed: different on each MPI rank, so ranks collect different experience.
     seed += 10000 * proc_id()
@@ -129,10 +165,7 @@ def trpo(
     # Create the actor-critic module, identical on every rank.
     ac = actor_critic(obs_space, act_space, **ac_kwargs).to(device)
     sync_params(ac)
-
-    # Count variables.
-    var_counts = tuple(sum(p.numel() for p in m.parameters()) for m in (ac.pi, ac.v))
-    logger.log_message(f"Number of parameters: \t pi: {var_counts[0]}, \t v: {var_counts[1]}")
+    logger.log_message(f"Number of parameters: \t pi: {count_vars(ac.pi)}, \t v: {count_vars(ac.v)}")
 
     # Set up the experience buffer: steps_per_epoch is shared by all ranks and env copies.
     steps_per_env = steps_per_env_for(steps_per_epoch, num_envs)
@@ -158,11 +191,9 @@ def trpo(
     vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr)
     pi_params = list(ac.pi.parameters())
 
-    # Resume from the last checkpoint, if asked to.
+    # Checkpoints; a resumed run continues after the last one, everything restored.
     checkpointer = Checkpointer(logger.output_dir, ac=ac, vf_optimizer=vf_optimizer)
-    counters = checkpointer.restore(logger) if resume else None
-    start_epoch = counters["epoch"] if counters else 0
-    time_offset = counters["elapsed"] if counters else 0.0
+    progress = checkpointer.start(logger, resume, epochs)
 
     def hessian_vector_product(kl: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(H + damping I) x, where H is the Hessian of the KL: the gradient of (grad KL . x)."""
@@ -178,9 +209,11 @@ def trpo(
         with torch.no_grad():
             pi_old = ac.pi.distribution(data["obs"])
 
-        # Policy gradient g of the surrogate, averaged over MPI ranks.
+        # Policy gradient g of the surrogate, averaged over MPI ranks. The loss is averaged too, so
+        # that every rank compares the line search's new losses (averaged) with the same old one,
+        # accepts the same step and stays in step with the others' collective calls.
         loss_pi, kl, pi = compute_loss_pi(data, pi_old)
-        pi_l_old = loss_pi.item()
+        pi_l_old = float(mpi_avg(loss_pi.item()))
         with torch.no_grad():
             v_l_old = compute_loss_v(data).item()
         check_finite(epoch, LossPi=pi_l_old, LossV=v_l_old)
@@ -193,6 +226,7 @@ def trpo(
         old_params = parameters_to_vector(pi_params).detach().clone()
 
         def set_and_eval(step: float) -> tuple[float, float]:
+            """Put the policy at the given fraction of the full step; its KL and loss over all ranks."""
             vector_to_parameters(old_params - alpha * x * step, pi_params)
             with torch.no_grad():
                 loss, kl_new, _ = compute_loss_pi(data, pi_old)
@@ -207,23 +241,23 @@ def trpo(
             for j in range(backtrack_iters):
                 kl_new, pi_l_new = set_and_eval(step=backtrack_coeff**j)
                 if kl_new <= delta and pi_l_new <= pi_l_old:
-                    logger.log_message(f"Accepting new params at step {j} of line search.")
+                    logger.log_message(f"Line search: step {j} accepted.")
                     backtrack = j
                     break
                 if j == backtrack_iters - 1:
-                    logger.log_message("Line search failed! Keeping old params.")
+                    logger.log_message("Line search: no step accepted; the policy stays as it was.")
                     backtrack = j
                     kl_new, pi_l_new = set_and_eval(step=0.0)
 
-        # Value function learning.
+        # Fit the critic to the rewards-to-go.
         for _ in range(train_v_iters):
             vf_optimizer.zero_grad()
             loss_v = compute_loss_v(data)
             loss_v.backward()
-            mpi_avg_grads(ac.v)  # average grads across MPI processes
+            mpi_avg_grads(ac.v)  # every rank steps with the gradient averaged over all ranks
             vf_optimizer.step()
 
-        # Log changes from update.
+        # Log the losses before the update and how much it changed them.
         logger.store(
             LossPi=pi_l_old,
             LossV=v_l_old,
@@ -234,34 +268,35 @@ def trpo(
             DeltaLossV=(loss_v.item() - v_l_old),
         )
 
-    # Main loop: collect experience in env and update/log each epoch.
+    # The env copies are reset once, here, seeded from (seed, rank, first epoch of this process);
+    # after that, episodes run on across epoch ends and checkpoints.
     collector = TrajectoryCollector(envs, ac, buf, logger, device)
-    start_time = time.time()
-    logger.set_status("running", start_epoch, epochs)
-    for epoch in range(start_epoch, epochs):
-        collector.collect(steps_per_env, restart_seeds(seed, epoch, start_epoch, save_freq, num_envs))
+    collector.reset(env_seeds(seed, proc_id(), progress.epoch, num_envs))
 
-        # Perform the TRPO / NPG update!
+    # Main loop: each epoch, collect experience with the current policy, update, log one row.
+    for epoch in range(progress.epoch, epochs):
+        collector.collect(steps_per_env)
+
+        # The TRPO (or NPG) update: one natural-gradient step on the policy, then the critic.
         update(epoch)
 
-        # Log info about epoch.
+        # The epoch's row in progress.txt (statistics over all ranks).
+        progress.t += steps_per_env * num_envs * num_procs()
         logger.log_tabular("Epoch", epoch)
         logger.log_tabular("EpRet", with_min_and_max=True)
         logger.log_tabular("EpLen", average_only=True)
         logger.log_tabular("VVals", with_min_and_max=True)
-        logger.log_tabular("TotalEnvInteracts", (epoch + 1) * steps_per_env * num_envs * num_procs())
+        logger.log_tabular("TotalEnvInteracts", progress.t)
         for key in ("LossPi", "LossV", "DeltaLossPi", "DeltaLossV", "Entropy", "KL", "BacktrackIters"):
             logger.log_tabular(key, average_only=True)
-        elapsed = time_offset + time.time() - start_time
-        logger.log_tabular("Time", elapsed)
+        logger.log_tabular("Time", progress.seconds())
         logger.dump_tabular()
 
-        # Save a checkpoint every save_freq epochs, after the epoch's row is written.
-        checkpointer.end_epoch(logger, epoch, epochs, save_freq, elapsed=elapsed)
+        # Count the epoch; every save_freq epochs (and after the last), save a checkpoint.
+        checkpointer.end_epoch(logger, progress, epochs, save_freq)
 
-    logger.set_status("finished", epochs, epochs)
     envs.close()
-    logger.close()
+    logger.finish(epochs)
     return ac
 
 
@@ -295,9 +330,6 @@ def _mpi_avg_tensor(x: torch.Tensor) -> torch.Tensor:
 
 
 if __name__ == "__main__":
-    import sys
+    from spinrl.cli import run_as_script
 
-    from spinrl.run import console_main
-
-    sys.argv = [sys.argv[0], "trpo", *sys.argv[1:]]
-    console_main()
+    run_as_script("trpo")

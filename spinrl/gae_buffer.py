@@ -1,4 +1,4 @@
-"""Experience buffers.
+"""The on-policy experience buffer: one epoch of steps, with GAE-Lambda advantages.
 
 ``GAEBuffer`` stores one epoch of on-policy experience from ``num_envs`` environment copies and
 computes GAE-Lambda advantages (Schulman et al. 2016, "High-Dimensional Continuous Control Using
