@@ -24,7 +24,7 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
-from spinrl.errors import UserError
+from spinrl.errors import UserError, run_main_guarded
 
 # Algorithm name -> "module:function". An algorithm appears once its file exists.
 ALGORITHMS: dict[str, str] = {
@@ -318,26 +318,6 @@ def main(argv: list[str] | None = None) -> int:
     close = difflib.get_close_matches(cmd, valid, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise UserError(f"unknown command {cmd!r}; {hint}valid: {', '.join(valid)}")
-
-
-def run_main_guarded(fn: Callable[..., int], *args: Any) -> int:
-    """Run a CLI function, turning user mistakes into one line on stderr and exit code 2.
-
-    User mistakes are :class:`~spinrl.errors.UserError` and its subclasses (such as
-    :class:`~spinrl.rundir.RunExistsError`, a run directory that already holds a run).
-    """
-    try:
-        return fn(*args)
-    except UserError as e:
-        print(f"spinrl: error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("spinrl: interrupted", file=sys.stderr)
-        return 130
-    except OSError as e:  # a path that cannot be created or written: permissions, missing parent, full disk
-        where = f": {e.filename}" if getattr(e, "filename", None) else ""
-        print(f"spinrl: error: {e.strerror or e}{where}", file=sys.stderr)
-        return 2
 
 
 def console_main() -> None:

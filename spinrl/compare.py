@@ -284,3 +284,11 @@ def save_interval_figure(
     fig.savefig(path, dpi=150)
     plt.close(fig)
     print(f"saved {path}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    from spinrl.errors import run_main_guarded
+
+    sys.exit(run_main_guarded(main))

@@ -1,4 +1,10 @@
-"""One exception type for mistakes a user can fix: the CLI prints it as one line and exits with code 2."""
+"""Mistakes a user can fix, and how every command reports them: one line on stderr, exit code 2."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
 
 
 class UserError(Exception):
@@ -7,3 +13,23 @@ class UserError(Exception):
     The message must name the bad value and say what would be valid. The command line prints
     ``spinrl: error: <message>`` with no traceback and exits with status 2.
     """
+
+
+def run_main_guarded(fn: Callable[..., int], *args: Any) -> int:
+    """Run a CLI function, turning user mistakes into one line on stderr and exit code 2.
+
+    User mistakes are :class:`UserError` and its subclasses (such as
+    :class:`~spinrl.rundir.RunExistsError`, a run directory that already holds a run).
+    """
+    try:
+        return fn(*args)
+    except UserError as e:
+        print(f"spinrl: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spinrl: interrupted", file=sys.stderr)
+        return 130
+    except OSError as e:  # a path that cannot be created or written: permissions, missing parent, full disk
+        where = f": {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"spinrl: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 2

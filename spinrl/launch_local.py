@@ -377,13 +377,13 @@ def _run_forked_child(request: dict) -> None:
     os.close(devnull)
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
-    from spinrl.cli import run_main_guarded
+    from spinrl.errors import run_main_guarded
 
     # SystemExit unwinds through the zygote's loop, so exit handlers (the logger's) run as usual.
     raise SystemExit(run_main_guarded(main, [request["spec"]]))
 
 
 if __name__ == "__main__":
-    from spinrl.cli import run_main_guarded
+    from spinrl.errors import run_main_guarded
 
     sys.exit(run_main_guarded(main))

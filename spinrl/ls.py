@@ -80,3 +80,11 @@ def format_table(headers: list[str], rows: list[list[str]], right_aligned: set[s
         ]
         lines.append("  ".join(cells).rstrip())
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from spinrl.errors import run_main_guarded
+
+    sys.exit(run_main_guarded(main))

@@ -242,3 +242,11 @@ def main(argv: list[str] | None = None) -> int:
         plt.show()
     plt.close(fig)
     return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    from spinrl.errors import run_main_guarded
+
+    sys.exit(run_main_guarded(main))
