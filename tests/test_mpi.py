@@ -11,6 +11,7 @@ import pytest
 import torch
 from conftest import ROOT
 
+from spinrl.checkpoint import load_checkpoint
 from spinrl.logx import read_progress
 from spinrl.mpi import mpiexec_command
 
@@ -28,24 +29,32 @@ def _mpirun(script: str, cwd, n: int = 2, timeout: float = 240) -> subprocess.Co
     )
 
 
-def test_two_rank_ppo_identical_params_and_global_statistics(tmp_path):
+def test_two_rank_ppo_and_trpo_identical_params_and_global_statistics(tmp_path):
+    # One MPI job runs both (one start-up). TRPO also checks its line search: every rank must accept
+    # the same step, or the ranks' collective calls fall out of step (MPI_ERR_TRUNCATE) and their
+    # parameters drift apart.
     script = """
         import torch
         from spinrl.algos.ppo import ppo
+        from spinrl.algos.trpo import trpo
         from spinrl.mpi import proc_id
         ac = ppo("CartPole-v1", steps_per_epoch=800, epochs=2, train_pi_iters=5, train_v_iters=5,
                  logger_kwargs=dict(output_dir="run", quiet=True))
         flat = torch.nn.utils.parameters_to_vector(ac.parameters())
         torch.save(flat, f"params_rank{proc_id()}.pt")
+        ac = trpo("CartPole-v1", steps_per_epoch=800, epochs=2, train_v_iters=5,
+                  logger_kwargs=dict(output_dir="trpo_run", quiet=True))
+        torch.save(torch.nn.utils.parameters_to_vector(ac.parameters()), f"trpo_params_rank{proc_id()}.pt")
     """
     proc = _mpirun(script, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    p0 = torch.load(tmp_path / "params_rank0.pt", weights_only=True)
-    p1 = torch.load(tmp_path / "params_rank1.pt", weights_only=True)
-    torch.testing.assert_close(p0, p1, rtol=0, atol=0)  # averaged gradients keep ranks in lockstep
-    cols = read_progress(tmp_path / "run/progress.txt")
-    # 800 steps per epoch in total: 400 from each rank.
-    assert cols["TotalEnvInteracts"].tolist() == [800, 1600]
+    for prefix, run in (("", "run"), ("trpo_", "trpo_run")):
+        p0 = torch.load(tmp_path / f"{prefix}params_rank0.pt", weights_only=True)
+        p1 = torch.load(tmp_path / f"{prefix}params_rank1.pt", weights_only=True)
+        torch.testing.assert_close(p0, p1, rtol=0, atol=0)  # averaged gradients keep ranks in lockstep
+        cols = read_progress(tmp_path / run / "progress.txt")
+        # 800 steps per epoch in total: 400 from each rank.
+        assert cols["TotalEnvInteracts"].tolist() == [800, 1600]
 
 
 def test_logger_statistics_cover_every_rank(tmp_path):
@@ -96,15 +105,14 @@ def test_a_dying_rank_ends_the_job_loudly(tmp_path, how):
     else:
         assert "rank 1" in proc.stderr + proc.stdout
     # The last checkpoint is intact and usable for --resume.
-    from spinrl.checkpoint import load_checkpoint
-
     assert load_checkpoint(tmp_path / "run")["counters"]["epoch"] >= 1
 
 
-def test_cli_cpu_flag_launches_ranks(tmp_data, cli):
+@pytest.mark.parametrize("algo, epochs", [("vpg", 1), ("trpo", 3), ("ppo", 2)])
+def test_cli_cpu_flag_launches_ranks(tmp_data, cli, algo, epochs):
     # --mpi_args reaches mpiexec: the multi-host path (a host list), exercised with this one host.
     proc = cli(
-        "vpg",
+        algo,
         "--env",
         "CartPole-v1",
         "--cpu",
@@ -114,16 +122,24 @@ def test_cli_cpu_flag_launches_ranks(tmp_data, cli):
         "--steps_per_epoch",
         "200",
         "--epochs",
-        "1",
+        str(epochs),
         "--train_v_iters",
         "2",
+        *(["--train_pi_iters", "3"] if algo == "ppo" else []),
         "--exp_name",
         "m",
         cwd=tmp_data,
         env={"SPINRL_NUM_THREADS": "1"},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert read_progress(tmp_data / "data/m/m_s0/progress.txt")["TotalEnvInteracts"].tolist() == [200]
+    run = tmp_data / "data/m/m_s0"
+    cols = read_progress(run / "progress.txt")
+    assert cols["Epoch"].tolist() == list(range(epochs))
+    assert cols["TotalEnvInteracts"].tolist() == [200 * (e + 1) for e in range(epochs)]
+    # The ranks stayed in step to the end: the last checkpoint was written, with finite parameters.
+    state = load_checkpoint(run)
+    assert state["counters"]["epoch"] == epochs
+    assert all(torch.isfinite(p).all() for p in state["ac"].values())
 
 
 def test_cpu_value_validation():
