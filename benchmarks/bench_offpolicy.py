@@ -249,7 +249,7 @@ def section_hopper(seeds, steps, device, lines, libs=("spinrl", "SB3")):
 def section_memory(lines):
     from stable_baselines3.common.buffers import ReplayBuffer as SB3Buffer
 
-    from spinrl.replay import ReplayBuffer
+    from spinrl.replay_buffer import ReplayBuffer
 
     env = gym.make("Humanoid-v5")
     ours = ReplayBuffer(

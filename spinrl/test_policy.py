@@ -23,9 +23,21 @@ from gymnasium import spaces
 from spinrl.checkpoint import load_checkpoint
 from spinrl.errors import UserError
 
+# Network classes that moved or were renamed since runs recorded them in config.json: old -> new.
+RENAMED_CLASSES = {
+    "spinrl.offpolicy_nets.MLPActorCritic": "spinrl.q_nets.MLPDeterministicActorCritic",
+    "spinrl.offpolicy_nets.MLPTwinActorCritic": "spinrl.q_nets.MLPTwinActorCritic",
+    "spinrl.offpolicy_nets.MLPSquashedGaussianActorCritic": "spinrl.q_nets.MLPSquashedGaussianActorCritic",
+    "spinrl.offpolicy_nets.MLPQNetwork": "spinrl.q_nets.MLPQNetwork",
+}
+
 
 def _import_builtin(dotted: str):
-    """Import a network class named in config.json, only from spinrl itself (nothing else runs)."""
+    """Import a network class named in config.json, only from spinrl itself (nothing else runs).
+
+    Runs saved before a class moved name it by its old place; :data:`RENAMED_CLASSES` maps it.
+    """
+    dotted = RENAMED_CLASSES.get(dotted, dotted)
     module, _, name = dotted.rpartition(".")
     if not module.startswith("spinrl."):
         raise UserError(

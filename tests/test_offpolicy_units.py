@@ -11,97 +11,82 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
+from spinrl.cli import main, run_main_guarded
+from spinrl.envs import env_seeds
 from spinrl.errors import UserError
-from spinrl.logx import EpochLogger
-from spinrl.offpolicy import collect_and_update, env_actions, polyak_update
-from spinrl.offpolicy_nets import (
-    MLPActorCritic,
+from spinrl.offpolicy import (
+    ActionMap,
+    polyak_update,
+    random_actions,
+    run_test_episodes,
+    seeds_for_test_episodes,
+)
+from spinrl.q_nets import (
+    MLPDeterministicActorCritic,
     MLPQEnsemble,
     MLPQNetwork,
     MLPSquashedGaussianActorCritic,
     MLPTwinActorCritic,
     SquashedGaussianMLPActor,
     Temperature,
-    scale_action,
 )
-from spinrl.replay import ReplayBuffer
-from spinrl.run import main, run_main_guarded
 
 ASYMMETRIC = spaces.Box(
     low=np.array([0.0, -3.0], dtype=np.float32), high=np.array([1.0, 5.0], dtype=np.float32)
 )
 
 
-class ScriptedEnv(gym.Env):
-    """Observation = [episode * 100 + step]. Episode 0 terminates after 3 steps; later episodes run
-    into the 4-step time limit (truncated). Checks that every action is inside the env's bounds."""
-
-    observation_space = spaces.Box(-np.inf, np.inf, (1,), np.float32)
-    action_space = ASYMMETRIC
-    spec = None
-
-    def __init__(self):
-        self.episode, self.t = -1, 0
-
-    def reset(self, seed=None, options=None):
-        super().reset(seed=seed)
-        self.episode, self.t = self.episode + 1, 0
-        return self._obs(), {}
-
-    def _obs(self):
-        return np.array([100 * self.episode + self.t], dtype=np.float32)
-
-    def step(self, action):
-        assert self.action_space.contains(np.asarray(action, dtype=np.float32)), action
-        self.t += 1
-        terminated = self.episode == 0 and self.t == 3
-        return self._obs(), 1.0, terminated, False, {}
-
-
-def test_terminal_vs_truncated_transitions_in_the_interaction_loop(tmp_path):
-    from spinrl.envs import make_vector_env
-
-    envs = make_vector_env(ScriptedEnv, 1, max_ep_len=4)
-    buf = ReplayBuffer(1, (2,), 100)
-    logger = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False)
-    t = collect_and_update(
-        envs, buf, logger, get_action=None, update=None, steps_per_env=10, reset_seeds=[0], t=0,
-        start_steps=100, update_after=100, update_every=5,
-    )  # fmt: skip
-    assert t == 10
-    batch = buf.sample_batch(2000)
-    got = {
-        (o, o2, d)
-        for o, o2, d in zip(*(batch[k][:, 0].tolist() for k in ("obs", "obs2")), batch["done"].tolist())
-    }
-    # Episode 0 terminates at step 3 (done = 1: no bootstrapping). Episode 1 is truncated by the time
-    # limit at step 4: done = 0 and obs2 is its real last observation 104, not the reset one (200).
-    # The epoch's last transition (202 -> 203) is cut by the epoch end: bootstrapped too.
-    assert got == {
-        (0, 1, 0.0), (1, 2, 0.0), (2, 3, 1.0),
-        (100, 101, 0.0), (101, 102, 0.0), (102, 103, 0.0), (103, 104, 0.0),
-        (200, 201, 0.0), (201, 202, 0.0), (202, 203, 0.0),
-    }  # fmt: skip
-    assert logger.epoch_dict["EpLen"] == [3, 4]
-
-
-def test_action_scaling_with_asymmetric_bounds():
+def test_action_map_onto_asymmetric_bounds_for_numpy_and_torch():
+    to_env = ActionMap(ASYMMETRIC)
     low, high = ASYMMETRIC.low, ASYMMETRIC.high
-    assert np.allclose(scale_action(np.array([-1.0, -1.0]), low, high), low)
-    assert np.allclose(scale_action(np.array([1.0, 1.0]), low, high), high)
-    assert np.allclose(scale_action(np.array([0.0, 0.0]), low, high), [0.5, 1.0])
-    assert np.allclose(env_actions(ASYMMETRIC)(np.array([[0.0, 0.5]])), [[0.5, 3.0]])
+    a = np.array([[-1.0, -1.0], [1.0, 1.0], [0.0, 0.0], [0.0, 0.5]], dtype=np.float32)
+    expected = [low, high, [0.5, 1.0], [0.5, 3.0]]
+    out = to_env(a)
+    assert out.dtype == ASYMMETRIC.dtype and np.allclose(out, expected)
+    t = to_env(torch.as_tensor(a))
+    assert torch.is_tensor(t) and np.allclose(t.numpy(), expected)
+    # The NumPy path computes in float64 and returns the space's dtype; both stay inside the bounds.
+    many = np.random.default_rng(0).uniform(-1, 1, (1000, 2)).astype(np.float32)
+    for out in (to_env(many), to_env(torch.as_tensor(many)).numpy()):
+        assert (out >= low).all() and (out <= high).all()
+
+
+def test_action_map_for_discrete_adds_the_start():
+    to_env = ActionMap(spaces.Discrete(4, start=2))
+    assert to_env(np.array([0, 3])).tolist() == [2, 5]
+    assert to_env(torch.tensor([1])).tolist() == [3]
+    assert ActionMap(spaces.Discrete(3))(np.array([2])).tolist() == [2]
+
+
+def test_networks_act_through_the_same_action_map():
+    low, high = ASYMMETRIC.low, ASYMMETRIC.high
     obs_space = spaces.Box(-1, 1, (3,), np.float32)
     obs = torch.randn(256, 3) * 100  # large inputs saturate tanh: actions reach the bounds
-    for cls in (MLPActorCritic, MLPTwinActorCritic, MLPSquashedGaussianActorCritic):
+    for cls in (MLPDeterministicActorCritic, MLPTwinActorCritic, MLPSquashedGaussianActorCritic):
         ac = cls(obs_space, ASYMMETRIC, hidden_sizes=(16,))
+        assert isinstance(ac.action_map, ActionMap)
         for deterministic in (True, False):
             a = ac.act(obs, deterministic=deterministic).numpy()
             assert a.shape == (256, 2)
             assert (a >= low - 1e-5).all() and (a <= high + 1e-5).all()
         # The tanh output's extremes map onto the env's own extremes, not onto [-1, 1] or +-high.
-        ends = ac.to_env(torch.tensor([[-1.0, -1.0], [1.0, 1.0]])).numpy()
+        ends = ac.action_map(torch.tensor([[-1.0, -1.0], [1.0, 1.0]])).numpy()
         assert np.allclose(ends, [low, high])
+        # act() is the normalised policy output, mapped: what the training loop sends to the env.
+        if cls is not MLPSquashedGaussianActorCritic:
+            with torch.no_grad():
+                assert np.allclose(ac.act(obs[:5]).numpy(), ActionMap(ASYMMETRIC)(ac.pi(obs[:5]).numpy()))
+
+
+def test_random_actions_use_numpys_global_generator():
+    np.random.seed(3)
+    a = random_actions(ASYMMETRIC, 500)
+    assert a.shape == (500, 2) and a.dtype == np.float32
+    assert (a >= -1).all() and (a <= 1).all() and a.min() < -0.9 and a.max() > 0.9  # normalised, not bounds
+    np.random.seed(3)
+    assert np.array_equal(random_actions(ASYMMETRIC, 500), a)  # checkpoints capture this generator
+    idx = random_actions(spaces.Discrete(4, start=2), 500)
+    assert idx.shape == (500,) and set(idx.tolist()) == {0, 1, 2, 3}  # indices; ActionMap adds start
 
 
 def test_polyak_update_math():
@@ -112,6 +97,41 @@ def test_polyak_update_math():
     polyak_update(targ, src, 0.995)
     for t, e in zip(targ, expected):
         assert torch.allclose(t, e, atol=1e-7)
+
+
+class SeededLengthEnv(gym.Env):
+    """Reward 1 per step; an episode lasts 2 + (reset seed % 5) steps, so test copies end at different times."""
+
+    observation_space = spaces.Box(-1, 1, (1,), np.float32)
+    action_space = ASYMMETRIC
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.length, self.t = 2 + (seed or 0) % 5, 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        assert self.action_space.contains(np.asarray(action, dtype=np.float32)), action
+        self.t += 1
+        return np.zeros(1, np.float32), 1.0, self.t >= self.length, False, {}
+
+
+def test_test_episodes_count_each_copys_first_episode_only(tmp_path):
+    from spinrl.envs import make_vector_env
+    from spinrl.logx import EpochLogger
+
+    test_envs = make_vector_env(SeededLengthEnv, 4, max_ep_len=100)
+    ac = MLPDeterministicActorCritic(SeededLengthEnv.observation_space, ASYMMETRIC, hidden_sizes=(8,))
+    logger = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False)
+    seeds = seeds_for_test_episodes(seed=0, epoch=3, num_episodes=4)
+    run_test_episodes(test_envs, ac, logger, seeds, "cpu")
+    lengths = [2 + s % 5 for s in seeds]
+    # Copies that finish early are reset by the vector env and keep stepping: none of it counts.
+    assert logger.epoch_dict["TestEpLen"][0].tolist() == lengths
+    assert logger.epoch_dict["TestEpRet"][0].tolist() == lengths
+    # Seeds: the same for the same (seed, epoch), new each epoch, apart from the training envs' seeds.
+    assert seeds == seeds_for_test_episodes(0, 3, 4) and seeds != seeds_for_test_episodes(0, 4, 4)
+    assert not set(seeds) & set(env_seeds(0, 0, 3, 4))
 
 
 def test_q_ensemble_equals_separate_networks_and_one_optimizer_updates_every_member():
@@ -188,7 +208,7 @@ def test_dqn_network_acts_greedily_with_action_offset():
     obs = torch.randn(10, 3)
     q = net.q(obs)
     assert q.shape == (1, 10, 4)
-    assert torch.equal(net.act(obs), q[0].argmax(-1) + 2)
+    assert torch.equal(net.act(obs), q[0].argmax(-1) + 2)  # through its ActionMap
     with pytest.raises(UserError, match="Discrete"):
         MLPQNetwork(obs_space, ASYMMETRIC)
 
@@ -256,7 +276,7 @@ def test_test_policy_loads_an_off_policy_run(tmp_path):
         num_test_episodes=1, ac_kwargs=dict(hidden_sizes=(8,)), logger_kwargs=dict(output_dir=str(out), quiet=True),
         max_ep_len=50, device="cpu", num_envs=2, alpha="auto")  # fmt: skip
     env, get_action, config = load_policy(out, deterministic=True)
-    assert config["actor_critic"] == "spinrl.offpolicy_nets.MLPSquashedGaussianActorCritic"
+    assert config["actor_critic"] == "spinrl.q_nets.MLPSquashedGaussianActorCritic"
     progress = read_progress(out / "progress.txt")
     assert progress["TotalEnvInteracts"][-1] == 300  # 150 steps x 2 copies
     assert 0 < progress["Alpha"][-1] < 1  # learned, starting from 1

@@ -8,13 +8,23 @@ import numpy as np
 import pytest
 import torch
 
-from spinrl.replay import ReplayBuffer
+from spinrl.replay_buffer import ReplayBuffer
 
 
-def _fill(buf: ReplayBuffer, num_steps: int, num_envs: int, end_every: int = 4, rng=None):
+def _fill(
+    buf: ReplayBuffer,
+    num_steps: int,
+    num_envs: int,
+    end_every: int = 4,
+    rng=None,
+    offset: int = 0,
+    open_end=False,
+):
     """Store a scripted stream; observations encode (env copy, episode, step) so pairs can be checked.
 
-    Returns the set of transitions (obs[0], obs2[0], done) that were stored, in order.
+    ``offset`` is added to every observation (a restarted env: observations never seen before); with
+    ``open_end`` the last step ends no episode, so every copy's stream is open afterwards.
+    Returns the transitions (obs[0], obs2[0], done) that were stored, in order.
     """
     rng = rng or np.random.default_rng(0)
     episode = np.zeros(num_envs, dtype=np.int64)
@@ -22,12 +32,14 @@ def _fill(buf: ReplayBuffer, num_steps: int, num_envs: int, end_every: int = 4, 
     stored = []
 
     def obs_of(i):
-        return np.array([1000 * i + 100 * episode[i] + step[i], 0.5], dtype=np.float32)
+        return np.array([offset + 1000 * i + 100 * episode[i] + step[i], 0.5], dtype=np.float32)
 
-    for _ in range(num_steps):
+    for n in range(num_steps):
         obs = np.stack([obs_of(i) for i in range(num_envs)])
         step += 1
         ended = rng.random(num_envs) < 1 / end_every
+        if open_end and n == num_steps - 1:
+            ended[:] = False
         terminated = ended & (rng.random(num_envs) < 0.5)
         next_obs = np.stack([obs_of(i) for i in range(num_envs)])  # the real last obs if ended
         act = rng.uniform(-1, 1, (num_envs, 2)).astype(np.float32)
@@ -102,7 +114,43 @@ def test_state_dict_saves_only_the_filled_part_and_loads_weights_only():
     b = other.sample_batch(64)
     for k in a:
         assert torch.equal(a[k], b[k])
-    assert other.steps_stored == buf.steps_stored and np.array_equal(other.ptr, buf.ptr)
+    # Streams still open in the saved buffer are closed (see the next test); the rest is as it was.
+    assert other.steps_stored == buf.steps_stored
+    assert np.array_equal(other.ptr, (buf.ptr + buf.open_streams()) % buf.rows)
+
+
+@pytest.mark.parametrize("num_envs", [1, 3])
+def test_saved_mid_stream_then_loaded_and_refilled_samples_only_real_transitions(num_envs):
+    """The resume rule: a run saved mid-episode restarts its env copies, so the loaded buffer must
+    keep each copy's last s' and begin a new stream after it, while saving leaves the live buffer
+    (and so the uninterrupted run) exactly as it was."""
+    torch.manual_seed(0)
+    buf = ReplayBuffer(obs_dim=2, act_shape=(2,), size=40 * num_envs, num_envs=num_envs)
+    before = _fill(buf, 70, num_envs, open_end=True)  # wraps around; every stream open at the save
+    assert buf.open_streams().all()
+    live = {k: v.clone() for k, v in vars(buf).items() if torch.is_tensor(v)}
+    ptr = buf.ptr.copy()
+
+    state = buf.state_dict()
+    assert np.array_equal(buf.ptr, ptr) and buf.open_streams().all()  # saving changed nothing live
+    for k, v in live.items():
+        assert torch.equal(getattr(buf, k), v), k
+
+    loaded = ReplayBuffer(obs_dim=2, act_shape=(2,), size=40 * num_envs, num_envs=num_envs)
+    loaded.load_state_dict(state)
+    assert not loaded.open_streams().any()
+    # The restarted env copies store new episodes (observations offset by 10000: never seen before).
+    after = _fill(loaded, 10, num_envs, rng=np.random.default_rng(1), offset=10000)
+
+    real = set(before) | set(after)
+    last_before_save = set(before[-num_envs:])  # each copy's transition whose s' waited at row ptr
+    seen = set()
+    batch = loaded.sample_batch(6000)
+    for o, o2, d in zip(batch["obs"][:, 0].tolist(), batch["obs2"][:, 0].tolist(), batch["done"].tolist()):
+        assert (o, o2, d) in real, f"sampled a pair that never happened: {(o, o2, d)}"
+        seen.add((o, o2, d))
+    assert last_before_save <= seen  # still there, with its real s'
+    assert set(after) <= seen
 
 
 def test_humanoid_million_step_buffer_stays_under_two_gigabytes():

@@ -1,9 +1,12 @@
 """Watching a trained policy: returns, and videos that really play, for CartPole and MuJoCo."""
 
+import json
+import math
+
 import pytest
 
 from spinrl.algos.ppo import ppo
-from spinrl.run import main, run_main_guarded
+from spinrl.cli import main, run_main_guarded
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +76,31 @@ def test_render_without_display_is_one_line(cartpole_run, monkeypatch, capsys):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     assert run_main_guarded(main, ["test_policy", str(cartpole_run), "--render"]) == 2
     assert "needs a display" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "algo, env_id, old_name",
+    [
+        ("ddpg", "Pendulum-v1", "spinrl.offpolicy_nets.MLPActorCritic"),
+        ("td3", "Pendulum-v1", "spinrl.offpolicy_nets.MLPTwinActorCritic"),
+        ("sac", "Pendulum-v1", "spinrl.offpolicy_nets.MLPSquashedGaussianActorCritic"),
+        ("dqn", "CartPole-v1", "spinrl.offpolicy_nets.MLPQNetwork"),
+    ],
+)
+def test_runs_saved_before_the_networks_moved_still_load(tmp_path, algo, env_id, old_name):
+    import spinrl
+    from spinrl.test_policy import load_policy, run_policy
+
+    run = tmp_path / algo
+    getattr(spinrl, algo)(
+        env_id, steps_per_epoch=100, epochs=1, start_steps=100, update_after=1000, num_test_episodes=1,
+        max_ep_len=20, ac_kwargs=dict(hidden_sizes=(8,)), device="cpu",
+        logger_kwargs=dict(output_dir=str(run), quiet=True),
+    )  # fmt: skip
+    config = json.loads((run / "config.json").read_text())
+    assert config["actor_critic"].startswith("spinrl.q_nets.")
+    config["actor_critic"] = old_name  # what spinrl wrote before the rename
+    (run / "config.json").write_text(json.dumps(config))
+    env, get_action, _ = load_policy(run, deterministic=True)
+    ((ret, length),) = run_policy(env, get_action, episodes=1, quiet=True)
+    assert 0 < length <= 20 and math.isfinite(ret)  # CartPole may fall over before the limit

@@ -1,14 +1,12 @@
-"""Deep Q-Networks with double-Q targets, for Discrete action spaces: DDPG's discrete ancestor.
+"""Deep Q-Networks (DQN) with double-Q targets, for Discrete action spaces: DDPG's discrete ancestor.
 
-Mnih et al. 2015, "Human-level control through deep reinforcement learning", Nature 518; van Hasselt,
-Guez and Silver 2016, "Deep Reinforcement Learning with Double Q-learning",
-https://arxiv.org/abs/1509.06461.
+Mnih et al. 2015 (Nature 518, 529-533); van Hasselt, Guez and Silver 2016, arXiv:1509.06461 (the
+double-Q target).
 """
 
 from __future__ import annotations
 
 import copy
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -18,22 +16,32 @@ from gymnasium import spaces
 from torch.optim import Adam
 
 from spinrl.checkpoint import Checkpointer
-from spinrl.envs import env_name_of, env_seeds, obs_dim_of
+from spinrl.checks import check_hyperparameters
+from spinrl.device import resolve_device, set_thread_budget
+from spinrl.envs import (
+    EpisodeReturns,
+    check_spaces,
+    env_name_of,
+    env_seeds,
+    make_vector_env,
+    obs_dim_of,
+    real_next_obs,
+)
+from spinrl.logx import EpochLogger
 from spinrl.offpolicy import (
+    ActionMap,
     BufferCheckpoint,
     UpdateStats,
-    collect_and_update,
-    finish_epoch,
-    log_interaction_columns,
     polyak_update,
+    random_actions,
+    refuse_mpi,
     run_test_episodes,
     seeds_for_test_episodes,
-    start_run,
+    steps_per_copy,
 )
-from spinrl.offpolicy_nets import MLPQNetwork
-from spinrl.onpolicy import steps_per_env_for
-from spinrl.replay import ReplayBuffer
-from spinrl.runtime import check_hyperparameters
+from spinrl.q_nets import MLPQNetwork
+from spinrl.replay_buffer import ReplayBuffer
+from spinrl.rng import seed_everything
 
 
 def dqn(
@@ -77,70 +85,122 @@ def dqn(
     as TD3's clipped double-Q does for DDPG.
 
     Args:
-        env_fn: A Gymnasium environment id (e.g. "CartPole-v1"), or a function that creates a copy
-            of the environment. The environment must have a Discrete action space.
-        actor_critic: The constructor method for a PyTorch Module with an ``act`` method (the
-            greedy action) and a ``q`` module (see spinrl.offpolicy_nets.MLPQNetwork for the
-            shapes it returns): ``q(obs)`` returns Q(s, a) for every action a, shape (1, batch, n).
-            Built as ``actor_critic(observation_space, action_space, **ac_kwargs)``.
-        ac_kwargs: Any kwargs appropriate for the actor_critic you provided to DQN, e.g.
-            hidden_sizes=(256,256), activation="ReLU".
-        seed: Seed for the random number generators (Python, NumPy, torch and every env copy).
-        steps_per_epoch: Number of steps of interaction (state-action pairs) for the agent and the
-            environment in each epoch, summed over all env copies.
-        epochs: Number of epochs to run and train agent.
-        replay_size: Maximum length of replay buffer (observation rows; see spinrl.replay).
-        gamma: Discount factor. (Always between 0 and 1.)
-        polyak: Interpolation factor in polyak averaging for target networks:
-            theta_targ <- polyak * theta_targ + (1 - polyak) * theta. (Always between 0 and 1,
-            usually close to 1.)
-        q_lr: Learning rate for the Q-network (lower than DDPG's: with a max in its target, DQN
-            is more prone to oscillate and forget).
-        batch_size: Minibatch size for SGD.
-        start_steps: Number of steps for uniform-random action selection, before running real
-            policy. Helps exploration.
-        update_after: Number of env interactions to collect before starting to do gradient
-            descent updates. Ensures replay buffer is full enough for useful updates.
-        update_every: Number of env interactions that should elapse between gradient descent
-            updates. Note: Regardless of how long you wait between updates, the ratio of env
-            steps to gradient steps is locked to 1.
-        epsilon_start: Probability of a uniform-random action right after start_steps
-            (epsilon-greedy exploration).
-        epsilon_end: The probability of a random action after the decay. (Between 0 and 1.)
-        epsilon_decay_steps: Number of env steps, after start_steps, over which epsilon decreases
-            linearly from epsilon_start to epsilon_end.
-        num_test_episodes: Number of episodes to test the greedy policy at the end of each
-            epoch, on a separate, separately seeded env.
-        max_ep_len: Maximum length of trajectory / episode / rollout; reaching it is a truncation
-            (bootstrapped), never a terminal. The env's own time limit applies when it is shorter.
-        logger_kwargs: Keyword args for EpochLogger (output_dir, exp_name).
-        save_freq: How often (in terms of gap between epochs) to save a checkpoint; the last epoch
-            is always saved.
-        resume: Continue the run in logger_kwargs' output_dir from its last checkpoint.
-        num_envs: Number of environment copies stepped together (vectorised).
-        device: Where the networks and the replay buffer live: "auto" (CUDA if available), "cpu"
-            or "cuda".
-        save_buffer: Also save the replay buffer (its filled part) in each checkpoint, so that
-            resume continues exactly; without it, a resumed run refills the buffer, starting with
-            random actions. Large: up to 1.5 GB per save for a full Humanoid buffer.
+        env_fn: The environment: a Gymnasium id such as "CartPole-v1", or a function that returns a
+            new copy of it (called once per env copy and for the test env). DQN needs a Discrete
+            action space: the network has one output per action.
+        actor_critic: What builds the network, called as ``actor_critic(observation_space,
+            action_space, **ac_kwargs)``. It returns a torch module with ``q`` (observations ->
+            Q(s, a) for every action a, shape (1, batch, n)) and ``act`` (observations -> the greedy
+            action the env takes, for test episodes). The default, spinrl.q_nets.MLPQNetwork, lists
+            the shapes.
+        ac_kwargs: Keyword arguments for actor_critic, such as ``dict(hidden_sizes=(256, 256),
+            activation="ReLU")`` (the defaults). The cost of an update grows with the number of
+            weights; too small a network cannot tell similar states apart.
+        seed: The one integer every random number of the run derives from: Python, NumPy, torch, the
+            reset seeds of each env copy and of the test episodes. The same seed and settings on the
+            same machine log the same numbers. Single runs differ a lot, so compare over seeds.
+        steps_per_epoch: Env steps per epoch, counted over all env copies together (each copy takes
+            steps_per_epoch // num_envs). An epoch is a reporting unit: one row of progress.txt, a
+            round of test episodes, perhaps a checkpoint; episodes run on across its end. 4000 by
+            default; smaller epochs give finer curves but spend more time on test episodes.
+        epochs: How many epochs to train; the run takes epochs * steps_per_epoch env steps in all.
+        replay_size: Capacity of the replay buffer in observation rows, about one transition each
+            (the last observation of an episode takes a row of its own; see spinrl.replay_buffer).
+            When it is full, the oldest transitions go first. The default 1e6 keeps the whole history
+            of a million-step run; a much smaller buffer forgets early experience and can make
+            learning unstable. Each row costs 4 bytes per observation number, plus 14.
+        gamma: Discount factor in (0, 1]: the weight of a reward one step later. The Q-network
+            estimates sum_t gamma^t r_t. 0.99 (default) looks about 100 steps ahead; closer to 1 makes
+            the targets larger and noisier, smaller makes the agent short-sighted.
+        polyak: How slowly the target network follows the trained one, in [0, 1): after each
+            update, theta_targ <- polyak * theta_targ + (1 - polyak) * theta. 0.995 (default) makes
+            the target an average over roughly the last 200 updates (the original DQN instead copied
+            the network over every 10,000 updates). Much lower, and the target chases the network
+            trained towards it (unstable); too close to 1 slows learning down.
+        q_lr: Adam's learning rate (step size) for the Q-network. 3e-4 by default, lower than DDPG's
+            1e-3: the max in DQN's target makes it prone to oscillate and to forget what it learned.
+            Too large and the Q-values swing or diverge (the run stops with a NaN loss).
+        batch_size: Transitions drawn from the buffer for each gradient step. 100 by default.
+            Larger batches give steadier gradients at a proportional cost.
+        start_steps: Env steps (over all copies, from the start of the run) during which actions are
+            drawn uniformly at random, so that the first updates see varied experience; afterwards
+            epsilon-greedy takes over. 10000 by default; a few hundred for quick tests.
+        update_after: Transitions the buffer must hold before the first gradient step, so that the
+            first updates do not overfit a handful of samples. 1000 by default. After a resume
+            without the saved buffer, updates wait until the new buffer holds this many again.
+        update_every: How updates are grouped, in env steps over all copies: after every
+            update_every env steps come update_every gradient steps in a row, so there is always one
+            gradient step per env step. Larger groups switch less often between acting and training
+            (faster) and act with a slightly older network. 50 by default.
+        epsilon_start: The probability of a uniformly random action right after start_steps
+            (epsilon-greedy exploration; otherwise the action with the highest Q-value). 1.0 by
+            default: fully random at first, then decreasing.
+        epsilon_end: The probability of a random action once the decay is over, kept for the rest of
+            the run. 0.05 by default. 0 stops exploring, which can leave the agent stuck; large
+            values keep the training episodes (EpRet) well below what the greedy policy achieves.
+        epsilon_decay_steps: Env steps (over all copies), counted from start_steps, over which
+            epsilon falls linearly from epsilon_start to epsilon_end. 10000 by default. Too short and
+            exploration stops before the Q-values mean much; too long wastes steps on random actions.
+        num_test_episodes: Episodes played after every epoch with the greedy policy (epsilon = 0),
+            in a separate env whose seeds differ from the training envs'. Their returns (the
+            TestEpRet columns) are the usual measure of progress. 10 by default; they are not counted
+            in TotalEnvInteracts.
+        max_ep_len: The longest an episode may run, in env steps. Hitting it is a truncation, not a
+            terminal: the target of the last transition still bootstraps from the next state's value.
+            The env's own time limit applies where it is shorter (500 for CartPole-v1). 1000 by
+            default.
+        logger_kwargs: Arguments for spinrl.logx.EpochLogger, chiefly output_dir (where progress.txt,
+            config.json and checkpoints go) and exp_name; spinrl.logx.setup_logger_kwargs makes them.
+        save_freq: Save a checkpoint every save_freq epochs, and after the last. Checkpoints never
+            change training: runs that differ only in save_freq log the same numbers. Smaller values
+            lose less to a crash and write more to disk (a lot with save_buffer).
+        resume: Continue the run in logger_kwargs' output_dir from its last checkpoint: network,
+            optimiser, random generators, counters and (with save_buffer) the replay buffer come
+            back, and progress.txt is cut back to the checkpoint. The env copies restart, freshly
+            seeded, so only the episodes running at the interruption are lost.
+        num_envs: Env copies stepped together: each pass of the loop takes one step in every copy and
+            chooses all their actions in one forward pass. Cheap environments gain speed from more
+            copies; the ratio of one gradient step per env step stays. 1 by default.
+        device: Where the network and the replay buffer live: "auto" (a CUDA GPU when one is
+            visible, else the CPU), "cpu" or "cuda". Small networks often run as fast on a CPU,
+            where torch uses one thread unless $SPINRL_NUM_THREADS says otherwise.
+        save_buffer: Also write the filled part of the replay buffer into each checkpoint, so that
+            a resumed run keeps its experience. Without it, a resumed run starts from an empty
+            buffer.
 
     Returns:
         The trained Q-network.
     """
     check_hyperparameters(locals())
+    refuse_mpi("dqn")
     ac_kwargs = dict(ac_kwargs or {})
     config = dict(locals(), algo="dqn", env_name=env_name_of(env_fn))
+    steps_per_env = steps_per_copy(steps_per_epoch, num_envs)
 
-    # Set up the logger, seeds, device, the env copies and a separate env for test episodes.
-    logger, device, envs, test_env = start_run(config, action_spaces=(spaces.Discrete,))
+    # Random seeds; the device; on the CPU one torch thread, fastest for small networks.
+    seed_everything(seed)
+    device = resolve_device(device)
+    if device.type == "cpu":
+        set_thread_budget()
+
+    # The env copies for training, and a separate env with one copy per test episode. Their spaces are
+    # checked before the logger exists, so that a refused env leaves no run directory behind.
+    envs = make_vector_env(env_fn, num_envs, max_ep_len)
+    check_spaces(envs, "dqn", action_spaces=(spaces.Discrete,))
+    test_envs = make_vector_env(env_fn, num_test_episodes, max_ep_len)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
+    to_env = ActionMap(act_space)  # the index of a Q-network output -> the env's action
 
-    # Create the Q-network and its target network; the target only moves by Polyak averaging.
+    # Set up the logger and save the configuration.
+    logger = EpochLogger(**(logger_kwargs or {}), resume=resume)
+    logger.save_config(config)
+
+    # Create the Q-network and its target network, which only moves by Polyak averaging.
     ac = actor_critic(obs_space, act_space, **ac_kwargs).to(device)
     ac_targ = copy.deepcopy(ac).requires_grad_(False)
     q_params, q_targ_params = list(ac.q.parameters()), list(ac_targ.q.parameters())
 
-    # Experience buffer: actions are stored as indices 0..n-1.
+    # The replay buffer: actions are stored as indices 0..n-1.
     buf = ReplayBuffer(obs_dim_of(obs_space), (), replay_size, num_envs, torch.int64, device)
     logger.log_message(f"Number of parameters: \t q: {sum(p.numel() for p in q_params)}")
 
@@ -149,98 +209,123 @@ def dqn(
         o, a, r, o2, d = data["obs"], data["act"], data["rew"], data["obs2"], data["done"]
         q = ac.q(o)[0].gather(-1, a.unsqueeze(-1)).squeeze(-1)  # Q(s, a), shape (B,)
 
-        # Bellman backup: the online network picks a', the target network evaluates it.
+        # The target: the online network picks a', the target network evaluates it.
         with torch.no_grad():
             a2 = ac.q(o2)[0].argmax(-1, keepdim=True)
             q_targ = ac_targ.q(o2)[0].gather(-1, a2).squeeze(-1)
             backup = r + gamma * (1 - d) * q_targ
 
-        # The Huber loss is DQN's clipping of the error term to [-1, 1] (its gradient).
+        # The Huber loss has DQN's clipped error gradient: the error term counts at most +-1.
         loss_q = F.smooth_l1_loss(q, backup)
         return loss_q, q
 
-    # Fused Adam does the whole parameter update in one kernel per step.
+    # Fused Adam updates all of the network's parameters in one kernel.
     q_optimizer = Adam(q_params, lr=q_lr, fused=True)
     stats = UpdateStats()
 
-    # Resume from the last checkpoint, if asked to.
-    checkpointer = Checkpointer(
-        logger.output_dir,
-        ac=ac,
-        ac_targ=ac_targ,
-        q_optimizer=q_optimizer,
-        replay_buffer=BufferCheckpoint(buf, save_buffer, logger, start_steps),
-    )
-    counters = checkpointer.restore(logger) if resume else None
-    start_epoch, t = (counters["epoch"], counters["t"]) if counters else (0, 0)
-    time_offset = counters["elapsed"] if counters else 0.0
-
-    def update(j: int) -> None:
-        data = buf.sample_batch(batch_size)
-
-        # One gradient descent step for Q.
+    def update(data: dict[str, torch.Tensor]) -> None:
+        # One gradient step on the Q-network.
         q_optimizer.zero_grad()
         loss_q, q = compute_loss_q(data)
         loss_q.backward()
         q_optimizer.step()
 
-        # Then update the target network by polyak averaging.
+        # Then the target network moves a little towards the trained one.
         polyak_update(q_targ_params, q_params, polyak)
         stats.add(LossQ=loss_q, QVals=q)
 
-    def epsilon() -> float:
-        """The exploration rate: linear decay over epsilon_decay_steps once start_steps are stored
-        (the buffer's count, so that a resume without the saved buffer also restarts exploration)."""
-        frac = min(1.0, max(0.0, buf.steps_stored - start_steps) / epsilon_decay_steps)
+    def epsilon(t: int) -> float:
+        """The exploration rate after t env steps: epsilon_start at start_steps, then a straight line
+        down to epsilon_end over epsilon_decay_steps."""
+        frac = min(1.0, max(0.0, t - start_steps) / epsilon_decay_steps)
         return epsilon_start + frac * (epsilon_end - epsilon_start)
 
-    def get_action(o: np.ndarray) -> np.ndarray:
-        """Epsilon-greedy: argmax_a Q(s, a), replaced by a uniform-random action with probability epsilon."""
+    def get_action(o: np.ndarray, eps: float) -> np.ndarray:
+        """Epsilon-greedy: argmax_a Q(s, a), replaced by a uniformly random index with probability eps."""
         with torch.inference_mode():
             a = ac.q(torch.as_tensor(o, device=device))[0].argmax(-1).cpu().numpy()
-        eps = epsilon()
-        stats.add(Epsilon=eps)
         explore = np.random.random_sample(a.shape) < eps
         return np.where(explore, np.random.randint(act_space.n, size=a.shape), a)
 
-    # Main loop: collect experience in env and update each epoch.
-    steps_per_env = steps_per_env_for(steps_per_epoch, num_envs)
-    start_time = time.time()
-    logger.set_status("running", start_epoch, epochs)
-    for epoch in range(start_epoch, epochs):
-        # Collect experience and update. Unlike Spinning Up, the env copies restart at each epoch
-        # start, seeded from (seed, epoch): that is what lets --resume continue exactly.
-        t = collect_and_update(
-            envs, buf, logger, get_action, update, steps_per_env, env_seeds(seed, 0, epoch, num_envs), t,
-            start_steps=start_steps, update_after=update_after, update_every=update_every,
-        )  # fmt: skip
+    # Everything a resume needs, saved at the end of every save_freq-th epoch. With resume=True,
+    # restore it now and continue after the last checkpoint.
+    checkpointer = Checkpointer(
+        logger.output_dir,
+        ac=ac,
+        ac_targ=ac_targ,
+        q_optimizer=q_optimizer,
+        replay_buffer=BufferCheckpoint(buf, save_buffer, logger, update_after),
+    )
+    progress = checkpointer.start(logger, resume, epochs)  # .epoch, .t (env steps so far), .seconds()
 
-        # Test the performance of the deterministic version of the agent.
+    # Prepare for interaction with the environment. The env copies are reset here, once per process;
+    # from then on their episodes run across epoch ends and checkpoints. A resumed run restarts them
+    # with seeds for its first epoch: only the episodes that were running when it stopped are lost.
+    obs, _ = envs.reset(seed=env_seeds(seed, 0, progress.epoch, num_envs))
+    episodes = EpisodeReturns(num_envs)
+
+    # Main loop: collect experience in the env copies and update the network as it comes in.
+    for epoch in range(progress.epoch, epochs):
+        for _ in range(steps_per_env):
+            # Until start_steps env steps have been taken, act uniformly at random; afterwards,
+            # epsilon-greedy with a decaying epsilon.
+            if progress.t < start_steps:
+                a = random_actions(act_space, num_envs)
+            else:
+                eps = epsilon(progress.t)
+                a = get_action(obs, eps)
+                logger.store(Epsilon=eps)
+
+            # Step the env copies.
+            next_obs, rew, terminated, truncated, info = envs.step(to_env(a))
+            ended = terminated | truncated
+            episodes.add(rew, ended, logger)  # logs EpRet and EpLen of the episodes that ended
+
+            # Store the transitions. Where an episode ended, the vector env has already reset that
+            # copy and next_obs starts a new episode: store the observation really reached instead.
+            # Only `terminated` counts as done; a time limit merely cut the episode off, so its last
+            # target still bootstraps from the next state's value.
+            buf.store(obs, a, rew, real_next_obs(next_obs, ended, info), terminated, ended)
+
+            # Move on to the observation the copies are in now: the next action must be chosen from
+            # it. Forgetting this line raises no error; the agent keeps acting on a stale state.
+            obs = next_obs
+            progress.t += num_envs
+
+            # Update handling: every update_every env steps, update_every gradient steps (one per env
+            # step), once update_after transitions are stored. The copies advance t by num_envs per
+            # pass, so count the multiples of update_every that t has just passed (with one copy,
+            # `t % update_every == 0`): one gradient step per env step for any num_envs.
+            rounds = progress.t // update_every - (progress.t - num_envs) // update_every
+            if rounds and buf.steps_stored >= update_after:
+                for _ in range(rounds * update_every):
+                    update(buf.sample_batch(batch_size))
+
+        # End of epoch: test the greedy policy, log the epoch's row, save a checkpoint.
         run_test_episodes(
-            test_env, ac, logger, seeds_for_test_episodes(seed, epoch, num_test_episodes), device
+            test_envs, ac, logger, seeds_for_test_episodes(seed, epoch, num_test_episodes), device
         )
-
-        # Log info about epoch.
         stats.flush(logger, epoch)
-        log_interaction_columns(logger, epoch, t)
+        logger.log_tabular("Epoch", epoch)
+        logger.log_tabular("EpRet", with_min_and_max=True)
+        logger.log_tabular("TestEpRet", with_min_and_max=True)
+        logger.log_tabular("EpLen", average_only=True)
+        logger.log_tabular("TestEpLen", average_only=True)
+        logger.log_tabular("TotalEnvInteracts", progress.t)
         logger.log_tabular("QVals", with_min_and_max=True)
         logger.log_tabular("LossQ", average_only=True)
         logger.log_tabular("Epsilon", average_only=True)
-        finish_epoch(
-            logger, checkpointer, epoch, epochs, save_freq, time_offset + time.time() - start_time, t
-        )
+        logger.log_tabular("Time", progress.seconds())
+        logger.dump_tabular()
+        checkpointer.end_epoch(logger, progress, epochs, save_freq)
 
-    logger.set_status("finished", epochs, epochs)
     envs.close()
-    test_env.close()
-    logger.close()
+    test_envs.close()
+    logger.finish(epochs)
     return ac
 
 
 if __name__ == "__main__":
-    import sys
+    from spinrl.cli import run_as_script
 
-    from spinrl.run import console_main
-
-    sys.argv = [sys.argv[0], "dqn", *sys.argv[1:]]
-    console_main()
+    run_as_script("dqn")

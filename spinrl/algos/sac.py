@@ -1,15 +1,14 @@
-"""Soft Actor-Critic, with clipped double-Q targets and an optionally learned temperature.
+"""Soft Actor-Critic (SAC): a stochastic policy trained off-policy to earn reward while staying as
+random as it can, with clipped double-Q targets and a fixed or learned temperature.
 
-Haarnoja et al. 2018, "Soft Actor-Critic: Off-Policy Maximum Entropy Deep Reinforcement Learning with
-a Stochastic Actor", https://arxiv.org/abs/1801.01290, and Haarnoja et al. 2018b, "Soft Actor-Critic
-Algorithms and Applications", https://arxiv.org/abs/1812.05905 (the learned temperature).
+Haarnoja et al. 2018, arXiv:1801.01290 (the algorithm), and Haarnoja et al. 2018b, arXiv:1812.05905
+(the learned temperature, Section 5).
 """
 
 from __future__ import annotations
 
 import copy
 import math
-import time
 from collections.abc import Callable
 
 import numpy as np
@@ -18,24 +17,34 @@ from gymnasium import spaces
 from torch.optim import Adam
 
 from spinrl.checkpoint import Checkpointer
-from spinrl.envs import env_name_of, env_seeds, obs_dim_of
+from spinrl.checks import check_hyperparameters
+from spinrl.device import resolve_device, set_thread_budget
+from spinrl.envs import (
+    EpisodeReturns,
+    check_spaces,
+    env_name_of,
+    env_seeds,
+    make_vector_env,
+    obs_dim_of,
+    real_next_obs,
+)
 from spinrl.errors import UserError
+from spinrl.logx import EpochLogger
 from spinrl.offpolicy import (
+    ActionMap,
     BufferCheckpoint,
     UpdateStats,
-    collect_and_update,
-    finish_epoch,
     frozen,
-    log_interaction_columns,
     polyak_update,
+    random_actions,
+    refuse_mpi,
     run_test_episodes,
     seeds_for_test_episodes,
-    start_run,
+    steps_per_copy,
 )
-from spinrl.offpolicy_nets import MLPSquashedGaussianActorCritic, Temperature
-from spinrl.onpolicy import steps_per_env_for
-from spinrl.replay import ReplayBuffer
-from spinrl.runtime import check_hyperparameters
+from spinrl.q_nets import MLPSquashedGaussianActorCritic, Temperature
+from spinrl.replay_buffer import ReplayBuffer
+from spinrl.rng import seed_everything
 
 
 def sac(
@@ -66,51 +75,86 @@ def sac(
     """Soft Actor-Critic (SAC)
 
     Args:
-        env_fn: A Gymnasium environment id (e.g. "Pendulum-v1"), or a function that creates a copy
-            of the environment. The environment must have a Box action space with finite bounds.
-        actor_critic: The constructor method for a PyTorch Module with an ``act`` method, a ``pi``
-            module and a ``q`` module holding both Q-functions (see
-            spinrl.offpolicy_nets.MLPSquashedGaussianActorCritic for the shapes they return).
-            ``pi(obs)`` returns a normalised action in [-1, 1] and its log-likelihood;
-            ``q(obs, act)`` returns both Q-values, shape (2, batch). Built as
-            ``actor_critic(observation_space, action_space, **ac_kwargs)``.
-        ac_kwargs: Any kwargs appropriate for the actor_critic you provided to SAC, e.g.
-            hidden_sizes=(256,256), activation="ReLU".
-        seed: Seed for the random number generators (Python, NumPy, torch and every env copy).
-        steps_per_epoch: Number of steps of interaction (state-action pairs) for the agent and the
-            environment in each epoch, summed over all env copies.
-        epochs: Number of epochs to run and train agent.
-        replay_size: Maximum length of replay buffer (observation rows; see spinrl.replay).
-        gamma: Discount factor. (Always between 0 and 1.)
-        polyak: Interpolation factor in polyak averaging for target networks:
-            theta_targ <- polyak * theta_targ + (1 - polyak) * theta. (Always between 0 and 1,
-            usually close to 1.)
-        lr: Learning rate (used for policy, Q-networks and, with alpha="auto", the temperature).
-        alpha: Entropy regularization coefficient (inverse of reward scale in the original SAC
-            paper), or "auto" to learn it (starting from 1.0) so that the policy's entropy stays
-            near the target -dim(A) (Haarnoja et al. 2018b, eq. 18).
-        batch_size: Minibatch size for SGD.
-        start_steps: Number of steps for uniform-random action selection, before running real
-            policy. Helps exploration.
-        update_after: Number of env interactions to collect before starting to do gradient
-            descent updates. Ensures replay buffer is full enough for useful updates.
-        update_every: Number of env interactions that should elapse between gradient descent
-            updates. Note: Regardless of how long you wait between updates, the ratio of env
-            steps to gradient steps is locked to 1.
-        num_test_episodes: Number of episodes to test the deterministic policy at the end of each
-            epoch, on a separate, separately seeded env.
-        max_ep_len: Maximum length of trajectory / episode / rollout; reaching it is a truncation
-            (bootstrapped), never a terminal. The env's own time limit applies when it is shorter.
-        logger_kwargs: Keyword args for EpochLogger (output_dir, exp_name).
-        save_freq: How often (in terms of gap between epochs) to save a checkpoint; the last epoch
-            is always saved.
-        resume: Continue the run in logger_kwargs' output_dir from its last checkpoint.
-        num_envs: Number of environment copies stepped together (vectorised).
-        device: Where the networks and the replay buffer live: "auto" (CUDA if available), "cpu"
-            or "cuda".
-        save_buffer: Also save the replay buffer (its filled part) in each checkpoint, so that
-            resume continues exactly; without it, a resumed run refills the buffer, starting with
-            random actions. Large: up to 1.5 GB per save for a full Humanoid buffer.
+        env_fn: The environment: a Gymnasium id such as "Pendulum-v1", or a function that returns a
+            new copy of it (called once per env copy and for the test env). SAC needs a Box action
+            space with finite bounds, onto which the policy's tanh output in [-1, 1] is stretched.
+        actor_critic: What builds the networks, called as ``actor_critic(observation_space,
+            action_space, **ac_kwargs)``. It returns a torch module with ``pi`` (observations -> a
+            sampled action in [-1, 1] and its log-probability; the mean action with
+            ``deterministic=True``), ``q`` (observations and actions -> both Q-values, shape
+            (2, batch)) and ``act`` (observations -> actions the env takes, for test episodes). The
+            default, spinrl.q_nets.MLPSquashedGaussianActorCritic, lists the shapes.
+        ac_kwargs: Keyword arguments for actor_critic, such as ``dict(hidden_sizes=(256, 256),
+            activation="ReLU")`` (the defaults). The cost of an update grows with the number of
+            weights; too small a network cannot represent a good policy on hard tasks.
+        seed: The one integer every random number of the run derives from: Python, NumPy, torch, the
+            reset seeds of each env copy and of the test episodes. The same seed and settings on the
+            same machine log the same numbers. Single runs differ a lot, so compare over seeds.
+        steps_per_epoch: Env steps per epoch, counted over all env copies together (each copy takes
+            steps_per_epoch // num_envs). An epoch is a reporting unit: one row of progress.txt, a
+            round of test episodes, perhaps a checkpoint; episodes run on across its end. 4000 by
+            default; smaller epochs give finer curves but spend more time on test episodes.
+        epochs: How many epochs to train; the run takes epochs * steps_per_epoch env steps in all.
+        replay_size: Capacity of the replay buffer in observation rows, about one transition each
+            (the last observation of an episode takes a row of its own; see spinrl.replay_buffer).
+            When it is full, the oldest transitions go first. The default 1e6 keeps the whole history
+            of a million-step run; a much smaller buffer forgets early experience and can make
+            learning unstable. Each row costs 4 bytes per observation and action number (+ 6).
+        gamma: Discount factor in (0, 1]: the weight of a reward one step later. The Q-functions
+            estimate sum_t gamma^t (r_t + entropy bonus). 0.99 (default) looks about 100 steps ahead;
+            closer to 1 makes the targets larger and noisier, smaller makes the agent short-sighted.
+        polyak: How slowly the target Q-networks follow the trained ones, in [0, 1): after each
+            update, theta_targ <- polyak * theta_targ + (1 - polyak) * theta. 0.995 (default) makes
+            the targets an average over roughly the last 200 updates. Much lower, and the targets chase
+            the networks trained towards them (unstable); too close to 1 slows learning down.
+        lr: Adam's learning rate (step size) for the policy, both Q-functions and, with
+            alpha="auto", the temperature. 1e-3 by default (Spinning Up); the SAC papers use 3e-4.
+            Too large and the Q-values diverge (the run stops with a NaN loss); too small and
+            learning crawls.
+        alpha: The temperature: how much entropy (in nats) is worth in units of reward, so its right
+            value depends on the scale of the rewards (the first SAC paper scaled rewards instead;
+            alpha is the inverse of that scale). Larger keeps the policy more random, 0 drops the
+            entropy bonus. 0.2 (default) suits rewards of order 1 per step. "auto" learns alpha
+            instead, starting from 1, to hold the policy's entropy near -dim(A) (Haarnoja et al.
+            2018b, eq. 18): no tuning per environment.
+        batch_size: Transitions drawn from the buffer for each gradient step. 100 by default; 256
+            is common with SAC. Larger batches give steadier gradients at a proportional cost.
+        start_steps: Env steps (over all copies, from the start of the run) during which actions are
+            drawn uniformly at random instead of from the policy, so that the first updates see
+            varied experience. 10000 by default; a few hundred for quick tests. Too few, and early
+            data only shows what an untrained policy does; too many wastes env steps.
+        update_after: Transitions the buffer must hold before the first gradient step, so that the
+            first updates do not overfit a handful of samples. 1000 by default. After a resume
+            without the saved buffer, updates wait until the new buffer holds this many again.
+        update_every: How updates are grouped, in env steps over all copies: after every
+            update_every env steps come update_every gradient steps in a row, so there is always one
+            gradient step per env step. Larger groups switch less often between acting and training
+            (faster) and act with a slightly older policy. 50 by default.
+        num_test_episodes: Episodes played after every epoch with the deterministic policy
+            (tanh of the mean), in a separate env whose seeds differ from the training envs'. Their
+            returns (the TestEpRet columns) are the usual measure of progress. 10 by default; they
+            are not counted in TotalEnvInteracts.
+        max_ep_len: The longest an episode may run, in env steps. Hitting it is a truncation, not a
+            terminal: the target of the last transition still bootstraps from Q(s', a'). The env's
+            own time limit applies where it is shorter. 1000 by default, the MuJoCo limit.
+        logger_kwargs: Arguments for spinrl.logx.EpochLogger, chiefly output_dir (where progress.txt,
+            config.json and checkpoints go) and exp_name; spinrl.logx.setup_logger_kwargs makes them.
+        save_freq: Save a checkpoint every save_freq epochs, and after the last. Checkpoints never
+            change training: runs that differ only in save_freq log the same numbers. Smaller values
+            lose less to a crash and write more to disk (a lot with save_buffer).
+        resume: Continue the run in logger_kwargs' output_dir from its last checkpoint: networks,
+            optimisers, random generators, counters and (with save_buffer) the replay buffer come
+            back, and progress.txt is cut back to the checkpoint. The env copies restart, freshly
+            seeded, so only the episodes running at the interruption are lost.
+        num_envs: Env copies stepped together: each pass of the loop takes one step in every copy and
+            chooses all their actions in one forward pass. Cheap environments gain speed from more
+            copies; the ratio of one gradient step per env step stays. 1 by default, as in Spinning Up.
+        device: Where the networks and the replay buffer live: "auto" (a CUDA GPU when one is
+            visible, else the CPU), "cpu" or "cuda". Small networks often run as fast on a CPU,
+            where torch uses one thread unless $SPINRL_NUM_THREADS says otherwise.
+        save_buffer: Also write the filled part of the replay buffer into each checkpoint, so that
+            a resumed run keeps its experience. Big: about 1.5 GB per save for a million Humanoid
+            transitions. Without it, a resumed run starts from an empty buffer.
 
     Returns:
         The trained actor-critic.
@@ -120,23 +164,35 @@ def sac(
         isinstance(alpha, bool) or not isinstance(alpha, int | float) or not math.isfinite(alpha) or alpha < 0
     ):
         raise UserError(f"alpha={alpha!r} is not valid: it must be a number >= 0 or 'auto'")
+    refuse_mpi("sac")
     ac_kwargs = dict(ac_kwargs or {})
     config = dict(locals(), algo="sac", env_name=env_name_of(env_fn))
-    auto_alpha = alpha == "auto"
+    steps_per_env = steps_per_copy(steps_per_epoch, num_envs)
 
-    # Set up the logger, seeds, device, the env copies and a separate env for test episodes.
-    logger, device, envs, test_env = start_run(config, action_spaces=(spaces.Box,))
+    # Random seeds; the device; on the CPU one torch thread, fastest for small networks.
+    seed_everything(seed)
+    device = resolve_device(device)
+    if device.type == "cpu":
+        set_thread_budget()
+
+    # The env copies for training, and a separate env with one copy per test episode. Their spaces are
+    # checked before the logger exists, so that a refused env leaves no run directory behind.
+    envs = make_vector_env(env_fn, num_envs, max_ep_len)
+    check_spaces(envs, "sac", action_spaces=(spaces.Box,))
+    test_envs = make_vector_env(env_fn, num_test_episodes, max_ep_len)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
-    act_dim = act_space.shape[0]
+    to_env = ActionMap(act_space)  # the policy's actions in [-1, 1] -> the env's bounds
 
-    # Create actor-critic module and target networks.
+    # Set up the logger and save the configuration.
+    logger = EpochLogger(**(logger_kwargs or {}), resume=resume)
+    logger.save_config(config)
+
+    # Create the actor-critic module and the target networks, which only move by Polyak averaging.
     ac = actor_critic(obs_space, act_space, **ac_kwargs).to(device)
-    ac_targ = copy.deepcopy(ac)
-    # Freeze target networks with respect to optimizers (only update via polyak averaging).
-    ac_targ.requires_grad_(False)
-    q_params, q_targ_params = list(ac.q.parameters()), list(ac_targ.q.parameters())
+    ac_targ = copy.deepcopy(ac).requires_grad_(False)
+    q_params, q_targ_params = list(ac.q.parameters()), list(ac_targ.q.parameters())  # both Q's
 
-    # Experience buffer.
+    # The replay buffer: actions are stored normalised, as the policy outputs them.
     buf = ReplayBuffer(obs_dim_of(obs_space), act_space.shape, replay_size, num_envs, device=device)
 
     # Count variables.
@@ -144,23 +200,23 @@ def sac(
     logger.log_message(f"Number of parameters: \t pi: {var_counts[0]}, \t q1 + q2: {var_counts[1]}")
 
     # The temperature: fixed, or learned towards the target entropy -dim(A) (SAC 2018b, Section 5).
+    auto_alpha = alpha == "auto"
     temperature = Temperature(1.0 if auto_alpha else alpha, learned=auto_alpha).to(device)
-    target_entropy = -float(act_dim)
+    target_entropy = -float(act_space.shape[0])
 
     def compute_loss_q(data):
         """Soft Bellman residual of both Q-functions (SAC paper, eq. 5 and 7, with clipped double-Q)."""
         o, a, r, o2, d = data["obs"], data["act"], data["rew"], data["obs2"], data["done"]
         q = ac.q(o, a)  # (2, B): both Q-functions in one pass
 
-        # Bellman backup for Q functions.
+        # The target: the next action is sampled from the *current* policy, not taken from the buffer;
+        # the smaller of the two target critics, minus alpha * log pi, is the soft value of s'.
         with torch.no_grad():
-            # Target actions come from *current* policy.
             a2, logp_a2 = ac.pi(o2)
-            # Target Q-values: the smaller of the two target critics.
             q_pi_targ = ac_targ.q(o2, a2).min(0).values
             backup = r + gamma * (1 - d) * (q_pi_targ - temperature.alpha * logp_a2)
 
-        # MSE loss against Bellman backup: loss_q1 + loss_q2.
+        # Mean-squared error against the target, summed over the two Q-functions.
         loss_q = ((q - backup) ** 2).mean(-1).sum()
         return loss_q, q
 
@@ -169,18 +225,50 @@ def sac(
         o = data["obs"]
         pi, logp_pi = ac.pi(o)
         q_pi = ac.q(o, pi).min(0).values
-        # Entropy-regularized policy loss.
         loss_pi = (temperature.alpha * logp_pi - q_pi).mean()
         return loss_pi, logp_pi
 
-    # Set up optimizers for policy, q-functions (one module: both Q's parameters) and temperature.
-    # Fused Adam does the whole parameter update in one kernel per step.
+    # Optimisers for the policy, the Q-functions (one module holds both) and the temperature. Fused
+    # Adam updates all of a module's parameters in one kernel.
     pi_optimizer = Adam(ac.pi.parameters(), lr=lr, fused=True)
     q_optimizer = Adam(q_params, lr=lr, fused=True)
     alpha_optimizer = Adam(temperature.parameters(), lr=lr)
     stats = UpdateStats()
 
-    # Resume from the last checkpoint, if asked to.
+    def update(data: dict[str, torch.Tensor]) -> None:
+        # First one gradient step on both Q-functions.
+        q_optimizer.zero_grad()
+        loss_q, q = compute_loss_q(data)
+        loss_q.backward()
+        q_optimizer.step()
+
+        # Then one gradient step on the policy. The Q-networks are frozen meanwhile, so that no effort
+        # goes into gradients for them.
+        with frozen(q_params):
+            pi_optimizer.zero_grad()
+            loss_pi, logp_pi = compute_loss_pi(data)
+            loss_pi.backward()
+            pi_optimizer.step()
+
+        # Learned temperature: J(alpha) = E[-alpha (log pi(a|s) + target entropy)] (2018b, eq. 18).
+        # An entropy below the target (log pi + target > 0) makes the gradient negative: alpha grows.
+        if auto_alpha:
+            alpha_optimizer.zero_grad()
+            temperature.loss(logp_pi, target_entropy).backward()
+            alpha_optimizer.step()
+
+        # Finally, the target Q-networks move a little towards the trained ones.
+        polyak_update(q_targ_params, q_params, polyak)
+        stats.add(LossQ=loss_q, LossPi=loss_pi, QVals=q, LogPi=logp_pi, Alpha=temperature.alpha)
+
+    def get_action(o: np.ndarray) -> np.ndarray:
+        """A sample from the current policy, in [-1, 1]: SAC explores through its own randomness."""
+        with torch.inference_mode():
+            a, _ = ac.pi(torch.as_tensor(o, device=device), with_logprob=False)
+        return a.cpu().numpy()
+
+    # Everything a resume needs, saved at the end of every save_freq-th epoch. With resume=True,
+    # restore it now and continue after the last checkpoint.
     checkpointer = Checkpointer(
         logger.output_dir,
         ac=ac,
@@ -189,87 +277,79 @@ def sac(
         q_optimizer=q_optimizer,
         temperature=temperature,
         alpha_optimizer=alpha_optimizer,
-        replay_buffer=BufferCheckpoint(buf, save_buffer, logger, start_steps),
+        replay_buffer=BufferCheckpoint(buf, save_buffer, logger, update_after),
     )
-    counters = checkpointer.restore(logger) if resume else None
-    start_epoch, t = (counters["epoch"], counters["t"]) if counters else (0, 0)
-    time_offset = counters["elapsed"] if counters else 0.0
+    progress = checkpointer.start(logger, resume, epochs)  # .epoch, .t (env steps so far), .seconds()
 
-    def update(j: int) -> None:
-        data = buf.sample_batch(batch_size)
+    # Prepare for interaction with the environment. The env copies are reset here, once per process;
+    # from then on their episodes run across epoch ends and checkpoints. A resumed run restarts them
+    # with seeds for its first epoch: only the episodes that were running when it stopped are lost.
+    obs, _ = envs.reset(seed=env_seeds(seed, 0, progress.epoch, num_envs))
+    episodes = EpisodeReturns(num_envs)
 
-        # First run one gradient descent step for Q1 and Q2.
-        q_optimizer.zero_grad()
-        loss_q, q = compute_loss_q(data)
-        loss_q.backward()
-        q_optimizer.step()
+    # Main loop: collect experience in the env copies and update the networks as it comes in.
+    for epoch in range(progress.epoch, epochs):
+        for _ in range(steps_per_env):
+            # Until start_steps env steps have been taken, act uniformly at random (varied early
+            # data); afterwards, sample actions from the policy.
+            if progress.t < start_steps:
+                a = random_actions(act_space, num_envs)
+            else:
+                a = get_action(obs)
 
-        # Next run one gradient descent step for pi, with the Q-networks frozen so that no effort
-        # goes into their gradients.
-        with frozen(q_params):
-            pi_optimizer.zero_grad()
-            loss_pi, logp_pi = compute_loss_pi(data)
-            loss_pi.backward()
-            pi_optimizer.step()
+            # Step the env copies.
+            next_obs, rew, terminated, truncated, info = envs.step(to_env(a))
+            ended = terminated | truncated
+            episodes.add(rew, ended, logger)  # logs EpRet and EpLen of the episodes that ended
 
-        # Learned temperature: J(alpha) = E[-alpha (log pi(a|s) + target entropy)] (2018b, eq. 18).
-        # Entropy below target (log pi + target > 0) makes the gradient negative: alpha grows.
-        if auto_alpha:
-            alpha_optimizer.zero_grad()
-            temperature.loss(logp_pi, target_entropy).backward()
-            alpha_optimizer.step()
+            # Store the transitions. Where an episode ended, the vector env has already reset that
+            # copy and next_obs starts a new episode: store the observation really reached instead.
+            # Only `terminated` counts as done; a time limit merely cut the episode off, so its last
+            # target still bootstraps from Q(s', a').
+            buf.store(obs, a, rew, real_next_obs(next_obs, ended, info), terminated, ended)
 
-        # Finally, update target networks by polyak averaging.
-        polyak_update(q_targ_params, q_params, polyak)
-        stats.add(LossQ=loss_q, LossPi=loss_pi, QVals=q, LogPi=logp_pi, Alpha=temperature.alpha)
+            # Move on to the observation the copies are in now: the next action must be chosen from
+            # it. Forgetting this line raises no error; the agent keeps acting on a stale state.
+            obs = next_obs
+            progress.t += num_envs
 
-    def get_action(o: np.ndarray) -> np.ndarray:
-        """A sample from the current policy, normalised to [-1, 1]."""
-        with torch.inference_mode():
-            a, _ = ac.pi(torch.as_tensor(o, device=device), with_logprob=False)
-        return a.cpu().numpy()
+            # Update handling: every update_every env steps, update_every gradient steps (one per env
+            # step), once update_after transitions are stored. The copies advance t by num_envs per
+            # pass, so count the multiples of update_every that t has just passed (with one copy,
+            # Spinning Up's `t % update_every == 0`): one gradient step per env step for any num_envs.
+            rounds = progress.t // update_every - (progress.t - num_envs) // update_every
+            if rounds and buf.steps_stored >= update_after:
+                for _ in range(rounds * update_every):
+                    update(buf.sample_batch(batch_size))
 
-    # Main loop: collect experience in env and update each epoch.
-    steps_per_env = steps_per_env_for(steps_per_epoch, num_envs)
-    start_time = time.time()
-    logger.set_status("running", start_epoch, epochs)
-    for epoch in range(start_epoch, epochs):
-        # Collect experience and update. Unlike Spinning Up, the env copies restart at each epoch
-        # start, seeded from (seed, epoch): that is what lets --resume continue exactly.
-        t = collect_and_update(
-            envs, buf, logger, get_action, update, steps_per_env, env_seeds(seed, 0, epoch, num_envs), t,
-            start_steps=start_steps, update_after=update_after, update_every=update_every,
-        )  # fmt: skip
-
-        # Test the performance of the deterministic version of the agent.
+        # End of epoch: test the deterministic policy, log the epoch's row, save a checkpoint.
         run_test_episodes(
-            test_env, ac, logger, seeds_for_test_episodes(seed, epoch, num_test_episodes), device
+            test_envs, ac, logger, seeds_for_test_episodes(seed, epoch, num_test_episodes), device
         )
-
-        # Log info about epoch.
         stats.flush(logger, epoch)
-        log_interaction_columns(logger, epoch, t)
+        logger.log_tabular("Epoch", epoch)
+        logger.log_tabular("EpRet", with_min_and_max=True)
+        logger.log_tabular("TestEpRet", with_min_and_max=True)
+        logger.log_tabular("EpLen", average_only=True)
+        logger.log_tabular("TestEpLen", average_only=True)
+        logger.log_tabular("TotalEnvInteracts", progress.t)
         logger.log_tabular("Q1Vals", with_min_and_max=True)
         logger.log_tabular("Q2Vals", with_min_and_max=True)
         logger.log_tabular("LogPi", with_min_and_max=True)
         logger.log_tabular("LossPi", average_only=True)
         logger.log_tabular("LossQ", average_only=True)
         logger.log_tabular("Alpha", average_only=True)
-        finish_epoch(
-            logger, checkpointer, epoch, epochs, save_freq, time_offset + time.time() - start_time, t
-        )
+        logger.log_tabular("Time", progress.seconds())
+        logger.dump_tabular()
+        checkpointer.end_epoch(logger, progress, epochs, save_freq)
 
-    logger.set_status("finished", epochs, epochs)
     envs.close()
-    test_env.close()
-    logger.close()
+    test_envs.close()
+    logger.finish(epochs)
     return ac
 
 
 if __name__ == "__main__":
-    import sys
+    from spinrl.cli import run_as_script
 
-    from spinrl.run import console_main
-
-    sys.argv = [sys.argv[0], "sac", *sys.argv[1:]]
-    console_main()
+    run_as_script("sac")

@@ -1,9 +1,13 @@
-"""Networks for the off-policy algorithms (DDPG, TD3, SAC, DQN).
+"""Networks with Q-functions, for the off-policy algorithms: DDPG, TD3, SAC and DQN.
+
+- :class:`MLPDeterministicActorCritic` (DDPG) and :class:`MLPTwinActorCritic` (TD3): a deterministic
+  actor and one or two Q-functions.
+- :class:`MLPSquashedGaussianActorCritic` (SAC): a tanh-squashed Gaussian actor, two Q-functions.
+- :class:`MLPQNetwork` (DQN): one Q-value per discrete action.
 
 **Actions.** Actors work in the normalised box [-1, 1]^act_dim (tanh outputs); the critics take
-normalised actions too, and the replay buffer stores them. Only the environment sees actions mapped
-affinely onto its own bounds, ``low + (a + 1) / 2 * (high - low)``, which also handles asymmetric
-bounds such as [0, 1] (Spinning Up multiplied by ``high`` and so assumed ``low = -high``).
+normalised actions too, and the replay buffer stores them. ``act`` hands back actions the env can
+take, translated by :class:`spinrl.offpolicy.ActionMap`, the same map the training loops use.
 
 **Critics.** The Q-functions of TD3 and SAC (two each) and DDPG (one) are one module,
 :class:`MLPQEnsemble`, whose layers hold the stacked weights of every member: one batched matmul
@@ -16,7 +20,7 @@ Shapes (B = batch size, K = number of Q-functions, n = number of discrete action
 =========================  ==========================  =======================================
 call                       returns                     shape
 =========================  ==========================  =======================================
-``ac.act(obs, det)``       actions in the env's bounds  (B, act_dim), or (B,) for DQN
+``ac.act(obs, det)``       actions the env takes        (B, act_dim), or (B,) for DQN
 ``ac.pi(obs)``             normalised action            (B, act_dim)  (DDPG, TD3)
 ``ac.pi(obs, det)``        normalised action, logp      (B, act_dim), (B,)  (SAC)
 ``ac.q(obs, act)``         Q(s, a) of every member      (K, B)
@@ -37,14 +41,10 @@ from torch import nn
 
 from spinrl.errors import UserError
 from spinrl.nets import _check_hidden_sizes, mlp, resolve_activation
+from spinrl.offpolicy import ActionMap
 
 LOG_STD_MAX = 2
 LOG_STD_MIN = -20
-
-
-def scale_action(a: np.ndarray | torch.Tensor, low, high):
-    """Map a normalised action in [-1, 1] onto [low, high] (works for NumPy arrays and tensors)."""
-    return low + (a + 1.0) * (0.5 * (high - low))
 
 
 class EnsembleLinear(nn.Module):
@@ -145,25 +145,17 @@ class _BoxActorCritic(nn.Module):
             raise UserError(f"{type(self).__name__} needs a Box action space, got {action_space}")
         obs_dim, act_dim = int(np.prod(observation_space.shape)), int(action_space.shape[0])
         hidden_sizes, activation = _check_hidden_sizes(hidden_sizes), resolve_activation(activation)
-        # Bounds as buffers so they follow .to(device); not saved: they come from the env.
-        self.register_buffer(
-            "act_low", torch.as_tensor(action_space.low, dtype=torch.float32), persistent=False
-        )
-        self.register_buffer(
-            "act_high", torch.as_tensor(action_space.high, dtype=torch.float32), persistent=False
-        )
+        # From normalised actions to the env's bounds; not saved: the bounds come from the env.
+        self.action_map = ActionMap(action_space)
         self.pi = self.actor_class(obs_dim, act_dim, hidden_sizes, activation)
         self.q = MLPQEnsemble(obs_dim, act_dim, hidden_sizes, activation, self.num_q)
 
-    def to_env(self, a: torch.Tensor) -> torch.Tensor:
-        """Normalised actions -> the env's bounds."""
-        return scale_action(a, self.act_low, self.act_high)
 
-
-class MLPActorCritic(_BoxActorCritic):
+class MLPDeterministicActorCritic(_BoxActorCritic):
     """DDPG's actor-critic: a deterministic actor ``pi`` and one Q-function ``q`` (K = 1).
 
-    Built as ``MLPActorCritic(observation_space, action_space, hidden_sizes=(256, 256), activation="ReLU")``.
+    Built as ``MLPDeterministicActorCritic(observation_space, action_space, hidden_sizes=(256, 256),
+    activation="ReLU")``.
     """
 
     num_q = 1
@@ -171,10 +163,10 @@ class MLPActorCritic(_BoxActorCritic):
     @torch.inference_mode()
     def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         """The policy's action in the env's bounds (the actor is deterministic either way)."""
-        return self.to_env(self.pi(obs))
+        return self.action_map(self.pi(obs))
 
 
-class MLPTwinActorCritic(MLPActorCritic):
+class MLPTwinActorCritic(MLPDeterministicActorCritic):
     """TD3's actor-critic: as DDPG's, with two Q-functions (clipped double-Q learning)."""
 
     num_q = 2
@@ -217,7 +209,7 @@ class SquashedGaussianMLPActor(nn.Module):
 class MLPSquashedGaussianActorCritic(_BoxActorCritic):
     """SAC's actor-critic: a squashed Gaussian policy ``pi`` and two Q-functions ``q`` (K = 2).
 
-    Built like :class:`MLPActorCritic`.
+    Built like :class:`MLPDeterministicActorCritic`.
     """
 
     num_q = 2
@@ -227,7 +219,7 @@ class MLPSquashedGaussianActorCritic(_BoxActorCritic):
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
         """A sampled action (or tanh(mu) when ``deterministic``) in the env's bounds."""
         a, _ = self.pi(obs, deterministic, with_logprob=False)
-        return self.to_env(a)
+        return self.action_map(a)
 
 
 class MLPQNetwork(nn.Module):
@@ -252,7 +244,7 @@ class MLPQNetwork(nn.Module):
             raise UserError(f"MLPQNetwork needs a Discrete action space, got {action_space}")
         obs_dim = int(np.prod(observation_space.shape))
         self.n = int(action_space.n)
-        self.register_buffer("start", torch.as_tensor(int(action_space.start)), persistent=False)
+        self.action_map = ActionMap(action_space)  # index -> the env's action (start + index)
         self.q = MLPQEnsemble(
             obs_dim, 0, _check_hidden_sizes(hidden_sizes), resolve_activation(activation), 1, self.n
         )
@@ -260,7 +252,7 @@ class MLPQNetwork(nn.Module):
     @torch.inference_mode()
     def act(self, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
         """The greedy action argmax_a Q(s, a) (exploration is the algorithm's epsilon, not the network's)."""
-        return self.q(obs)[0].argmax(-1) + self.start
+        return self.action_map(self.q(obs)[0].argmax(-1))
 
 
 class Temperature(nn.Module):

@@ -3,15 +3,19 @@
 A preallocated first-in-first-out store of transitions ``(s, a, r, s', terminated)`` from
 ``num_envs`` environment copies, sampled uniformly at random on the training device.
 
-**Each observation is stored once.** Consecutive transitions of one episode share an observation:
-the ``s'`` of step t is the ``s`` of step t+1. So every env copy writes a *stream* of observations,
-and a transition at row ``i`` takes its next observation from row ``i + 1``. Only where the stream
-breaks (the episode terminated or was truncated, or the epoch ended and the envs are reset) does the
-real last observation get a row of its own, which holds no transition and is never sampled::
+**Each observation is stored once.** Within an episode, the ``s'`` of one transition is the ``s`` of
+the next. So every env copy writes a *stream* of observations down its own column, and the
+transition at row ``i`` finds its next observation at row ``i + 1``. Where a stream breaks (the
+episode terminated or was truncated, or the copy is about to restart with a fresh reset), the real
+last observation gets a row of its own, which holds no transition and is never sampled::
 
     row:    0    1    2    3    4    5
     obs:    s0   s1   s2   s3*  s0'  s1'       (s3* = info["final_obs"] of the episode that ended)
     valid:  T    T    T    F    T    (F)      (row 5 is waiting for its transition's action)
+
+Streams run on across epochs: the env copies are reset only when a process starts. A saved buffer
+(:meth:`ReplayBuffer.state_dict`) closes the streams still open, as if each had just ended, because the
+resumed run restarts its env copies; the live buffer is left as it is.
 
 Memory for ``replay_size`` rows of float32 observations (Humanoid-v5: obs_dim 348, act_dim 17)::
 
@@ -24,8 +28,9 @@ The price: each episode end spends one row on its final observation, so the buff
 fewer than ``replay_size`` transitions (one fewer per episode in it; 0.1% for 1000-step episodes).
 Observations stay float32: float16 would halve the memory again but round MuJoCo velocities.
 
-Arrays live as torch tensors on the chosen device (sampling never leaves it) and the filled part can
-be saved in a checkpoint (:meth:`state_dict`), so ``torch.load(weights_only=True)`` can read it.
+The arrays are torch tensors on the chosen device (sampling never leaves it). A checkpoint can hold
+the filled part (:meth:`ReplayBuffer.state_dict`), as plain tensors that
+``torch.load(weights_only=True)`` reads.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from spinrl.checks import check_fits_in_memory
 from spinrl.errors import UserError
 
 
@@ -63,6 +69,10 @@ class ReplayBuffer:
                 f"replay_size={size} is too small for {num_envs} env copies: give at least 3 each"
             )
         self.rows, self.num_envs, self.device = rows, num_envs, torch.device(device)
+        if self.device.type == "cpu":
+            elem = torch.empty((), dtype=act_dtype).element_size()
+            row_bytes = obs_dim * 4 + int(np.prod(act_shape)) * elem + 4 + 1 + 1
+            check_fits_in_memory(rows * num_envs * row_bytes, f"replay_size={size}", "--replay_size")
         # Row-major (row, env copy): each column is one copy's observation stream.
         self.obs_buf = torch.zeros((rows, num_envs, obs_dim), dtype=torch.float32, device=self.device)
         self.act_buf = torch.zeros((rows, num_envs, *act_shape), dtype=act_dtype, device=self.device)
@@ -101,10 +111,11 @@ class ReplayBuffer:
     ) -> None:
         """Store one transition per env copy (arrays with a leading ``num_envs`` axis).
 
-        ``next_obs`` must be the *real* next observation: ``info["final_obs"]`` where an episode
-        ended. ``terminated`` marks true ends (no bootstrapping); ``stream_ends`` marks every place
-        where the copy's next stored observation will not be ``next_obs`` (terminated, truncated, or
-        the envs are about to be reset), so that ``next_obs`` gets a row of its own.
+        ``next_obs`` must be the observation really reached: ``info["final_obs"]`` where an episode
+        ended (see :func:`spinrl.envs.real_next_obs`). ``terminated`` marks true ends (no
+        bootstrapping); ``stream_ends`` marks each copy whose next stored observation will not be
+        ``next_obs`` (its episode terminated or was truncated), so that ``next_obs`` keeps a row of its
+        own.
         """
         rows, next_rows = self.ptr, (self.ptr + 1) % self.rows
         self._write(self.obs_buf, rows, obs)
@@ -158,8 +169,23 @@ class ReplayBuffer:
         bufs = (self.obs_buf, self.act_buf, self.rew_buf, self.term_buf, self.valid)
         return sum(b.numel() * b.element_size() for b in bufs)
 
+    def open_streams(self) -> np.ndarray:
+        """Which copies' streams are open: their last transition's ``s'`` waits at row ``ptr`` to be
+        the ``s`` of their next one. That is so exactly when the row before ``ptr`` holds a
+        transition; after a stream's end it holds the final observation instead."""
+        last = torch.as_tensor((self.ptr - 1) % self.rows, device=self.device)
+        return self.valid[last, torch.as_tensor(self._envs, device=self.device)].cpu().numpy()
+
     # ----- checkpoints: only the filled rows, as tensors (safe for weights_only loading) ----------
     def state_dict(self) -> dict:
+        """The filled rows and counters, with every open stream closed.
+
+        A resumed run restarts its env copies, so the first observation a copy stores after loading
+        begins a new stream. The pointer saved for a copy whose stream is open therefore skips the row
+        holding its last ``s'``, exactly as :meth:`store` does at an episode's end, and that ``s'``
+        stays where its transition finds it. The live buffer is not changed: saving a checkpoint
+        never alters what the running agent experiences.
+        """
         n = self.rows_used
         return dict(
             obs=self.obs_buf[:n].cpu(),
@@ -167,7 +193,7 @@ class ReplayBuffer:
             rew=self.rew_buf[:n].cpu(),
             term=self.term_buf[:n].cpu(),
             valid=self.valid[:n].cpu(),
-            ptr=torch.as_tensor(self.ptr),
+            ptr=torch.as_tensor((self.ptr + self.open_streams()) % self.rows),
             rows_used=n,
             steps_stored=self.steps_stored,
         )
