@@ -94,6 +94,24 @@ def test_crash_in_user_code_is_a_failure_with_its_traceback(
     assert "raised an error" in out and "ex1_4.py" in out and "return logp.no_such_method(adv)" in out
 
 
+@pytest.mark.parametrize(
+    "source",
+    [
+        "while True:\n    pass\n",  # hangs while importing
+        "def pg_loss(logp, adv):\n    while True:\n        try:\n            pass\n        except Exception:\n            pass\n",
+    ],
+)
+def test_an_endless_loop_fails_with_a_hint_instead_of_hanging(
+    source: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SPINRL_EXERCISE_TIME_LIMIT", "0.5")
+    path = tmp_path / "ex1_4.py"
+    path.write_text(source)
+    code, out, _ = run(capsys, "1.4", "--file", str(path))
+    assert code == 1
+    assert "still running after 0.5 s" in out and "loop" in out
+
+
 def test_list_shows_every_exercise(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "list")
     assert code == 0

@@ -8,11 +8,16 @@ raises :class:`CheckFailed` with a hint that names the likely mistake. Each pass
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import itertools
+import os
+import signal
 import sys
+import threading
+import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -29,6 +34,46 @@ _module_counter = itertools.count()
 
 class CheckFailed(Exception):
     """The reader's code gave a wrong answer; the message says what is wrong and how to fix it."""
+
+
+class _TimeUp(BaseException):
+    """Raised by the alarm; a BaseException so that no ``except Exception`` in the reader's code or in
+    :func:`call` swallows it."""
+
+
+# Seconds a whole check may take; every exercise's reference solution needs well under one.
+DEFAULT_TIME_LIMIT = 60.0
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None = None) -> Iterator[None]:
+    """Stop the reader's code after ``seconds`` (default ``$SPINRL_EXERCISE_TIME_LIMIT`` or 60) with a
+    failure that suggests an endless loop, instead of hanging. Uses SIGALRM, so it only acts in the main
+    thread of a POSIX process; elsewhere it does nothing."""
+    seconds = seconds or float(os.environ.get("SPINRL_EXERCISE_TIME_LIMIT", DEFAULT_TIME_LIMIT))
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def time_up(signum, frame):
+        raise _TimeUp
+
+    # Another alarm may be armed (a test runner's own time-out): put it back afterwards, minus our time.
+    previous_handler = signal.signal(signal.SIGALRM, time_up)
+    previous_delay, _ = signal.setitimer(signal.ITIMER_REAL, seconds)
+    started = time.monotonic()
+    try:
+        yield
+    except _TimeUp:
+        raise CheckFailed(
+            f"your code was still running after {seconds:g} s: is there a loop that never ends "
+            "(a `while` whose condition never changes)?"
+        ) from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous_handler)
+        if previous_delay > 0:
+            signal.setitimer(signal.ITIMER_REAL, max(previous_delay - (time.monotonic() - started), 1e-3))
 
 
 def load_module(path: Path) -> ModuleType:

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 from spinrl.errors import UserError
-from spinrl.exercises.checking import CheckFailed, load_module
+from spinrl.exercises.checking import CheckFailed, load_module, time_limit
 from spinrl.exercises.registry import EXERCISES, Exercise, get_exercise
 
 USAGE = "spinrl exercise {list | init ID [DIR] | ID --file PATH | ID --solution}"
@@ -64,10 +64,11 @@ def check_exercise(ex: Exercise, path: Path, is_solution: bool = False) -> int:
         print(f"  ok  {step}")
 
     try:
-        module = load_module(path)  # a missing file is a UserError, raised before anything is printed
-        who = "the reference solution" if is_solution else str(path)
-        print(f"Exercise {ex.id} ({ex.title}): checking {who}")
-        ex.checker()(module, report)
+        with time_limit():  # an endless loop in the reader's code is a failure, not a hang
+            module = load_module(path)  # a missing file is a UserError, raised before anything is printed
+            who = "the reference solution" if is_solution else str(path)
+            print(f"Exercise {ex.id} ({ex.title}): checking {who}")
+            ex.checker()(module, report)
     except CheckFailed as failure:
         print(f"  FAIL  {failure}")
         print(f"Exercise {ex.id} not passed yet. The written solution is in {ex.docs_page}.")
