@@ -60,18 +60,21 @@ SUBSTITUTIONS = {
 
 # Flags that configure how runs are launched rather than the algorithm itself.
 LAUNCH_FLAGS = {
-    "exp_name": "name of the experiment: runs go to DATA_DIR/EXP_NAME/EXP_NAME_s<seed> (default cmd_<algo>)",
+    "exp_name": "name of the experiment (a plain name, not a path): runs go to "
+    "DATA_DIR/EXP_NAME/EXP_NAME_s<seed> (default cmd_<algo>)",
     "data_dir": "where runs are written (default ./data or $SPINRL_DATA_DIR)",
     "datestamp": "prefix run folders with the date and time (flag, or --dt)",
-    "cpu": "number of MPI ranks per run: an integer or 'auto' (default 1)",
+    "cpu": "number of MPI ranks per run: an integer up to the number of cores, or 'auto' (one per core; "
+    "default 1)",
     "num_cpu": "same as --cpu",
+    "oversubscribe": "allow --cpu above the number of cores of this machine (flag)",
     "mpi_args": 'extra arguments passed to mpiexec, e.g. "--hostfile hosts.txt"',
     "parallel": "run up to K grid variants at once, each in its own process with a share of the cores "
     "(default 1: one after another); with --backend ray, the most Ray tasks in flight",
     "backend": "where the variants run: local (this machine, default) or ray (one Ray task each)",
     "address": "the Ray cluster to join, HOST:PORT (default: start Ray on this machine); needs --backend ray",
 }
-BOOLEAN_FLAGS = {"datestamp", "resume", "save_buffer", "compile", "async_envs"}
+BOOLEAN_FLAGS = {"datestamp", "resume", "save_buffer", "compile", "async_envs", "oversubscribe"}
 
 
 def _module_exists(module: str) -> bool:
@@ -258,6 +261,14 @@ def check_keys(algo: str, fn: Callable, args: dict[str, list[Any]]) -> None:
             raise UserError(f"unknown hyperparameter --{top} for {algo}{hint}")
 
 
+def whole_numbers_as_int(fn: Callable, args: dict[str, list[Any]]) -> None:
+    """``--epochs 2.0`` or ``--replay_size 1e6`` mean whole numbers: give integer-valued floats as ints to
+    the arguments whose default is an int. (From Python, a float there stays an error.)"""
+    for name, p in inspect.signature(fn).parameters.items():
+        if name in args and isinstance(p.default, int) and not isinstance(p.default, bool):
+            args[name] = [int(v) if isinstance(v, float) and v.is_integer() else v for v in args[name]]
+
+
 def run_algorithm(algo: str, tokens: list[str]) -> int:
     algos = available_algorithms()
     if algo not in algos:
@@ -268,15 +279,18 @@ def run_algorithm(algo: str, tokens: list[str]) -> int:
         return 0
     from spinrl.grid import ExperimentGrid
     from spinrl.mpi import resolve_num_cpu
+    from spinrl.rundir import check_exp_name
 
     args = parse_grid_args(tokens)
-    exp_name = str(_single(args, "exp_name", f"cmd_{algo}"))
+    exp_name = check_exp_name(_single(args, "exp_name", f"cmd_{algo}"))
     data_dir = _single(args, "data_dir", None)
     datestamp = bool(_single(args, "datestamp", False))
-    num_cpu = resolve_num_cpu(_single(args, "num_cpu", _single(args, "cpu", 1)))
     mpi_args = str(_single(args, "mpi_args", ""))
+    oversubscribe = bool(_single(args, "oversubscribe", False))
+    num_cpu = resolve_num_cpu(_single(args, "num_cpu", _single(args, "cpu", 1)), mpi_args, oversubscribe)
     launch = {k: _single(args, k, None) for k in ("parallel", "backend", "address") if k in args}
     check_keys(algo, fn, args)
+    whole_numbers_as_int(fn, args)
     if num_cpu > 1 and algo in OFF_POLICY:
         raise UserError(
             f"{algo} runs in one process; --cpu {num_cpu} is only for vpg, trpo and ppo "

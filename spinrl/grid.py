@@ -26,7 +26,10 @@ This module plans the runs (names, folders, the resume decision); the launcher m
 
 With ``resume=True`` among the hyperparameters, finished variants are skipped and the others continue
 from their last checkpoint, so a grid stopped by Ctrl-C, a crash or a lost node is finished by running
-the same command again with ``--resume``.
+the same command again with ``--resume``. A larger ``epochs`` extends finished variants too. Before
+anything is launched, every variant is checked: a run directory another process is writing to, an
+existing run without ``resume``, or a resume with settings other than the run's config.json (see
+:func:`spinrl.rundir.check_same_run`) refuses the whole grid in one line.
 """
 
 from __future__ import annotations
@@ -45,13 +48,15 @@ from rich.table import Table
 
 from spinrl.errors import UserError
 from spinrl.launch_local import run_in_parallel, run_with_mpi
+from spinrl.logx import convert_json
 from spinrl.run_spec import make_spec
 from spinrl.rundir import (
     FINISHED,
     LOG_FILE,
     RUNNING,
+    check_can_write,
+    check_same_run,
     read_status,
-    refuse_existing_run,
     run_state,
     setup_logger_kwargs,
 )
@@ -334,21 +339,36 @@ def _algorithm_kwargs(thunk: Callable, kwargs: dict[str, Any]) -> dict[str, Any]
 
 
 # ----- resuming ------------------------------------------------------------------------------------------
+def planned_config(r: PlannedRun) -> dict[str, Any]:
+    """The settings the variant's algorithm will record in config.json, as far as they are known before it
+    runs: every argument, defaults included, and for spinrl's own algorithms their name as ``algo``."""
+    try:
+        bound = inspect.signature(r.thunk).bind_partial(**r.kwargs)
+    except TypeError:
+        return {}  # the algorithm itself will refuse these arguments, in its own words
+    bound.apply_defaults()
+    config = dict(bound.arguments)
+    if "algo" not in config and getattr(r.thunk, "__module__", "").startswith("spinrl.algos."):
+        config["algo"] = r.thunk.__name__
+    return convert_json(config)
+
+
 def _skip_on_resume(r: PlannedRun) -> bool:
-    """Decide before launching: skip finished variants when resuming; refuse to overwrite without resume."""
+    """Decide before launching: skip what has finished, refuse what must not be written (see the module)."""
     resume = bool(r.kwargs.get("resume", False))
-    refuse_existing_run(r.output_dir, resume)
+    check_can_write(r.output_dir, resume)  # in use by another process; an existing run without resume
     if not resume:
         return False
+    config = planned_config(r)
+    check_same_run(r.output_dir, config)
     status = read_status(r.output_dir)
     state = run_state(status)
     if state == FINISHED:
+        done, wanted = status.get("epoch"), config.get("epochs")
+        if isinstance(done, int) and isinstance(wanted, int) and wanted > done:
+            print(f"extend {r.label}: finished after {done} epochs, continuing to {wanted}", flush=True)
+            return False
         print(f"skip {r.label}: finished already ({r.output_dir})", flush=True)
-        return True
-    # A "running" status that names this very process is a run it started and abandoned (an exception
-    # in a serial grid, say); only another live process is really still running.
-    if state == RUNNING and status.get("pid") != os.getpid():
-        print(f"skip {r.label}: still running (pid {status['pid']})", flush=True)
         return True
     if state.startswith(f"{RUNNING} on "):
         # We cannot see processes on other machines; a grid is resumed after its runs died.

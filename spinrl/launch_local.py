@@ -10,6 +10,10 @@ The parent side (used by :class:`spinrl.grid.ExperimentGrid`):
 - :func:`launch_variant` starts one variant as a new process (under ``mpiexec`` for several ranks), and
   :func:`run_with_mpi` runs one under ``mpiexec`` in the foreground.
 
+Nothing outlives the grid: SIGTERM or SIGHUP to the grid stops its children as Ctrl-C does, and every
+process it starts (the zygote, each variant, each ``mpiexec``) ends itself when its parent disappears,
+even by SIGKILL (:func:`end_with_parent`). A stopped grid is finished by the same command with ``--resume``.
+
 The child side is this module run as a program::
 
     python -m spinrl.launch_local RUN_DIR/variant.json      # run one variant from its run spec
@@ -43,23 +47,86 @@ if TYPE_CHECKING:
 # Seconds a stopped child gets to write its status and exit after SIGINT before it is killed.
 STOP_GRACE_SECONDS = 10.0
 CHILD = [sys.executable, "-m", "spinrl.launch_local"]
+# Tells a child started by the grid which process it must not outlive.
+PARENT_PID_ENV = "SPINRL_PARENT_PID"
+# Signals that stop a grid the way Ctrl-C does (SIGINT already raises KeyboardInterrupt).
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+# ----- no process outlives the grid -------------------------------------------------------------------------
+def _load_prctl():
+    """libc's prctl on Linux, looked up once (so a forked child need not load anything), else None."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_prctl = _load_prctl()
+
+
+def _set_parent_death_signal() -> bool:
+    """Ask the kernel to send this process SIGTERM when its parent dies; False where it cannot."""
+    return _prctl is not None and _prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) == 0
+
+
+def end_with_parent(parent_pid: int) -> None:
+    """Make this process end (SIGTERM) when its parent ``parent_pid`` is gone, however the parent died.
+
+    Linux does it with ``prctl(PR_SET_PDEATHSIG)``; elsewhere a thread checks twice a second whether the
+    process has been handed to another parent. A parent that died before we got here is caught at once.
+    """
+    if not _set_parent_death_signal():
+
+        def watch() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(0.5)
+            os.kill(os.getpid(), signal.SIGTERM)
+
+        threading.Thread(target=watch, daemon=True, name="end-with-parent").start()
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _end_with_parent_env() -> None:
+    """In a child the grid started: :func:`end_with_parent` for the pid the grid left in the environment."""
+    parent = os.environ.pop(PARENT_PID_ENV, "")
+    if parent.isdigit():
+        end_with_parent(int(parent))
+
+
+def _raise_exit(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _on_stop_signals(handler: Any) -> dict[int, Any]:
+    """Install ``handler`` for SIGTERM and SIGHUP (main thread only); return the previous handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
 
 
 # ----- the parent side: starting and stopping variants ------------------------------------------------------
 def thread_budget(parallel: int, num_cpu: int = 1) -> int:
     """Threads per process so that ``parallel`` runs of ``num_cpu`` ranks share this machine's cores."""
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // (parallel * max(1, num_cpu)))
+    from spinrl.mpi import available_cores
+
+    return max(1, available_cores() // (parallel * max(1, num_cpu)))
 
 
 def child_env(threads: int) -> dict[str, str]:
     """The environment of a variant's process: its thread budget, and plain-text output for its log."""
+    from spinrl.mpi import PLAIN_OUTPUT_ENV
+
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     # The log is a file, but mpiexec gives its ranks a pseudo-terminal: ask for plain text, no live bars.
     env.update(TERM="dumb", NO_COLOR="1")
+    env[PLAIN_OUTPUT_ENV] = "1"
     # The thread budget: BLAS libraries read these at start-up, torch reads SPINRL_NUM_THREADS.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "SPINRL_NUM_THREADS"):
         env[var] = str(threads)
@@ -83,20 +150,32 @@ def launch_variant(spec: dict[str, Any], output_dir: str, num_cpu: int, mpi_args
     with ``num_cpu > 1``), its output appended to ``<run dir>/output.log``.
 
     The child gets its own session, so a Ctrl-C in the terminal reaches only the grid, which then stops
-    every child the same way (:func:`stop_children`). Returns the process and the open log file.
+    every child the same way (:func:`stop_children`); and it ends itself if this process disappears
+    (a single-process child on its own, ``mpiexec`` by a parent-death signal set before it starts).
+    Returns the process and the open log file.
     """
     cmd = [*CHILD, os.path.join(output_dir, SPEC_FILE)]
     env = child_env(threads)
+    preexec = None
     if num_cpu > 1:
         from spinrl.mpi import mpiexec_command
 
         prefix, mpi_env = mpiexec_command(num_cpu, mpi_args)
         env = {**mpi_env, **env}  # MPI's settings, with this grid's thread budget
         cmd = prefix + cmd
+        preexec = _set_parent_death_signal if _prctl is not None else None
+    else:
+        env[PARENT_PID_ENV] = str(os.getpid())
     prepare_run_dir(spec, output_dir, " ".join(cmd))
     log = open(os.path.join(output_dir, LOG_FILE), "a")
     proc = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, start_new_session=True
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+        preexec_fn=preexec,
     )
     return proc, log
 
@@ -110,7 +189,9 @@ def run_with_mpi(spec: dict[str, Any], num_cpu: int, mpi_args: str = "") -> int:
         spec_path = f.name
     try:
         cmd, env = mpiexec_command(num_cpu, mpi_args)
-        return subprocess.call([*cmd, *CHILD, spec_path], env=env)
+        # mpiexec (and through it every rank) ends if this process is killed, even by SIGKILL.
+        preexec = _set_parent_death_signal if _prctl is not None else None
+        return subprocess.call([*cmd, *CHILD, spec_path], env=env, preexec_fn=preexec)
     finally:
         os.unlink(spec_path)
 
@@ -150,13 +231,14 @@ class Zygote:
     """
 
     def __init__(self, modules: list[str], threads: int):
+        env = dict(child_env(threads), **{PARENT_PID_ENV: str(os.getpid())})
         self.proc = subprocess.Popen(
             [*CHILD, "--zygote", *modules],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
             bufsize=1,
-            env=child_env(threads),
+            env=env,
             start_new_session=True,
         )
         self.exit_codes: dict[int, int] = {}
@@ -247,15 +329,21 @@ def _start_zygote(runs: list[PlannedRun], threads: int) -> Zygote | None:
 
 
 def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[PlannedRun, str]]:
-    """Run the variants ``parallel`` at a time on this machine; return the failed ones and why."""
+    """Run the variants ``parallel`` at a time on this machine; return the failed ones and why.
+
+    Ctrl-C, SIGTERM and SIGHUP stop every running variant (each keeps its last checkpoint) and start no
+    other; the grid then exits (130 for Ctrl-C, 128 + the signal otherwise).
+    """
     threads = thread_budget(parallel, runs[0].num_cpu)
     print(f"Running {len(runs)} variant(s), {parallel} at a time, {threads} thread(s) each.", flush=True)
-    zygote = _start_zygote(runs, threads)
+    previous_handlers = _on_stop_signals(_raise_exit)
+    zygote = None
     pending = list(runs)
     running: dict[Any, tuple[PlannedRun, float]] = {}
     failures: list[tuple[PlannedRun, str]] = []
     done = 0
     try:
+        zygote = _start_zygote(runs, threads)
         while pending or running:
             while pending and len(running) < parallel:
                 r = pending.pop(0)
@@ -277,7 +365,9 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
                     failures.append((r, f"exit code {proc.returncode} after {took}"))
                     print(f"FAILED {r.label} (exit code {proc.returncode}) [{done}/{len(runs)}]", flush=True)
             time.sleep(0.05)
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemExit):
+        # A second signal must not cut the clean-up short: ignore them until every child is stopped.
+        _on_stop_signals(signal.SIG_IGN)
         print(f"\nStopping {len(running)} running variant(s)...", file=sys.stderr, flush=True)
         stop_children(list(running))
         print("Stopped. Run the same command with --resume to finish the grid.", file=sys.stderr, flush=True)
@@ -285,6 +375,8 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
     finally:
         if zygote is not None:
             zygote.close()
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
     report_failures(failures)
     return failures
 
@@ -312,6 +404,7 @@ def _log_tail(path: str, lines: int = 3) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     """Run one variant from its spec file, or with ``--zygote MODULE ...`` serve forks."""
     argv = sys.argv[1:] if argv is None else argv
+    _end_with_parent_env()  # started by a grid: never outlive it
     if argv[:1] == ["--zygote"]:
         return serve_forks(argv[1:])
     if len(argv) != 1:
@@ -350,8 +443,10 @@ def serve_forks(modules: list[str]) -> int:
             pending += chunk
             while b"\n" in pending:
                 line, pending = pending.split(b"\n", 1)
+                zygote_pid = os.getpid()
                 pid = os.fork()
                 if pid == 0:
+                    end_with_parent(zygote_pid)  # the zygote ends with the grid, and its children with it
                     _run_forked_child(json.loads(line))  # never returns
                 children.add(pid)
                 print(f"started {pid}", flush=True)

@@ -8,7 +8,10 @@
 - ``tb/``: TensorBoard event files (``tensorboard --logdir data``).
 
 What those files mean, where runs go and when a directory may not be written to are the rules of
-:mod:`spinrl.rundir`; the logger asks it rather than deciding for itself. ``setup_logger_kwargs``,
+:mod:`spinrl.rundir`; the logger asks it rather than deciding for itself. Opening a run takes the run
+directory's lock, so a second process that tries to write the same run is refused at once; the lock is
+held until :meth:`EpochLogger.close` (or :meth:`~EpochLogger.finish`) or the end of the process.
+On ``resume``, :meth:`EpochLogger.save_config` refuses settings that would make the run another run. ``setup_logger_kwargs``,
 ``read_progress`` and ``RunExistsError`` are importable from here too, as in Spinning Up.
 
 Only rank 0 of an MPI job writes; statistics in :class:`EpochLogger` cover all ranks.
@@ -28,12 +31,13 @@ from typing import Any
 
 import numpy as np
 
-from spinrl.mpi import mpi_statistics_scalar, proc_id
+from spinrl.mpi import PLAIN_OUTPUT_ENV, mpi_statistics_scalar, proc_id
 from spinrl.rundir import (
     CONFIG_FILE,
     PROGRESS_FILE,
+    check_same_run,
     default_data_dir,
-    refuse_existing_run,
+    open_run_dir,
     write_status,
     write_text_atomically,
 )
@@ -90,10 +94,11 @@ class EpochLogger:
         self._tb_enabled = tensorboard
         self.resume = resume
         self._progress = None  # rich progress bar, on a terminal only
+        self._lock = None
         if not self.is_writer:
             return
-        refuse_existing_run(self.output_dir, resume)
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        # Refuses a directory in use by another process, or one holding a run without resume; then locks it.
+        self._lock = open_run_dir(self.output_dir, resume)
         atexit.register(self.close)
 
     def log_message(self, msg: str) -> None:
@@ -103,15 +108,25 @@ class EpochLogger:
 
     # ----- config and status -------------------------------------------------------------------
     def save_config(self, config: dict) -> None:
-        """Write every argument of the run to config.json (and echo it when not quiet)."""
+        """Write every argument of the run to config.json.
+
+        On resume, the run's recorded config.json stays; the new arguments must match it (only
+        ``epochs`` may grow, and launch settings such as ``device`` may change, see
+        :func:`spinrl.rundir.check_same_run`), else one line lists the differences and nothing is
+        written. A larger ``epochs`` is then recorded.
+        """
         config = convert_json(config)
         if self.exp_name is not None:
             config["exp_name"] = self.exp_name
         if not self.is_writer:
             return
+        if self.resume:
+            recorded = check_same_run(self.output_dir, config)
+            if recorded is not None:
+                if config.get("epochs", 0) == recorded.get("epochs"):
+                    return  # nothing to record: the original config stays
+                config = dict(recorded, epochs=config["epochs"])
         text = json.dumps(config, separators=(",", ":\t"), indent=4, sort_keys=True)
-        if self.resume and (self.output_dir / CONFIG_FILE).exists():
-            return  # the original config stays authoritative for a resumed run
         write_text_atomically(self.output_dir / CONFIG_FILE, text)
 
     def set_status(self, status: str, epoch: int, epochs: int, **extra: Any) -> None:
@@ -123,7 +138,7 @@ class EpochLogger:
 
     def _update_progress_bar(self, status: str, epoch: int, epochs: int) -> None:
         """A live bar with the epoch count, elapsed time and ETA, only when attached to a terminal."""
-        if self.quiet or not sys.stdout.isatty():
+        if self.quiet or not live_terminal():
             return
         if self._progress is None and status == "running":
             from rich.progress import (
@@ -155,22 +170,40 @@ class EpochLogger:
 
     # ----- resuming ----------------------------------------------------------------------------
     def truncate_to_epochs(self, num_epochs: int) -> None:
-        """Keep the header and the first ``num_epochs`` rows of progress.txt (for ``--resume``).
+        """Keep the rows of progress.txt for epochs ``0 .. num_epochs - 1`` (for ``--resume``).
 
-        Epochs logged after the last checkpoint are dropped, so they are logged again exactly once
-        when training repeats them.
+        Rows are kept by their ``Epoch`` value, not by their position, so a duplicated, missing or
+        half-written row cannot shift what is kept: each epoch below ``num_epochs`` keeps its first row,
+        everything else goes (it is logged again, once, when training repeats it). A file without an
+        ``Epoch`` column keeps its first ``num_epochs`` rows.
         """
         if not self.is_writer or not self.progress_path.exists():
             return
-        lines = self.progress_path.read_text().splitlines(keepends=True)
-        if lines:
-            self.log_headers = lines[0].rstrip("\n").split("\t")
-            self.first_row = False
-        kept = lines[: 1 + num_epochs]
-        if kept and not kept[-1].endswith("\n"):
-            kept = kept[:-1]  # a half-written last row from a kill
-        if len(kept) <= 1:  # no epoch survives: start the file afresh, header included
-            kept, self.log_headers, self.first_row = [], [], True
+        lines = self.progress_path.read_text(errors="replace").splitlines(keepends=True)
+        kept: list[str] = []
+        if lines and lines[0].endswith("\n"):
+            headers = lines[0].rstrip("\n").split("\t")
+            column = headers.index("Epoch") if "Epoch" in headers else None
+            seen: set[float] = set()
+            for line in lines[1:]:
+                cells = line.rstrip("\n").split("\t")
+                if not line.endswith("\n") or len(cells) != len(headers):
+                    continue  # half written by a kill, or not a row of this table
+                if column is None:
+                    epoch = float(len(seen))
+                else:
+                    try:
+                        epoch = float(cells[column])
+                    except ValueError:
+                        continue  # e.g. a second header row
+                if 0 <= epoch < num_epochs and epoch not in seen:
+                    seen.add(epoch)
+                    kept.append(line)
+        if kept:
+            self.log_headers, self.first_row = headers, False
+            kept.insert(0, lines[0])
+        else:  # no epoch survives: start the file afresh, header included
+            self.log_headers, self.first_row = [], True
         write_text_atomically(self.progress_path, "".join(kept))
 
     # ----- per-epoch values --------------------------------------------------------------------
@@ -261,12 +294,25 @@ class EpochLogger:
         self.close()
 
     def close(self) -> None:
+        """Close the outputs and give up the run directory's lock (another process may then write it)."""
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
         if self.tb_writer is not None:
             self.tb_writer.close()
             self.tb_writer = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+
+def live_terminal() -> bool:
+    """Whether a live progress bar and colours may be drawn: stdout is a terminal, and the launcher did
+    not ask for plain text (under ``mpiexec`` a rank sees a pseudo-terminal even when the job's output
+    goes to a pipe or a file, so the launcher tells the ranks what it sees, see :mod:`spinrl.mpi`)."""
+    if os.environ.get(PLAIN_OUTPUT_ENV) == "1" or os.environ.get("TERM") == "dumb":
+        return False
+    return sys.stdout.isatty()
 
 
 def _fmt_cell(v: Any) -> str:

@@ -20,6 +20,12 @@ from spinrl.errors import UserError
 
 # Set by mpi_fork in the children it launches; tells a rank it is part of an MPI job.
 _IN_MPI_ENV = "SPINRL_IN_MPI"
+# "1" asks a run for plain text: no live progress bar, no colours (read by spinrl.logx.live_terminal).
+PLAIN_OUTPUT_ENV = "SPINRL_PLAIN_OUTPUT"
+# mpiexec options that place ranks on other machines; then this machine's cores are no limit.
+_HOST_OPTIONS = ("--hostfile", "-hostfile", "--machinefile", "-machinefile", "--host", "-host", "-H")
+# Batch systems whose allocation Open MPI reads on its own.
+_ALLOCATION_VARIABLES = ("SLURM_JOB_ID", "PBS_NODEFILE", "LSB_JOBID")
 
 
 def _comm():
@@ -64,31 +70,67 @@ def mpiexec_path() -> str:
 def mpiexec_command(num_cpu: int, mpi_args: str = "") -> tuple[list[str], dict[str, str]]:
     """The command prefix and environment that launch ``num_cpu`` ranks with Open MPI.
 
-    Running as root and running more ranks than cores both work without the user setting
-    anything: Open MPI refuses both by default.
+    Running as root works without the user setting anything (Open MPI refuses it by default); how many
+    ranks may run is decided before, by :func:`resolve_num_cpu`. Open MPI gives every rank a
+    pseudo-terminal, so the ranks are told whether this process writes to a real one.
     """
     env = dict(os.environ)
     env[_IN_MPI_ENV] = "1"
+    env.setdefault(PLAIN_OUTPUT_ENV, "0" if sys.stdout.isatty() else "1")
     env.setdefault("OMPI_ALLOW_RUN_AS_ROOT", "1")
     env.setdefault("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
     # One BLAS/torch thread per rank: N ranks on N cores must not oversubscribe each other.
     env.setdefault("OMP_NUM_THREADS", "1")
     env.setdefault("MKL_NUM_THREADS", "1")
-    cmd = [mpiexec_path(), "-n", str(num_cpu), "--oversubscribe"]
-    cmd += mpi_args.split() if mpi_args else []
+    # Open MPI counts physical cores as slots, fewer than the logical CPUs that resolve_num_cpu allows.
+    cmd = [mpiexec_path(), "-n", str(num_cpu)]
+    extra = mpi_args.split() if mpi_args else []
+    cmd += ([] if "--oversubscribe" in extra else ["--oversubscribe"]) + extra
     return cmd, env
 
 
-def resolve_num_cpu(cpu: int | str) -> int:
-    """Turn ``--cpu`` (an int or 'auto') into a number of ranks."""
-    if cpu == "auto":
+def available_cores() -> int:
+    """The cores this process may run on (its CPU affinity, which also reflects container limits)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def places_ranks_elsewhere(mpi_args: str = "") -> bool:
+    """Whether the ranks may go to other machines: a host option in ``mpi_args`` or a batch allocation."""
+    words = mpi_args.split()
+    named_hosts = any(w.split("=")[0] in _HOST_OPTIONS for w in words)
+    return named_hosts or any(os.environ.get(v) for v in _ALLOCATION_VARIABLES)
+
+
+def resolve_num_cpu(cpu: int | str, mpi_args: str = "", oversubscribe: bool = False) -> int:
+    """Turn ``--cpu`` (an int or 'auto') into a number of ranks.
+
+    ``auto`` is one rank per available core. More ranks than this machine's cores are refused, since
+    they only slow each other down (and a typo such as ``--cpu 999`` would start a thousand processes),
+    unless the user asks for it: ``oversubscribe`` (``--oversubscribe``), ``--oversubscribe`` in
+    ``mpi_args``, or ranks placed on other machines (a host file, a Slurm/PBS/LSF allocation).
+    """
+    if cpu == "auto":
+        return available_cores()
+    if isinstance(cpu, float) and cpu.is_integer():
+        cpu = int(cpu)
+    if isinstance(cpu, bool) or not isinstance(cpu, int | str):
+        raise UserError(f"--cpu {cpu!r} is not valid: give a positive integer or 'auto'")
     try:
         n = int(cpu)
     except (TypeError, ValueError):
         raise UserError(f"--cpu {cpu!r} is not valid: give a positive integer or 'auto'") from None
     if n < 1:
         raise UserError(f"--cpu {cpu!r} is not valid: give a positive integer or 'auto'")
+    cores = available_cores()
+    asked = oversubscribe or "--oversubscribe" in mpi_args.split()
+    if n > cores and not asked and not places_ranks_elsewhere(mpi_args):
+        raise UserError(
+            f"--cpu {n} is more than the {cores} core(s) this machine lets this process use: give --cpu "
+            f"{cores} or less (--cpu auto is one per core), or add --oversubscribe to start {n} ranks anyway"
+        )
     return n
 
 

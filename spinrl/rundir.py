@@ -4,14 +4,22 @@ Every rule about a run folder lives here once, and the logger, the grid and the 
 (``spinrl ls``, ``plot``, ``compare``) ask this module instead of reading the files themselves:
 
 - where runs go: :func:`default_data_dir` (``$SPINRL_DATA_DIR``, else ``./data``, looked up at each call)
-  and :func:`setup_logger_kwargs` (``DATA_DIR/EXP_NAME/EXP_NAME_s<seed>``);
+  and :func:`setup_logger_kwargs` (``DATA_DIR/EXP_NAME/EXP_NAME_s<seed>``); an experiment name is a name,
+  never a path (:func:`check_exp_name`);
 - the files: ``progress.txt`` (one tab-separated row per finished epoch), ``config.json`` (the run's
-  arguments) and ``status.json`` (``{"status": ..., "epoch": ..., "epochs": ..., "pid": ..., "hostname": ...}``),
-  and for a run launched in a process of its own, ``variant.json`` (its run spec) and ``output.log``;
+  arguments), ``status.json`` (``{"status": ..., "epoch": ..., "epochs": ..., "pid": ..., "pid_start": ...,
+  "hostname": ...}``) and ``.lock`` (who writes the run now), and for a run launched in a process of its
+  own, ``variant.json`` (its run spec) and ``output.log``;
+- one writer per run: :func:`open_run_dir` takes an exclusive lock on ``.lock`` (``fcntl.flock``, which
+  the kernel drops when the process dies, however it dies) and refuses a second writer in one line that
+  names the first (:class:`RunInUseError`);
 - what a run's state is (:func:`run_state`): running, finished, failed, or interrupted, the last meaning
-  that status.json still says running but the process that wrote it is gone from this machine;
-- the one refusal to start a run over an existing one (:func:`refuse_existing_run`);
-- finding and reading runs for the commands (:func:`find_runs`, :func:`load_run`, :class:`Run`).
+  that status.json still says running but the process that wrote it is gone from this machine (its pid
+  is free, or now belongs to a process that started at another time);
+- the one refusal to start a run over an existing one (:func:`refuse_existing_run`), and the rule that a
+  resumed run is the same run (:func:`check_same_run`);
+- finding and reading runs for the commands (:func:`find_runs`, :func:`load_run`, :class:`Run`), where a
+  damaged run is skipped with a warning instead of ending the listing (:func:`load_runs`).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import datetime as _dt
 import json
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +41,7 @@ from spinrl.errors import UserError
 PROGRESS_FILE = "progress.txt"
 CONFIG_FILE = "config.json"
 STATUS_FILE = "status.json"
+LOCK_FILE = ".lock"
 # A folder holding any of these is a run.
 RUN_FILES = (PROGRESS_FILE, CONFIG_FILE, STATUS_FILE)
 # Written by the launchers when a run goes to a process of its own: its spec and its terminal output.
@@ -53,14 +63,32 @@ def default_data_dir() -> str:
     return os.environ.get("SPINRL_DATA_DIR") or os.path.join(os.getcwd(), "data")
 
 
+def check_exp_name(exp_name: Any) -> str:
+    """Refuse an experiment name that is not a plain folder name; return it as a string.
+
+    The name becomes one folder inside the data directory, so it may not be empty, ``.`` or ``..``, and
+    may not hold a path separator: ``../x`` or ``/tmp/x`` would put the run outside ``--data_dir``.
+    """
+    name = str(exp_name)
+    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
+    if not name.strip() or name in (".", "..") or any(c in name for c in seps) or "\0" in name:
+        raise UserError(
+            f"--exp_name {name!r} is not valid: give a plain name such as 'cp' (letters, digits, '-', '_', "
+            "no '/' or '..'); choose the folder runs go to with --data_dir"
+        )
+    return name
+
+
 def setup_logger_kwargs(
     exp_name: str, seed: int | None = None, data_dir: str | None = None, datestamp: bool = False
 ) -> dict:
     """Logger arguments that put a run in ``data_dir/exp_name/exp_name_s<seed>``.
 
     With ``datestamp``, Spinning Up's layout: ``data_dir/YYYY-MM-DD_exp_name/YYYY-MM-DD_HH-MM-SS-exp_name_s<seed>``.
-    ``data_dir`` defaults to :func:`default_data_dir`.
+    ``data_dir`` defaults to :func:`default_data_dir`. ``exp_name`` must be a plain name
+    (:func:`check_exp_name`).
     """
+    exp_name = check_exp_name(exp_name)
     ymd = time.strftime("%Y-%m-%d_") if datestamp else ""
     relpath = ymd + exp_name
     if seed is not None:
@@ -84,15 +112,223 @@ def write_text_atomically(path: str | os.PathLike, text: str) -> None:
     os.replace(tmp, path)
 
 
+# ----- which process is which ------------------------------------------------------------------------------
+def process_start_time(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux: field 22 of /proc/PID/stat).
+
+    A pid is reused once its process is gone; the pair (pid, start time) is not. None where there is no
+    /proc, or no such live process (a zombie counts as gone).
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: count fields after the last ')'.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    if len(fields) < 20 or fields[0] == "Z":
+        return None
+    return int(fields[19])
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, but belongs to another user
+        return True
+    return True
+
+
+def process_alive(pid: int, start: int | None = None) -> bool:
+    """Whether the process ``pid`` that started at ``start`` (see :func:`process_start_time`) still runs.
+
+    Without ``start`` (a record from an older spinrl), or where /proc is missing, only the pid is checked.
+    """
+    if not pid_alive(pid):
+        return False
+    if start is None or not Path("/proc/self/stat").exists():
+        return True
+    return process_start_time(pid) == start
+
+
+def this_process() -> dict[str, Any]:
+    """This process as status.json and the lock file record it: pid, its start time, host."""
+    return dict(pid=os.getpid(), pid_start=process_start_time(os.getpid()), hostname=socket.gethostname())
+
+
+# ----- one writer per run: the lock ---------------------------------------------------------------------------
+class RunInUseError(UserError):
+    """Another live process is writing to the run directory."""
+
+
+# Locks this process holds, by the run directory's real path (see acquire_run_lock).
+_HELD: dict[str, RunLock] = {}
+
+
+class RunLock:
+    """The exclusive right to write a run directory, held by this process until :meth:`release` or exit.
+
+    The kernel ties an ``flock`` to the open file, so a killed process never leaves a stale lock.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike, fd: int):
+        self.run_dir = Path(run_dir)
+        self.fd: int | None = fd
+        self.pid = os.getpid()  # a forked copy of this object must not unlock its parent's run
+
+    @property
+    def held(self) -> bool:
+        return self.fd is not None
+
+    def release(self) -> None:
+        """Give the run directory up (idempotent)."""
+        import fcntl
+
+        fd, self.fd = self.fd, None
+        if fd is None:
+            return
+        key = os.path.realpath(self.run_dir)
+        if _HELD.get(key) is self:
+            del _HELD[key]
+        try:
+            if os.getpid() == self.pid:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
+
+
+def _describe_holder(text: str) -> str:
+    try:
+        info = json.loads(text)
+    except ValueError:
+        info = None
+    if not isinstance(info, dict) or "pid" not in info:
+        return "another process"
+    since = f", running since {info['started']}" if info.get("started") else ""
+    return f"process {info['pid']} on {info.get('hostname', '?')}{since}"
+
+
+def _read_fd(fd: int) -> str:
+    try:
+        return os.pread(fd, 4096, 0).decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _in_use(run_dir: str | os.PathLike, holder: str) -> RunInUseError:
+    return RunInUseError(
+        f"{run_dir} is in use: {holder} is writing to it; wait for that run to end "
+        "(or stop it) before starting or resuming it again"
+    )
+
+
+def lock_holder(run_dir: str | os.PathLike) -> str | None:
+    """Who holds the run directory's lock, described for a message; None when nobody else does.
+
+    Reads only: a missing lock file is not created.
+    """
+    import fcntl
+
+    held = _HELD.get(os.path.realpath(run_dir))
+    if held is not None and held.held:
+        return None  # this very process: it may take the run over
+    try:
+        fd = os.open(Path(run_dir, LOCK_FILE), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _describe_holder(_read_fd(fd))
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def acquire_run_lock(run_dir: str | os.PathLike) -> RunLock:
+    """Take the run directory's lock (the directory must exist), or raise :class:`RunInUseError`.
+
+    Within one process the newest writer takes the lock over from an older one (a run that ended in an
+    exception without closing its logger); between processes the first one keeps it until it ends.
+    The lock file then names this process, so a refused writer can say who holds it.
+    """
+    import fcntl
+
+    key = os.path.realpath(run_dir)
+    held = _HELD.get(key)
+    if held is not None and held.held and held.pid == os.getpid():
+        lock = RunLock(run_dir, held.fd)
+        held.fd = None  # the old holder's release is now a no-op
+    else:
+        fd = os.open(Path(run_dir, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
+        for attempt in range(5):  # a reader's momentary shared lock (lock_holder) is not a writer
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == 4:
+                    holder = _read_fd(fd)
+                    os.close(fd)
+                    raise _in_use(run_dir, _describe_holder(holder)) from None
+                time.sleep(0.05)
+        lock = RunLock(run_dir, fd)
+    me = dict(this_process(), started=_dt.datetime.now().isoformat(timespec="seconds"))
+    os.ftruncate(lock.fd, 0)
+    os.pwrite(lock.fd, json.dumps(me).encode(), 0)
+    _HELD[key] = lock
+    return lock
+
+
+def open_run_dir(run_dir: str | os.PathLike, resume: bool) -> RunLock:
+    """The one way a writer (the logger of a run, on rank 0) opens its run directory.
+
+    Refuses, before anything is written, a directory another live process writes to
+    (:class:`RunInUseError`) and one that holds a run when ``resume`` is False
+    (:class:`RunExistsError`); then creates the directory and takes its lock, which the caller holds
+    for as long as it writes.
+    """
+    check_can_write(run_dir, resume)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    lock = acquire_run_lock(run_dir)
+    try:
+        refuse_existing_run(run_dir, resume)  # again: another writer may have finished in between
+    except RunExistsError:
+        lock.release()
+        raise
+    return lock
+
+
+def check_can_write(run_dir: str | os.PathLike, resume: bool) -> None:
+    """Refuse a run directory that a live process is writing to, or that holds a run without ``resume``.
+
+    Reads only; the grid asks this for every variant before it launches any.
+    """
+    holder = lock_holder(run_dir)
+    if holder is not None:
+        raise _in_use(run_dir, holder)
+    refuse_existing_run(run_dir, resume)
+
+
 # ----- an existing run is never overwritten ---------------------------------------------------------------
 class RunExistsError(UserError):
     """The output directory already holds a run and ``resume`` was not asked for."""
 
 
 def holds_run(run_dir: str | os.PathLike) -> bool:
-    """Whether ``run_dir`` already has logged epochs (a non-empty progress.txt)."""
-    progress = Path(run_dir, PROGRESS_FILE)
-    return progress.exists() and progress.stat().st_size > 0
+    """Whether ``run_dir`` already holds a run: logged epochs, a checkpoint or a config.json."""
+    run_dir = Path(run_dir)
+    progress = run_dir / PROGRESS_FILE
+    if (progress.exists() and progress.stat().st_size > 0) or (run_dir / CONFIG_FILE).exists():
+        return True
+    if not run_dir.is_dir():
+        return False
+    from spinrl.checkpoint import has_checkpoint  # imports torch: only where a run is about to be written
+
+    return has_checkpoint(run_dir)
 
 
 def refuse_existing_run(run_dir: str | os.PathLike, resume: bool) -> None:
@@ -107,15 +343,98 @@ def refuse_existing_run(run_dir: str | os.PathLike, resume: bool) -> None:
         )
 
 
+# ----- a resumed run is the same run -------------------------------------------------------------------
+# Settings a resumed run may change: they decide where and how fast it runs, not what it computes.
+# ``epochs`` may grow (it extends the run); the rest must match config.json.
+MAY_CHANGE_ON_RESUME = ("epochs", "resume", "logger_kwargs", "exp_name", "device", "async_envs", "save_freq")
+
+
+class ResumeMismatchError(UserError):
+    """``--resume`` was asked with settings that differ from the run's config.json."""
+
+
+def _show_value(v: Any) -> str:
+    return v if isinstance(v, str) else json.dumps(v)
+
+
+def _same_setting(key: str, old: Any, new: Any) -> bool:
+    if key.endswith("_kwargs") and old in (None, {}) and new in (None, {}):
+        return True  # the algorithms record "no extra arguments" as {}
+    return old == new
+
+
+def resume_changes(recorded: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """What continuing a run recorded as ``recorded`` with the settings ``new`` would change.
+
+    Both are configurations as config.json holds them (JSON values). A key only one side knows is not
+    compared. Returns phrases such as ``"pi_lr from 0.0003 to 0.001"``, the algorithm and environment first.
+    """
+    first = [k for k in ("algo", "env_name", "env_fn") if k in recorded]
+    keys = first + sorted(k for k in recorded if k not in first)
+    changes = []
+    for key in keys:
+        if key not in new or key in MAY_CHANGE_ON_RESUME:
+            continue
+        if not _same_setting(key, recorded[key], new[key]):
+            changes.append(f"{key} from {_show_value(recorded[key])} to {_show_value(new[key])}")
+    old_epochs, new_epochs = recorded.get("epochs"), new.get("epochs")
+    if (
+        isinstance(old_epochs, int | float)
+        and isinstance(new_epochs, int | float)
+        and new_epochs < old_epochs
+    ):
+        changes.append(f"epochs from {old_epochs} to {new_epochs} (a resumed run may only get more epochs)")
+    return changes
+
+
+def read_config(run_dir: str | os.PathLike) -> dict[str, Any] | None:
+    """The run's config.json, None when there is none; a damaged one is a UserError naming it."""
+    path = Path(run_dir, CONFIG_FILE)
+    if not path.exists():
+        return None
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UserError(f"{path} cannot be read ({type(e).__name__}); it is damaged") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path} is damaged: it holds a {type(config).__name__}, not the run's settings")
+    return config
+
+
+def check_same_run(run_dir: str | os.PathLike, new: dict[str, Any]) -> dict[str, Any] | None:
+    """Refuse to resume the run in ``run_dir`` with settings ``new`` that would make it another run.
+
+    ``new`` is the resumed run's configuration, as it would be written to config.json. Allowed to differ:
+    :data:`MAY_CHANGE_ON_RESUME` (``epochs`` only upwards). Returns the recorded configuration, or None
+    when the run has none yet. Reads only.
+    """
+    try:
+        recorded = read_config(run_dir)
+    except UserError as e:
+        raise ResumeMismatchError(
+            f"{e}, so --resume cannot tell whether it continues the same run; start a new run with "
+            "another --exp_name instead"
+        ) from None
+    if recorded is None:
+        return None
+    changes = resume_changes(recorded, json.loads(json.dumps(new)))
+    if changes:
+        listed = changes[0] if len(changes) == 1 else ", ".join(changes[:-1]) + " and " + changes[-1]
+        raise ResumeMismatchError(
+            f"--resume would change {listed} of the run in {run_dir}; start a new run with another "
+            "--exp_name instead"
+        )
+    return recorded
+
+
 # ----- status.json ----------------------------------------------------------------------------------------
 def write_status(run_dir: str | os.PathLike, status: str, epoch: int, epochs: int, **extra: Any) -> None:
-    """Record the run's status, its progress, and which process on which machine wrote it."""
+    """Record the run's status, its progress, and which process (pid and start time) on which machine wrote it."""
     info = dict(
         status=status,
         epoch=epoch,
         epochs=epochs,
-        pid=os.getpid(),
-        hostname=socket.gethostname(),
+        **this_process(),
         updated=_dt.datetime.now().isoformat(timespec="seconds"),
         **extra,
     )
@@ -131,25 +450,15 @@ def read_status(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     return status if isinstance(status, dict) else None
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether a process with this id exists on this machine."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # it exists, but belongs to another user
-        return True
-    return True
-
-
 def run_state(status: dict[str, Any] | None) -> str:
     """What a status.json (as :func:`read_status` returns it) says about the run.
 
     ``finished`` and ``failed`` are taken as written. A ``running`` status is checked: when it was
     written on this machine and its process is gone, the run was ``interrupted`` (killed, crashed
-    without clean-up, or the machine restarted) and can be continued with ``--resume``. A run last seen
-    running on another machine cannot be checked from here: its state is ``running on HOST``.
-    No status at all gives ``unknown``.
+    without clean-up, or the machine restarted) and can be continued with ``--resume``. "Gone" includes
+    a pid that the system has since given to another process: the recorded start time tells them apart.
+    A run last seen running on another machine cannot be checked from here: its state is
+    ``running on HOST``. No status at all gives ``unknown``.
     """
     if not status:
         return UNKNOWN
@@ -159,17 +468,31 @@ def run_state(status: dict[str, Any] | None) -> str:
     host = status.get("hostname")
     if host not in (None, socket.gethostname()):
         return f"running on {host}"
-    pid = status.get("pid")
-    return RUNNING if isinstance(pid, int) and pid_alive(pid) else INTERRUPTED
+    pid, start = status.get("pid"), status.get("pid_start")
+    if isinstance(pid, bool) or not isinstance(pid, int):
+        return INTERRUPTED
+    start = start if isinstance(start, int) and not isinstance(start, bool) else None
+    return RUNNING if process_alive(pid, start) else INTERRUPTED
 
 
 # ----- progress.txt ---------------------------------------------------------------------------------------
+class DamagedRunError(UserError):
+    """A file of a run cannot be read: binary, cut short in a way no kill leaves, or of the wrong shape."""
+
+
 def read_progress(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Read a progress.txt into columns of floats (cells that are not numbers become NaN).
 
     A row with the wrong number of cells (the last one, half written when a run was killed) is skipped.
+    A file that is not text (binary, or holding NUL bytes) raises :class:`DamagedRunError`.
     """
-    lines = Path(path).read_text().splitlines()
+    try:
+        text = Path(path).read_text()
+    except UnicodeDecodeError:
+        raise DamagedRunError(f"{path} is not text (binary or damaged)") from None
+    if "\0" in text:
+        raise DamagedRunError(f"{path} holds NUL bytes (damaged)")
+    lines = text.splitlines()
     if not lines:
         return {}
     headers = lines[0].split("\t")
@@ -224,18 +547,40 @@ class Run:
 
 
 def load_run(path: str | os.PathLike) -> Run:
-    """Read a run folder; missing or unreadable files leave their part empty."""
+    """Read a run folder; a missing file leaves its part empty.
+
+    A file that is there but cannot be read (binary, not JSON, the wrong shape) raises
+    :class:`DamagedRunError` naming it, so that callers can skip this run and say so.
+    """
     path = Path(path)
     run = Run(path=path, status=read_status(path))
     try:
-        run.config = json.loads((path / CONFIG_FILE).read_text())
-    except (OSError, ValueError):
-        pass
+        run.config = read_config(path) or {}
+    except UserError as e:
+        raise DamagedRunError(str(e)) from None
     try:
         run.progress = read_progress(path / PROGRESS_FILE)
-    except OSError:
+    except FileNotFoundError:
         pass
+    except OSError as e:
+        raise DamagedRunError(f"{path / PROGRESS_FILE} cannot be read ({e.strerror or e})") from None
     return run
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr, for something a command skipped and went on without."""
+    print(f"spinrl: warning: {message}", file=sys.stderr, flush=True)
+
+
+def load_runs(paths: list[Path]) -> list[Run]:
+    """:func:`load_run` for each path, skipping each damaged run with one warning line that names it."""
+    runs = []
+    for path in paths:
+        try:
+            runs.append(load_run(path))
+        except DamagedRunError as e:
+            warn(f"skipping {path}: {e}")
+    return runs
 
 
 def find_runs(root: str | os.PathLike) -> list[Path]:

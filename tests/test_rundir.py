@@ -88,6 +88,9 @@ def test_refusal_is_one_rule_for_logger_and_grid(tmp_path, monkeypatch):
     run_dir.mkdir(parents=True)
     (run_dir / "progress.txt").write_text("")
     refuse_existing_run(run_dir, resume=False)  # an empty progress.txt is no run yet
+    (run_dir / ".lock").write_text("")
+    (run_dir / "output.log").write_text("a launcher's header line\n")
+    refuse_existing_run(run_dir, resume=False)  # nor are a lock file and a launcher's log
     (run_dir / "progress.txt").write_text("Epoch\n0\n")
     with pytest.raises(RunExistsError, match="--resume"):
         refuse_existing_run(run_dir, resume=False)
@@ -101,8 +104,7 @@ def test_refusal_is_one_rule_for_logger_and_grid(tmp_path, monkeypatch):
         calls.append((str(path), resume))
         raise RunExistsError(f"{path} refused")
 
-    monkeypatch.setattr("spinrl.logx.refuse_existing_run", spy)
-    monkeypatch.setattr("spinrl.grid.refuse_existing_run", spy)
+    monkeypatch.setattr("spinrl.rundir.refuse_existing_run", spy)
     with pytest.raises(RunExistsError, match="refused"):
         EpochLogger(output_dir=str(run_dir), quiet=True, tensorboard=False)
     eg = ExperimentGrid("ref")
