@@ -62,7 +62,7 @@ class ActionMap:
     any device (the networks' ``act``).
     """
 
-    def __init__(self, act_space: spaces.Space):
+    def __init__(self, act_space: spaces.Space) -> None:
         self.is_box = isinstance(act_space, spaces.Box)
         if self.is_box:
             low, high = act_space.low.astype(np.float64), act_space.high.astype(np.float64)
@@ -164,7 +164,7 @@ class UpdateStats:
     and costs a few microseconds on a CPU; :meth:`flush` moves everything to the logger in one go.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.values: dict[str, list[torch.Tensor]] = {}
 
     def add(self, **tensors: torch.Tensor | float) -> None:
@@ -195,7 +195,7 @@ class BufferCheckpoint:
     update until the buffer again holds ``update_after`` transitions.
     """
 
-    def __init__(self, buf: ReplayBuffer, save: bool, logger: EpochLogger, update_after: int):
+    def __init__(self, buf: ReplayBuffer, save: bool, logger: EpochLogger, update_after: int) -> None:
         self.buf, self.save, self.logger, self.update_after = buf, save, logger, update_after
 
     def state_dict(self) -> dict:

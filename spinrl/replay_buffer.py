@@ -6,8 +6,8 @@ A preallocated first-in-first-out store of transitions ``(s, a, r, s', terminate
 **Each observation is stored once.** Within an episode, the ``s'`` of one transition is the ``s`` of
 the next. So every env copy writes a *stream* of observations down its own column, and the
 transition at row ``i`` finds its next observation at row ``i + 1``. Where a stream breaks (the
-episode terminated or was truncated, or the copy is about to restart with a fresh reset), the real
-last observation gets a row of its own, which holds no transition and is never sampled::
+episode terminated or was truncated), the real last observation gets a row of its own, which holds no
+transition and is never sampled::
 
     row:    0    1    2    3    4    5
     obs:    s0   s1   s2   s3*  s0'  s1'       (s3* = info["final_obs"] of the episode that ended)

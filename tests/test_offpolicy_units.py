@@ -11,9 +11,9 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from spinrl.cli import main, run_main_guarded
+from spinrl.cli import main
 from spinrl.envs import env_seeds
-from spinrl.errors import UserError
+from spinrl.errors import UserError, run_main_guarded
 from spinrl.offpolicy import (
     ActionMap,
     polyak_update,

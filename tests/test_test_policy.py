@@ -6,7 +6,8 @@ import math
 import pytest
 
 from spinrl.algos.ppo import ppo
-from spinrl.cli import main, run_main_guarded
+from spinrl.cli import main
+from spinrl.errors import run_main_guarded
 
 
 @pytest.fixture(scope="module")
