@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from spinrl.envs import EpisodeReturns, real_next_obs
+from spinrl.envs import real_next_obs
 from spinrl.errors import UserError
 from spinrl.fast_act import numpy_policy
 from spinrl.gae_buffer import GAEBuffer
@@ -55,12 +55,13 @@ class TrajectoryCollector:
     ):
         self.envs, self.ac, self.buf, self.logger, self.device = envs, ac, buf, logger, device
         self.obs: np.ndarray | None = None
-        self.episodes = EpisodeReturns(envs.num_envs)
+        self.ep_ret = np.zeros(envs.num_envs)  # return and length of each copy's running episode
+        self.ep_len = np.zeros(envs.num_envs, dtype=np.int64)
 
     def reset(self, seeds: list[int] | None = None) -> None:
         """Start a new episode in every env copy, seeded with ``seeds`` (one per copy) when given."""
         self.obs, _ = self.envs.reset(seed=seeds)
-        self.episodes.restart()
+        self.ep_ret[:], self.ep_len[:] = 0.0, 0
 
     def collect(self, steps_per_env: int, reset_seeds: list[int] | None = None) -> None:
         """Take ``steps_per_env`` steps in every env copy, going on with the running episodes.
@@ -71,7 +72,7 @@ class TrajectoryCollector:
         if reset_seeds is not None or self.obs is None:
             self.reset(reset_seeds)
         envs, ac, buf, logger, device = self.envs, self.ac, self.buf, self.logger, self.device
-        episodes = self.episodes
+        ep_ret, ep_len = self.ep_ret, self.ep_len
         act_space = envs.single_action_space
         clip = isinstance(act_space, spaces.Box)
         obs = self.obs
@@ -89,7 +90,8 @@ class TrajectoryCollector:
             env_action = np.clip(a, act_space.low, act_space.high) if clip else a
             next_obs, rew, terminated, truncated, info = envs.step(env_action)
             ended = terminated | truncated
-            episodes.add(rew, ended, logger)
+            ep_ret += rew
+            ep_len += 1
 
             buf.store(obs, a, rew, v, logp)
             logger.store(VVals=v)
@@ -97,13 +99,17 @@ class TrajectoryCollector:
             epoch_ended = t == steps_per_env - 1
             if ended.any() or epoch_ended:
                 # Close the paths that end here. A terminal closes with 0; a time limit or the
-                # epoch's end closes with V of the observation really reached (for an ended
-                # episode the vector env already holds the next episode's first one).
+                # epoch's end closes with V of the observation really reached. Only a truncated
+                # copy needs real_next_obs (the vector env has already reset it, so next_obs holds
+                # the next episode's first observation); terminated ones do not use their value.
                 with torch.inference_mode():
-                    bootstrap_obs = torch.as_tensor(real_next_obs(next_obs, ended, info), device=device)
+                    bootstrap_obs = torch.as_tensor(real_next_obs(next_obs, truncated, info), device=device)
                     last_vals = ac.v(bootstrap_obs).cpu().numpy()
                 for i in range(envs.num_envs) if epoch_ended else np.flatnonzero(ended):
                     buf.finish_path(i, 0.0 if terminated[i] else float(last_vals[i]))
+                    if ended[i]:
+                        logger.store(EpRet=ep_ret[i], EpLen=ep_len[i])
+                        ep_ret[i], ep_len[i] = 0.0, 0
 
             # The easy line to forget: the next step starts from the new observation.
             obs = next_obs

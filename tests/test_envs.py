@@ -125,9 +125,9 @@ def test_episodes_carry_over_between_epochs(tmp_path):
     buf.get()
     collector.collect(5)  # no seeds: the same episode continues
     buf.get()
-    assert collector.episodes.len[0] == 10
+    assert collector.ep_len[0] == 10
     collector.collect(5, reset_seeds=[1])  # seeds: the episode restarts
-    assert collector.episodes.len[0] == 5
+    assert collector.ep_len[0] == 5
 
 
 def test_envs_are_reset_once_per_process_seeded_from_its_start_epoch(tmp_path):
