@@ -64,13 +64,14 @@ def vpg(
         env_fn: The environment to learn in: a Gymnasium id (``"CartPole-v1"``) or a function without
             arguments that returns a new Gymnasium environment (called once per env copy).
         actor_critic: What builds the networks, called as
-            ``actor_critic(observation_space, action_space, **ac_kwargs)``; the list above says what
-            the result must provide. The default has separate MLPs for the policy and the critic.
+            ``actor_critic(observation_space, action_space, **ac_kwargs)``. The module it returns
+            needs ``pi``, ``v``, ``step`` and ``act``, with the shapes listed at the top of this
+            docstring. The default has separate MLPs for the policy and the critic.
         ac_kwargs: Keyword arguments for ``actor_critic``. The default one takes ``hidden_sizes``
             (units per hidden layer, (64, 64)) and ``activation`` (a torch.nn class or its name, Tanh).
         seed: The one integer every random draw of the run follows from: Python, NumPy and torch, and
             the reset seeds of each env copy. MPI rank r adds 10000 * r, so ranks see different
-            episodes. The same seed on the same machine logs the same progress.txt.
+            episodes. The same seed on the same machine logs the same progress.txt (Time aside).
         steps_per_epoch: Agent-environment steps per epoch, the batch of one update, counted over all
             env copies and MPI ranks together (each copy takes steps_per_epoch // (ranks * num_envs)).
             Bigger batches give steadier updates but fewer of them for the same number of steps;
@@ -83,8 +84,8 @@ def vpg(
         pi_lr: Adam learning rate of the policy, for its one step per epoch. VPG tolerates larger
             values than PPO (1e-2 learns CartPole quickly), but nothing limits how far a step moves
             the policy: too large and one update can ruin it, too small and it hardly learns.
-        vf_lr: Adam learning rate of the critic. A critic that learns too slowly gives a poor
-            baseline, hence noisy advantages.
+        vf_lr: Adam learning rate of the critic, usually 1e-3. A critic that learns too slowly
+            gives a poor baseline, hence noisy advantages.
         train_v_iters: Gradient steps on the critic per epoch, each on the whole batch; 80 is usual.
             Too few and V lags behind the returns of the improving policy, which makes the
             advantages noisy.
