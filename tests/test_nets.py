@@ -6,7 +6,7 @@ import torch
 from gymnasium import spaces
 
 from spinrl.errors import UserError
-from spinrl.nets import MLPActorCritic, resolve_activation
+from spinrl.nets import MLPActorCritic, count_vars, resolve_activation
 
 
 def test_diagonal_gaussian_log_likelihood_matches_closed_form():
@@ -89,3 +89,9 @@ def test_log_std_is_state_independent_parameter():
     ac = MLPActorCritic(spaces.Box(-1, 1, (2,)), spaces.Box(-1, 1, (3,)))
     assert isinstance(ac.pi.log_std, torch.nn.Parameter)
     np.testing.assert_allclose(ac.pi.log_std.detach().numpy(), -0.5)
+
+
+def test_count_vars_counts_every_weight_and_bias():
+    ac = MLPActorCritic(spaces.Box(-1, 1, (3,)), spaces.Discrete(2), hidden_sizes=(4,))
+    assert count_vars(ac.pi) == (3 * 4 + 4) + (4 * 2 + 2)
+    assert count_vars(ac.v) == (3 * 4 + 4) + (4 * 1 + 1)

@@ -1,4 +1,4 @@
-"""PPO-Clip: many small policy steps per batch on a clipped objective, halted early once the new
+"""PPO-Clip: several policy steps per batch on a clipped objective, halted early once the new
 policy's approximate KL from the old one grows too large.
 
 Schulman et al. 2017, "Proximal Policy Optimization Algorithms", https://arxiv.org/abs/1707.06347.
