@@ -21,6 +21,9 @@ https://arxiv.org/abs/2108.13264 :
 With several envs a last block aggregates each algorithm over all of them, on scores normalised per env
 (0 = the worst final score of any run on that env, 1 = the target).
 
+A run that cannot be scored (files that cannot be read, no finished epoch, no finite final value of
+the column) is left out with one warning line on stderr naming it and why.
+
 The definitions follow the paper's library, rliable (https://github.com/google-research/rliable); it is
 not used directly because its dependency ``arch`` fails to import with current pandas.
 """
@@ -34,8 +37,8 @@ import numpy as np
 
 from spinrl.errors import UserError
 from spinrl.ls import format_table
-from spinrl.plot import FORMATS, collect_runs
-from spinrl.rundir import final_value, performance_column
+from spinrl.plot import FORMATS, collect_runs, keep_runs_with
+from spinrl.rundir import final_value, performance_column, warn
 
 BOOTSTRAP_REPS = 2000
 LEVEL = 0.95
@@ -169,17 +172,16 @@ def main(argv: list[str] | None = None) -> int:
     # scores[env][algo]: final values of that algorithm's runs on that env.
     scores: dict[str, dict[str, list[float]]] = {}
     columns_used: set[str] = set()
-    for label, run in collect_runs(args.logdir, args.legend, args.select, args.exclude):
+    labelled = collect_runs(args.logdir, args.legend, args.select, args.exclude)
+    for label, run in keep_runs_with(labelled, [args.value]):  # a misspelt column fails here
         column = performance_column(run.progress) if args.value == "Performance" else args.value
-        columns_used.add(str(column))
-        if column not in run.progress:
-            raise UserError(
-                f"{run.path}/progress.txt has no column {args.value!r}; valid: {', '.join(run.progress)}"
-            )
         value = final_value(run.progress, column, args.last)
         algo = label if args.legend else (run.algo if run.algo != "?" else run.exp_name)
-        if np.isfinite(value):
-            scores.setdefault(run.env, {}).setdefault(algo, []).append(value)
+        if not np.isfinite(value):
+            warn(f"skipping {run.path}: no finite {column} in its last {args.last} epoch(s)")
+            continue
+        columns_used.add(str(column))
+        scores.setdefault(run.env, {}).setdefault(algo, []).append(value)
     if not scores:
         raise UserError(f"no run under {', '.join(args.logdir)} has a finite {args.value}")
 

@@ -360,9 +360,10 @@ def _skip_on_resume(r: PlannedRun) -> bool:
     if not resume:
         return False
     config = planned_config(r)
-    check_same_run(r.output_dir, config)
     status = read_status(r.output_dir)
     state = run_state(status)
+    # A finished run asked for as many epochs as it has, or fewer, is simply done: epochs need not match.
+    check_same_run(r.output_dir, {k: v for k, v in config.items() if k != "epochs" or state != FINISHED})
     if state == FINISHED:
         done, wanted = status.get("epoch"), config.get("epochs")
         if isinstance(done, int) and isinstance(wanted, int) and wanted > done:

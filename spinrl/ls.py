@@ -7,7 +7,8 @@
 
 A run is any folder holding a ``progress.txt``, ``config.json`` or ``status.json``. Its status is
 :func:`spinrl.rundir.run_state`: a run marked "running" whose process no longer exists on this machine
-was interrupted (killed, crashed, or the machine went down); continue it with ``--resume``.
+was interrupted (killed, crashed, or the machine went down); continue it with ``--resume``. A run whose
+files cannot be read (binary, not JSON) is left out with one warning line on stderr naming it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import numpy as np
 
 from spinrl.errors import UserError
-from spinrl.rundir import default_data_dir, final_value, find_runs, load_run, performance_column
+from spinrl.rundir import default_data_dir, final_value, find_runs, load_runs, performance_column
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,9 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     for root in roots:
         if not os.path.isdir(root):
             raise UserError(f"{root} is not a folder; give the data folder that holds your runs, e.g. data/")
-        for path in find_runs(root):
-            run = load_run(path)
-            status = run.state
+        for run in load_runs(find_runs(root)):
+            path, status = run.path, run.state
             if args.status and status != args.status:
                 continue
             col = performance_column(run.progress)

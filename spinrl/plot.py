@@ -17,6 +17,9 @@ Spinning Up's options and rules:
 A curve is the mean over a group's runs; the band is a 95% percentile-bootstrap interval of that mean
 (resampling runs), which says how sure we are of the mean, not how widely runs spread. Runs whose x
 values differ are interpolated onto the x values of the shortest run.
+
+A run that cannot be drawn (files that cannot be read, no finished epoch yet, a missing column) is left
+out with one warning line on stderr naming it; the others are drawn.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from spinrl.errors import UserError
-from spinrl.rundir import Run, find_runs, load_run, performance_column
+from spinrl.rundir import Run, find_runs, load_runs, performance_column, warn
 
 FORMATS = (".png", ".svg", ".pdf")
 BOOTSTRAP_REPS = 1000
@@ -68,7 +71,8 @@ def collect_runs(
 ) -> list[tuple[str, Run]]:
     """(label, run) for every run with logged epochs below ``logdirs``, after ``select``/``exclude``.
 
-    The label is the run's exp_name, or the legend entry of the folder it came from.
+    The label is the run's exp_name, or the legend entry of the folder it came from. Runs that cannot be
+    read or have no finished epoch are skipped, each with a warning.
     """
     folders = expand_logdirs(logdirs)
     if legend and len(legend) != len(folders):
@@ -81,19 +85,42 @@ def collect_runs(
         paths = find_runs(folder)
         if not paths:
             raise UserError(f"{folder} holds no runs (no progress.txt, config.json or status.json below it)")
-        for path in paths:
-            text = str(path)
-            if select and not all(s in text for s in select):
+        chosen = [
+            path
+            for path in paths
+            if not (select and not all(s in str(path) for s in select))
+            and not (exclude and any(s in str(path) for s in exclude))
+        ]
+        for run in load_runs(chosen):
+            if run.num_epochs_logged == 0:  # started, but no epoch finished yet
+                warn(f"skipping {run.path}: no finished epoch in its progress.txt yet")
                 continue
-            if exclude and any(s in text for s in exclude):
-                continue
-            run = load_run(path)
-            if run.num_epochs_logged == 0:
-                continue  # started but no epoch finished yet: nothing to draw
             out.append((legend[i] if legend else run.exp_name, run))
     if not out:
         raise UserError(f"no logged epochs in any run under {', '.join(logdirs)} (after --select/--exclude)")
     return out
+
+
+def keep_runs_with(labelled: list[tuple[str, Run]], names: list[str]) -> list[tuple[str, Run]]:
+    """The runs that have every column in ``names``; each other run is skipped with a warning.
+
+    A name that no run has is a mistake (a misspelt column): one line with the valid names.
+    """
+    for name in names:
+        if not any(_has_column(run, name) for _, run in labelled):
+            column_for(labelled[0][1], name)  # raises, listing the columns
+    kept = []
+    for label, run in labelled:
+        missing = [n for n in names if not _has_column(run, n)]
+        if missing:
+            warn(f"skipping {run.path}: its progress.txt has no column {', '.join(missing)}")
+        else:
+            kept.append((label, run))
+    return kept
+
+
+def _has_column(run: Run, name: str) -> bool:
+    return (name == "Performance" and performance_column(run.progress) is not None) or name in run.progress
 
 
 def column_for(run: Run, name: str) -> str:
@@ -191,9 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         raise UserError(f"--save {args.save}: the file must end in {', '.join(FORMATS)}")
 
     labelled = collect_runs(args.logdir, args.legend, args.select, args.exclude)
-    for _, run in labelled:  # fail early, with the column list, on a misspelt name
-        for name in [args.xaxis, *args.value]:
-            column_for(run, name)
+    labelled = keep_runs_with(labelled, [args.xaxis, *args.value])  # a misspelt name fails here
 
     groups: dict[str, list[Run]] = {}
     runs_per_label: dict[str, int] = {}

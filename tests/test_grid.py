@@ -72,7 +72,7 @@ def fake_algo(
         logger.dump_tabular()
         checkpoint.write_text(json.dumps({"epoch": epoch + 1}))
         logger.set_status("running", epoch + 1, epochs)
-    logger.set_status("finished", epochs, epochs)
+    logger.finish(epochs)  # marks the run finished and gives up its lock
 
 
 @pytest.fixture
