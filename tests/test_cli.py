@@ -93,6 +93,10 @@ def test_main_help_lists_commands(capsys):
         (["ppo", "--env", "CartPole-v1", "--data_dir", "/proc/nope", "--epochs", "1"], "/proc/nope"),
         (["ppo", "--env", "CartPole-v1", "--device", "5"], "--device '5'"),
         (["ppo", "--env", "CartPole-v1", "--steps_per_epoch", "10", "--num_envs", "100"], "too small"),
+        (["ppo", "--env", "CartPole-v1", "--seed", "99999999999999999999"], "seed=99999999999999999999"),
+        (["ppo", "--env", "CartPole-v1", "--epochs", "2.5"], "epochs=2.5 is not valid"),
+        (["ppo", "--env", "CartPole-v1", "--exp_name", "../../escaped"], "--exp_name '../../escaped'"),
+        (["ppo", "--env", "CartPole-v1", "--cpu", "999"], "--cpu 999 is more than"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(tmp_data, capsys, argv, expected):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_plot import write_run
+from test_plot import assert_warned_about, damage, write_run
 
 from spinrl.cli import run_main_guarded
 from spinrl.compare import (
@@ -73,6 +73,24 @@ def test_table_and_figure(two_algos, tmp_path, capsys):
     assert "465 [" in ppo_row and ppo_row.count("465 [") == 2 and "25 [" in ppo_row
     assert "P(ppo > vpg)  1 [1, 1]" in text
     assert out.stat().st_size > 1000
+
+
+def test_unusable_runs_are_named_not_dropped_silently(two_algos, capsys):
+    broken = damage(
+        write_run(two_algos / "ppo-cp" / "ppo-cp_s8", "ppo", "CartPole-v1", 8, [1.0]), "binary config.json"
+    )
+    diverged = write_run(two_algos / "vpg-cp" / "vpg-cp_s8", "vpg", "CartPole-v1", 8, [float("nan")] * 2)
+    no_column = write_run(two_algos / "vpg-cp" / "vpg-cp_s9", "vpg", "CartPole-v1", 9, [10.0])
+    (no_column / "progress.txt").write_text("Epoch\tTotalEnvInteracts\n0\t1000\n")
+    argv = [str(two_algos / "ppo-cp"), str(two_algos / "vpg-cp"), "--reps", "200"]
+    assert run_main_guarded(main, argv) == 0
+    out, err = capsys.readouterr()
+    assert_warned_about(err, [broken, diverged, no_column])
+    assert "no finite AverageEpRet" in err and "no column Performance" in err
+    rows = {
+        line.split()[0]: line.split()[1] for line in out.splitlines() if line.startswith(("ppo ", "vpg "))
+    }
+    assert rows == {"ppo": "4", "vpg": "4"}  # the usable runs, all of them
 
 
 def test_legend_and_target_and_refusals(two_algos, capsys):

@@ -125,3 +125,55 @@ def test_status_json_is_written_through_rundir(tmp_path):
     assert run_state(status) == "running"
     logger.set_status("failed", 2, 4)
     assert run_state(read_status(tmp_path / "run")) == "failed"
+
+
+def test_truncate_keeps_rows_by_their_epoch_value_not_their_position(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    header = "Epoch\tAverageEpRet\tStdEpRet\tMaxEpRet\tMinEpRet\tTotalEnvInteracts\n"
+
+    def row(epoch, ret):
+        return f"{epoch}\t{ret}\t0\t{ret}\t{ret}\t{100 * (epoch + 1)}\n"
+
+    rows = [
+        row(0, 1.0),
+        row(1, 2.0),
+        row(1, 2.5),  # epoch 1 twice (two writers, before runs were locked)
+        header,  # and a second header
+        row(3, 4.0),  # epoch 2 missing
+        row(4, 5.0),
+        row(5, 6.0)[:-3],  # half written by a kill
+    ]
+    (run / "progress.txt").write_text(header + "".join(rows))
+    logger = EpochLogger(output_dir=str(run), resume=True, quiet=True, tensorboard=False)
+    logger.truncate_to_epochs(4)  # the checkpoint holds 4 epochs: 0, 1, 2, 3
+    cols = read_progress(run / "progress.txt")
+    assert cols["Epoch"].tolist() == [0, 1, 3] and cols["AverageEpRet"].tolist() == [1.0, 2.0, 4.0]
+    _epoch(logger, 4, [9.0])  # the next epoch is appended under the one header
+    text = (run / "progress.txt").read_text()
+    assert text.count("Epoch") == 1 and read_progress(run / "progress.txt")["Epoch"].tolist() == [0, 1, 3, 4]
+    logger.close()
+
+
+def test_no_live_bar_or_colours_unless_stdout_is_a_terminal_the_launcher_vouches_for(monkeypatch):
+    import io
+
+    from spinrl.logx import live_terminal
+    from spinrl.mpi import PLAIN_OUTPUT_ENV, mpiexec_command
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.delenv(PLAIN_OUTPUT_ENV, raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setattr("sys.stdout", Tty())
+    assert live_terminal()
+    # Under mpiexec every rank sees a pseudo-terminal; the launcher says whether its own output is one.
+    monkeypatch.setenv(PLAIN_OUTPUT_ENV, "1")
+    assert not live_terminal()
+    monkeypatch.delenv(PLAIN_OUTPUT_ENV)
+    assert mpiexec_command(2)[1][PLAIN_OUTPUT_ENV] == "0"
+    monkeypatch.setattr("sys.stdout", io.StringIO())  # the launcher writes to a pipe or a file
+    assert not live_terminal()
+    assert mpiexec_command(2)[1][PLAIN_OUTPUT_ENV] == "1"

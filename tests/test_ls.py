@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from test_plot import write_run
+from test_plot import assert_warned_about, damage, write_run
 
 from spinrl.cli import run_main_guarded
 from spinrl.ls import main
@@ -43,6 +43,21 @@ def test_lists_runs_with_status(tmp_path, capsys):
 
 # The status rules themselves (unknown, finished, interrupted, running elsewhere) are tested in
 # test_rundir.py, beside spinrl.rundir.run_state, which ls uses.
+
+
+def test_a_damaged_run_is_one_warning_and_the_others_are_listed(tmp_path, capsys):
+    good = write_run(tmp_path / "cp" / "cp_s0", "ppo", "CartPole-v1", 0, [10.0, 20.0])
+    bad = [
+        damage(write_run(tmp_path / "cp" / f"cp_s{seed}", "ppo", "CartPole-v1", seed, [1.0]), how)
+        for seed, how in ((1, "binary progress.txt"), (2, "config.json not JSON"), (3, "config.json a list"))
+    ]
+    (good / "checkpoint.json").write_bytes(b"\x00\xffnot a pointer")  # ls does not need it
+    (good / "status.json").write_bytes(b"\xff\xfe")  # unreadable status: unknown, not an error
+    assert run_main_guarded(main, [str(tmp_path)]) == 0
+    out, err = capsys.readouterr()
+    assert [line.split()[0] for line in out.splitlines()[1:]] == ["cp/cp_s0"]
+    assert out.splitlines()[1].split()[-1] == "unknown"
+    assert_warned_about(err, bad)
 
 
 def test_missing_folder_is_one_line(tmp_path, capsys):

@@ -30,6 +30,29 @@ def write_run(
     return run_dir
 
 
+# Ways a run's files can be damaged; listings must skip such a run with a warning and go on.
+DAMAGE = {
+    "binary progress.txt": ("progress.txt", b"\x89PNG\r\n\x1a\n\x00\xff\xfe"),
+    "config.json not JSON": ("config.json", b'{"algo": "ppo", "seed": '),
+    "config.json a list": ("config.json", b"[1, 2, 3]"),
+    "binary config.json": ("config.json", b"\xff\xfe\x00\x01"),
+}
+
+
+def damage(run_dir: Path, how: str) -> Path:
+    name, content = DAMAGE[how]
+    (run_dir / name).write_bytes(content)
+    return run_dir
+
+
+def assert_warned_about(err: str, run_dirs: list[Path]) -> None:
+    """One ``spinrl: warning: skipping RUN: ...`` line per damaged run, and nothing else on stderr."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == len(run_dirs), err
+    for run_dir in run_dirs:
+        assert sum(line.startswith(f"spinrl: warning: skipping {run_dir}:") for line in lines) == 1, err
+
+
 @pytest.fixture
 def data(tmp_path) -> Path:
     """Two experiments of three seeds each, named like a grid's runs."""
@@ -102,6 +125,37 @@ def test_command_line_refuses_missing_dir_without_traceback(tmp_path):
         result.stderr
         == f"spinrl: error: {tmp_path / 'nope'} does not exist (and no folder in {tmp_path} starts with 'nope')\n"
     )
+
+
+def test_damaged_runs_are_skipped_with_a_warning_and_the_rest_is_drawn(data, tmp_path, capsys):
+    runs = sorted((data / "bench_hid32").iterdir())
+    bad = [damage(runs[0], "binary progress.txt"), damage(runs[1], "config.json not JSON")]
+    extra = write_run(data / "bench_hid64-64" / "bench_hid64-64_s30", "ppo", "CartPole-v1", 30, [1.0])
+    damage(extra, "config.json a list")
+    started = write_run(data / "bench_hid64-64" / "bench_hid64-64_s40", "ppo", "CartPole-v1", 40, [])
+    (data / "bench_hid64-64" / "bench_hid64-64_s0" / "checkpoint.json").write_bytes(b"\x00\xff")  # not read
+    out = tmp_path / "curve.png"
+    assert run_main_guarded(main, [str(data / "bench"), "--save", str(out)]) == 0
+    assert out.stat().st_size > 1000
+    assert_warned_about(capsys.readouterr().err, [*bad, extra, started])
+
+
+def test_runs_without_the_column_are_skipped_but_a_misspelt_column_is_an_error(data, tmp_path, capsys):
+    odd = data / "bench_hid32" / "bench_hid32_s0"
+    (odd / "progress.txt").write_text("Epoch\tTotalEnvInteracts\n0\t1000\n1\t2000\n")
+    out = tmp_path / "curve.png"
+    assert run_main_guarded(main, [str(data / "bench"), "--value", "StdEpRet", "--save", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert_warned_about(err, [odd])
+    assert "no column StdEpRet" in err
+    for run in (data / "bench_hid32").iterdir():
+        damage(run, "binary progress.txt")
+    for run in (data / "bench_hid64-64").iterdir():
+        damage(run, "binary config.json")
+    assert run_main_guarded(main, [str(data / "bench"), "--save", str(out)]) == 2  # nothing usable left
+    err_lines = capsys.readouterr().err.splitlines()
+    assert err_lines[-1].startswith("spinrl: error: no logged epochs")
+    assert sum(line.startswith("spinrl: warning: skipping") for line in err_lines) == 6
 
 
 def test_smooth_and_bootstrap_band():

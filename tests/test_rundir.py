@@ -16,13 +16,20 @@ from spinrl.grid import ExperimentGrid
 from spinrl.logx import EpochLogger
 from spinrl.rundir import (
     RunExistsError,
+    RunInUseError,
+    acquire_run_lock,
+    check_exp_name,
     default_data_dir,
     find_runs,
     holds_run,
     load_run,
+    lock_holder,
     pid_alive,
+    process_alive,
+    process_start_time,
     read_status,
     refuse_existing_run,
+    resume_changes,
     run_state,
     setup_logger_kwargs,
     write_status,
@@ -132,3 +139,82 @@ def test_find_and_load_runs(tmp_path):
         "unknown",
     )
     assert load_run(tmp_path / "a" / "a_s0").exp_name == "a"  # no config: the experiment folder's name
+
+
+def test_process_identity_is_pid_and_start_time():
+    me = process_start_time(os.getpid())
+    assert isinstance(me, int) and me == process_start_time(os.getpid())
+    assert process_alive(os.getpid(), me) and process_alive(os.getpid())  # an old record has no start time
+    assert not process_alive(os.getpid(), me + 1)  # the pid of a process that started at another time
+    assert process_start_time(dead_pid()) is None and not process_alive(dead_pid(), me)
+
+
+def test_lock_file_names_the_holder_and_lock_holder_only_reads(tmp_path):
+    assert lock_holder(tmp_path) is None and not (tmp_path / ".lock").exists()  # no lock file is created
+    lock = acquire_run_lock(tmp_path)
+    assert lock_holder(tmp_path) is None  # held by this process, which may take its own run over
+    holder = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from spinrl.rundir import lock_holder; print(lock_holder(sys.argv[1]))",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert holder.stdout.startswith(f"process {os.getpid()} on {socket.gethostname()}, running since ")
+    taker = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from spinrl.rundir import acquire_run_lock; acquire_run_lock(sys.argv[1])",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "RunInUseError" in taker.stderr and f"process {os.getpid()}" in taker.stderr
+    lock.release()
+    lock.release()  # twice is harmless
+    assert not lock.held
+    with pytest.raises(RunInUseError, match="another process"):  # a holder that has not written its name yet
+        raise rundir._in_use(tmp_path, rundir._describe_holder(""))
+
+
+def test_resume_changes_compare_json_values():
+    recorded = {
+        "algo": "ppo",
+        "pi_lr": 0.0003,
+        "hid": [64, 64],
+        "ac_kwargs": {},
+        "epochs": 10,
+        "device": "auto",
+    }
+    assert resume_changes(recorded, dict(recorded, hid=[64, 64], pi_lr=3e-4, epochs=20, device="cuda")) == []
+    assert (
+        resume_changes(recorded, dict(recorded, ac_kwargs=None)) == []
+    )  # None and {} mean no extra arguments
+    assert (
+        resume_changes(recorded, {"algo": "ppo", "new_option": 1}) == []
+    )  # keys one side lacks are not compared
+    assert resume_changes(recorded, dict(recorded, algo="vpg", hid=[32])) == [
+        "algo from ppo to vpg",
+        "hid from [64, 64] to [32]",
+    ]
+    assert resume_changes(recorded, dict(recorded, epochs=5)) == [
+        "epochs from 10 to 5 (a resumed run may only get more epochs)"
+    ]
+
+
+def test_exp_name_rules():
+    assert (
+        check_exp_name("cp") == "cp"
+        and check_exp_name(5) == "5"
+        and check_exp_name("my-run_2.1") == "my-run_2.1"
+    )
+    for bad in ("", " ", ".", "..", "../x", "a/b", "/abs", "a\0b"):
+        with pytest.raises(UserError, match="is not valid"):
+            check_exp_name(bad)
