@@ -179,6 +179,8 @@ class EpisodeReturns:
     def add(self, rew: np.ndarray, ended: np.ndarray, logger) -> None:
         self.ret += rew
         self.len += 1
+        if not ended.any():  # the common case: no per-copy work
+            return
         for i in np.flatnonzero(ended):
             logger.store(EpRet=self.ret[i], EpLen=self.len[i])
             self.ret[i], self.len[i] = 0.0, 0
