@@ -48,7 +48,7 @@ from rich.table import Table
 
 from spinrl.errors import UserError
 from spinrl.launch_local import run_in_parallel, run_with_mpi
-from spinrl.logx import convert_json
+from spinrl.logx import convert_json, live_terminal
 from spinrl.run_spec import make_spec
 from spinrl.rundir import (
     FINISHED,
@@ -152,7 +152,11 @@ class ExperimentGrid:
     def print(self) -> None:
         """Show the grid before launching: each key with its shorthand and values, then every variant."""
         variants = self.variants()
-        console = Console(highlight=False, width=max(100, Console().width))
+        # Colours only on a terminal that the launcher vouches for (see spinrl.logx.live_terminal).
+        plain = not live_terminal()
+        console = Console(
+            highlight=False, width=max(100, Console().width), force_terminal=False if plain else None
+        )
         num_seeds = len(self.vals[self.keys.index("seed")]) if "seed" in self.keys else 1
         console.print(
             f"[bold green]ExperimentGrid {escape(repr(self._name))}[/]: {len(variants)} variant(s), "

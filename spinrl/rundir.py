@@ -260,6 +260,8 @@ def acquire_run_lock(run_dir: str | os.PathLike) -> RunLock:
 
     key = os.path.realpath(run_dir)
     held = _HELD.get(key)
+    if held is not None and held.held and not _same_file(held.fd, Path(run_dir, LOCK_FILE)):
+        held.release()  # the folder was deleted and made anew since: that lock guards nothing now
     if held is not None and held.held and held.pid == os.getpid():
         lock = RunLock(run_dir, held.fd)
         held.fd = None  # the old holder's release is now a no-op
@@ -281,6 +283,13 @@ def acquire_run_lock(run_dir: str | os.PathLike) -> RunLock:
     os.pwrite(lock.fd, json.dumps(me).encode(), 0)
     _HELD[key] = lock
     return lock
+
+
+def _same_file(fd: int | None, path: Path) -> bool:
+    try:
+        return fd is not None and os.path.samestat(os.fstat(fd), os.stat(path))
+    except OSError:
+        return False
 
 
 def open_run_dir(run_dir: str | os.PathLike, resume: bool) -> RunLock:

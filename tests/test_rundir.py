@@ -218,3 +218,28 @@ def test_exp_name_rules():
     for bad in ("", " ", ".", "..", "../x", "a/b", "/abs", "a\0b"):
         with pytest.raises(UserError, match="is not valid"):
             check_exp_name(bad)
+
+
+def test_a_folder_made_anew_is_locked_anew(tmp_path):
+    import shutil
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    stale = acquire_run_lock(run_dir)  # e.g. a notebook's run that ended in an exception
+    shutil.rmtree(run_dir)
+    run_dir.mkdir()
+    fresh = acquire_run_lock(run_dir)
+    assert not stale.held and fresh.held
+    taker = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from spinrl.rundir import acquire_run_lock; acquire_run_lock(sys.argv[1])",
+            str(run_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "RunInUseError" in taker.stderr  # the new folder's lock file is the one held
+    fresh.release()
