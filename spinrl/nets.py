@@ -19,6 +19,8 @@ call                 returns                 shape
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -35,27 +37,80 @@ torch.distributions.Distribution.set_default_validate_args(False)
 LOG_2PI = float(np.log(2 * np.pi))
 
 
+def _why_not_an_activation(cls: type[nn.Module]) -> str | None:
+    """Why ``cls`` cannot sit between two layers of an MLP, or None when it can.
+
+    It must be built without arguments, keep the shape of its input, act on each entry alone
+    (element-wise) and give the same output for the same input. The probe runs on a fixed tensor and
+    restores torch's random state afterwards, so it changes nothing in a seeded run.
+    """
+    x = torch.linspace(-3.0, 3.0, 12).reshape(3, 4)
+    nudged = x.clone()
+    nudged[1, 2] += 0.5
+    with warnings.catch_warnings(), torch.random.fork_rng(devices=[]), torch.no_grad():
+        warnings.simplefilter("ignore")
+        try:
+            act = cls()
+        except Exception:
+            return "it cannot be built without arguments"
+        try:
+            y, y_again, y_nudged = act(x), act(x), act(nudged)
+        except Exception:
+            return "it fails on a batch of vectors"
+        if not all(isinstance(t, torch.Tensor) and t.shape == x.shape for t in (y, y_again, y_nudged)):
+            return "it changes the shape of its input"
+        if not torch.equal(y, y_again):
+            return "its output is random"
+        moved = y_nudged != y
+        moved[1, 2] = False
+        if moved.any():
+            return "it mixes the entries of a vector instead of acting on each alone"
+    return None
+
+
+def _torch_activation_classes() -> dict[str, type[nn.Module]]:
+    """The module classes defined in torch.nn's activation module, by lower-case name."""
+    import torch.nn.modules.activation as acts
+
+    return {
+        name.lower(): cls
+        for name in dir(acts)
+        if isinstance(cls := getattr(acts, name), type)
+        and issubclass(cls, nn.Module)
+        and cls.__module__ == acts.__name__
+        and hasattr(nn, name)
+    }
+
+
+@functools.cache
+def activation_names() -> tuple[str, ...]:
+    """The names of torch.nn's activations that an MLP here accepts (see :func:`resolve_activation`)."""
+    classes = _torch_activation_classes().values()
+    return tuple(sorted(c.__name__ for c in classes if _why_not_an_activation(c) is None))
+
+
 def resolve_activation(activation: type[nn.Module] | str) -> type[nn.Module]:
     """An activation class from ``torch.nn``, given itself or its name (``"torch.nn.Tanh"``, ``"Tanh"``).
 
-    Only real activation classes of ``torch.nn`` are accepted: names are looked up, never evaluated.
+    Names are looked up, never evaluated, among torch.nn's element-wise activations that need no
+    arguments (Tanh, ReLU, ELU, ...). Threshold (which needs arguments), GLU (which halves the
+    width), Softmax (which mixes a vector's entries) and RReLU (random while training) are refused in
+    one line that says why and lists the valid names. A class passed directly gets the same check.
     """
     if isinstance(activation, type) and issubclass(activation, nn.Module):
-        return activation
-    name = str(activation)
-    for prefix in ("torch.nn.modules.activation.", "torch.nn.", "nn."):
-        if name.startswith(prefix):
-            name = name[len(prefix) :]
-    import torch.nn.modules.activation as acts
-
-    valid = sorted(
-        n for n in dir(acts) if isinstance(getattr(acts, n), type) and issubclass(getattr(acts, n), nn.Module)
+        cls, shown = activation, activation.__name__
+    else:
+        name = str(activation)
+        for prefix in ("torch.nn.modules.activation.", "torch.nn.", "nn."):
+            if name.startswith(prefix):
+                name = name[len(prefix) :]
+        cls, shown = _torch_activation_classes().get(name.lower()), repr(activation)
+    reason = _why_not_an_activation(cls) if cls is not None else "it is not an activation of torch.nn"
+    if reason is None:
+        return cls
+    raise UserError(
+        f"activation {shown} is not valid: {reason}; use one of torch.nn's {', '.join(activation_names())}"
     )
-    valid = [n for n in valid if n not in ("Module", "MultiheadAttention", "Parameter")]
-    by_lower = {n.lower(): n for n in valid}
-    if name.lower() not in by_lower:
-        raise UserError(f"activation {activation!r} is not valid: use one of torch.nn's {', '.join(valid)}")
-    return getattr(nn, by_lower[name.lower()])
 
 
 def mlp(
@@ -168,7 +223,7 @@ class MLPActorCritic(nn.Module):
         super().__init__()
         obs_dim = int(np.prod(observation_space.shape))
         activation = resolve_activation(activation)
-        hidden_sizes = _check_hidden_sizes(hidden_sizes)
+        hidden_sizes = check_hidden_sizes(hidden_sizes)
         if isinstance(action_space, spaces.Box):
             self.pi = MLPGaussianActor(obs_dim, action_space.shape[0], hidden_sizes, activation)
         elif isinstance(action_space, spaces.Discrete):
@@ -194,7 +249,9 @@ class MLPActorCritic(nn.Module):
         return pi.mean if isinstance(pi, Normal) else pi.probs.argmax(-1)
 
 
-def _check_hidden_sizes(hidden_sizes) -> tuple[int, ...]:
+def check_hidden_sizes(hidden_sizes: int | Sequence[int]) -> tuple[int, ...]:
+    """``hidden_sizes`` as a tuple of positive integers (one number means one layer); anything else is
+    refused in one line."""
     if isinstance(hidden_sizes, int):
         hidden_sizes = (hidden_sizes,)
     try:

@@ -40,7 +40,7 @@ from gymnasium import spaces
 from torch import nn
 
 from spinrl.errors import UserError
-from spinrl.nets import _check_hidden_sizes, mlp, resolve_activation
+from spinrl.nets import check_hidden_sizes, mlp, resolve_activation
 from spinrl.offpolicy import ActionMap
 
 LOG_STD_MAX = 2
@@ -144,7 +144,7 @@ class _BoxActorCritic(nn.Module):
         if not isinstance(action_space, spaces.Box):
             raise UserError(f"{type(self).__name__} needs a Box action space, got {action_space}")
         obs_dim, act_dim = int(np.prod(observation_space.shape)), int(action_space.shape[0])
-        hidden_sizes, activation = _check_hidden_sizes(hidden_sizes), resolve_activation(activation)
+        hidden_sizes, activation = check_hidden_sizes(hidden_sizes), resolve_activation(activation)
         # From normalised actions to the env's bounds; not saved: the bounds come from the env.
         self.action_map = ActionMap(action_space)
         self.pi = self.actor_class(obs_dim, act_dim, hidden_sizes, activation)
@@ -246,7 +246,7 @@ class MLPQNetwork(nn.Module):
         self.n = int(action_space.n)
         self.action_map = ActionMap(action_space)  # index -> the env's action (start + index)
         self.q = MLPQEnsemble(
-            obs_dim, 0, _check_hidden_sizes(hidden_sizes), resolve_activation(activation), 1, self.n
+            obs_dim, 0, check_hidden_sizes(hidden_sizes), resolve_activation(activation), 1, self.n
         )
 
     @torch.inference_mode()

@@ -6,7 +6,7 @@ import torch
 from gymnasium import spaces
 
 from spinrl.errors import UserError
-from spinrl.nets import MLPActorCritic, count_vars, resolve_activation
+from spinrl.nets import MLPActorCritic, activation_names, check_hidden_sizes, count_vars, resolve_activation
 
 
 def test_diagonal_gaussian_log_likelihood_matches_closed_form():
@@ -74,10 +74,42 @@ def test_activation_refuses_anything_else(name):
         resolve_activation(name)
 
 
+@pytest.mark.parametrize(
+    "name, why",
+    [
+        ("torch.nn.Threshold", "cannot be built without arguments"),
+        ("GLU", "changes the shape"),
+        ("Softmax", "mixes the entries"),
+        ("RReLU", "output is random"),
+        (torch.nn.GLU, "changes the shape"),
+    ],
+)
+def test_activations_that_cannot_sit_between_layers_say_why(name, why):
+    torch.manual_seed(0)
+    with pytest.raises(UserError, match=why) as info:
+        MLPActorCritic(spaces.Box(-1, 1, (2,)), spaces.Discrete(2), activation=name)
+    offered = str(info.value).split("use one of torch.nn's ")[1].split(", ")
+    assert "Tanh" in offered and not {"Threshold", "GLU", "Softmax", "RReLU"} & set(offered)
+    # The probe leaves torch's random numbers where they were (RReLU draws some).
+    after = torch.rand(3)
+    torch.manual_seed(0)
+    assert torch.equal(after, torch.rand(3))
+
+
+def test_every_offered_activation_builds_a_working_network():
+    obs = torch.randn(5, 3)
+    for name in activation_names():
+        ac = MLPActorCritic(spaces.Box(-1, 1, (3,)), spaces.Box(-1, 1, (2,)), (8,), activation=name)
+        a, v, logp = ac.step(obs)
+        assert a.shape == (5, 2) and v.shape == (5,) and logp.shape == (5,), name
+
+
 @pytest.mark.parametrize("bad", [[0], [-4, 4], "big", [1.5]])
 def test_hidden_sizes_validation(bad):
     with pytest.raises(UserError, match="hidden_sizes"):
         MLPActorCritic(spaces.Box(-1, 1, (2,)), spaces.Discrete(2), hidden_sizes=bad)
+    with pytest.raises(UserError, match="hidden_sizes"):
+        check_hidden_sizes(bad)
 
 
 def test_unsupported_action_space_is_refused():
