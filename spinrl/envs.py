@@ -21,6 +21,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
 from spinrl.errors import UserError
+from spinrl.mpi import proc_id
 
 EnvFn = Callable[[], gym.Env]
 
@@ -137,6 +138,29 @@ def make_vector_env(
     fns = [lambda: _prepare(env_fn(), max_ep_len) for _ in range(num_envs)]
     cls = gym.vector.AsyncVectorEnv if asynchronous else gym.vector.SyncVectorEnv
     return cls(fns, autoreset_mode=AutoresetMode.SAME_STEP)
+
+
+def steps_per_copy(steps_per_epoch: int, num_envs: int, num_ranks: int = 1) -> int:
+    """How many steps each env copy takes per epoch: ``steps_per_epoch`` is the total over all
+    ``num_envs`` copies on all ``num_ranks`` MPI ranks, so each copy gets its share, rounded down.
+
+    Fewer steps than copies is refused. When the total does not divide evenly, the epoch is a little
+    shorter than asked; rank 0 says so in one line rather than letting it pass unnoticed.
+    """
+    copies = num_envs * num_ranks
+    per_copy = steps_per_epoch // copies
+    if per_copy < 1:
+        raise UserError(
+            f"steps_per_epoch={steps_per_epoch} is too small for {num_envs} env copies x {num_ranks} rank(s): "
+            f"give at least {copies}, one step per copy"
+        )
+    if per_copy * copies != steps_per_epoch and proc_id() == 0:
+        print(
+            f"note: steps_per_epoch={steps_per_epoch} is not a multiple of {num_envs} env copies x "
+            f"{num_ranks} rank(s): each epoch takes {per_copy * copies} steps",
+            flush=True,
+        )
+    return per_copy
 
 
 def env_seeds(seed: int, rank: int, epoch: int, num_envs: int) -> list[int]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from spinrl.checks import check_fits_in_memory
 from spinrl.mpi import mpi_statistics_scalar
 
 
@@ -29,6 +30,8 @@ class GAEBuffer:
 
     Call :meth:`store` once per step with a batch over env copies, :meth:`finish_path` when an
     episode of copy ``i`` ends or the epoch cuts it off, and :meth:`get` once at the end.
+
+    A buffer larger than the memory available is refused in one line before anything is allocated.
     """
 
     def __init__(
@@ -41,6 +44,11 @@ class GAEBuffer:
         lam: float = 0.95,
         act_dtype: np.dtype = np.float32,
     ):
+        check_fits_in_memory(
+            self.nbytes_for(obs_dim, act_shape, steps_per_env * num_envs, act_dtype),
+            f"the experience buffer for {steps_per_env} steps x {num_envs} env copies",
+            "--steps_per_epoch",
+        )
         self.obs_buf = np.zeros((steps_per_env, num_envs, obs_dim), dtype=np.float32)
         self.act_buf = np.zeros((steps_per_env, num_envs, *act_shape), dtype=act_dtype)
         self.rew_buf = np.zeros((steps_per_env, num_envs), dtype=np.float32)
@@ -51,6 +59,15 @@ class GAEBuffer:
         self.gamma, self.lam = gamma, lam
         self.ptr, self.max_size = 0, steps_per_env
         self.path_start = np.zeros(num_envs, dtype=np.int64)
+
+    @staticmethod
+    def nbytes_for(
+        obs_dim: int, act_shape: tuple[int, ...], steps: int, act_dtype: np.dtype = np.float32
+    ) -> int:
+        """Bytes the arrays of a buffer holding ``steps`` steps take: observations, actions, and five
+        float32 numbers per step (reward, value, log-probability, advantage, return)."""
+        act_bytes = int(np.prod(act_shape)) * np.dtype(act_dtype).itemsize
+        return steps * (obs_dim * 4 + act_bytes + 5 * 4)
 
     def store(
         self, obs: np.ndarray, act: np.ndarray, rew: np.ndarray, val: np.ndarray, logp: np.ndarray

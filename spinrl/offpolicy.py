@@ -38,16 +38,6 @@ def refuse_mpi(algo: str) -> None:
         raise UserError(f"{algo} runs in one process: use --num_envs for more env copies, not --cpu")
 
 
-def steps_per_copy(steps_per_epoch: int, num_envs: int) -> int:
-    """How many steps each of the ``num_envs`` copies takes per epoch (they share ``steps_per_epoch``)."""
-    if steps_per_epoch < num_envs:
-        raise UserError(
-            f"steps_per_epoch={steps_per_epoch} is too small for num_envs={num_envs}: give at least one "
-            "step per env copy"
-        )
-    return steps_per_epoch // num_envs
-
-
 class ActionMap:
     """Agent actions -> env actions; the only place in spinrl's off-policy code where they differ.
 

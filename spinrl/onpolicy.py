@@ -18,22 +18,9 @@ import torch
 from gymnasium import spaces
 
 from spinrl.envs import real_next_obs
-from spinrl.errors import UserError
 from spinrl.fast_act import numpy_policy
 from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
-from spinrl.mpi import num_procs
-
-
-def steps_per_env_for(steps_per_epoch: int, num_envs: int) -> int:
-    """How many steps each env copy takes per epoch, so that all copies on all ranks add up to
-    ``steps_per_epoch`` (rounded down)."""
-    per_env = steps_per_epoch // (num_procs() * num_envs)
-    if per_env < 1:
-        raise UserError(
-            f"steps_per_epoch={steps_per_epoch} is too small for {num_procs()} rank(s) x {num_envs} env(s)"
-        )
-    return per_env
 
 
 class TrajectoryCollector:

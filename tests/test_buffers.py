@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from spinrl.errors import UserError
 from spinrl.gae_buffer import GAEBuffer, discount_cumsum
 
 
@@ -101,3 +102,18 @@ def test_get_returns_tensors_on_device():
     data = buf.get("cpu")
     assert data["obs"].shape == (4, 3) and data["act"].shape == (4, 2)
     assert data["obs"].dtype == torch.float32
+
+
+def test_nbytes_for_counts_every_array():
+    buf = GAEBuffer(obs_dim=3, act_shape=(2,), steps_per_env=5, num_envs=4)
+    arrays = (buf.obs_buf, buf.act_buf, buf.rew_buf, buf.val_buf, buf.logp_buf, buf.adv_buf, buf.ret_buf)
+    assert GAEBuffer.nbytes_for(3, (2,), 20) == sum(a.nbytes for a in arrays)
+    assert GAEBuffer.nbytes_for(3, (), 20, np.int64) == 20 * (3 * 4 + 8 + 5 * 4)
+
+
+def test_a_buffer_larger_than_memory_is_refused_before_allocating(monkeypatch):
+    monkeypatch.setattr("spinrl.checks.available_memory", lambda: 2 * 10**9)
+    with pytest.raises(
+        UserError, match=r"100000000000 steps x 1 env copies would need 4400\.0 GB.*steps_per_epoch"
+    ):
+        GAEBuffer(obs_dim=4, act_shape=(), steps_per_env=10**11, act_dtype=np.int64)

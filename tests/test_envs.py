@@ -6,7 +6,15 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from spinrl.envs import EpisodeReturns, check_spaces, env_seeds, make_env_fn, make_vector_env, real_next_obs
+from spinrl.envs import (
+    EpisodeReturns,
+    check_spaces,
+    env_seeds,
+    make_env_fn,
+    make_vector_env,
+    real_next_obs,
+    steps_per_copy,
+)
 from spinrl.errors import UserError
 from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
@@ -203,3 +211,23 @@ def test_atari_ids_without_ale_py_name_the_extra(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_ale)
     with pytest.raises(UserError, match=r"spinrl\[atari\]"):
         make_env_fn("ALE/Pong-v5")
+
+
+def test_steps_per_copy_splits_the_epoch_over_copies_and_ranks(capsys):
+    assert steps_per_copy(100, 4) == 25
+    assert steps_per_copy(4000, 2, num_ranks=4) == 500
+    assert capsys.readouterr().out == ""  # an even split says nothing
+
+
+def test_steps_per_copy_notes_a_remainder_in_one_line(capsys):
+    assert steps_per_copy(100, 3) == 33
+    assert capsys.readouterr().out == (
+        "note: steps_per_epoch=100 is not a multiple of 3 env copies x 1 rank(s): each epoch takes 99 steps\n"
+    )
+    assert steps_per_copy(100, 3, num_ranks=2) == 16
+    assert "each epoch takes 96 steps" in capsys.readouterr().out
+
+
+def test_steps_per_copy_refuses_fewer_steps_than_copies():
+    with pytest.raises(UserError, match=r"steps_per_epoch=5 is too small for 3 env copies x 2 rank\(s\)"):
+        steps_per_copy(5, 3, num_ranks=2)

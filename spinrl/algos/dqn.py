@@ -26,6 +26,7 @@ from spinrl.envs import (
     make_vector_env,
     obs_dim_of,
     real_next_obs,
+    steps_per_copy,
 )
 from spinrl.logx import EpochLogger
 from spinrl.offpolicy import (
@@ -37,7 +38,6 @@ from spinrl.offpolicy import (
     refuse_mpi,
     run_test_episodes,
     seeds_for_test_episodes,
-    steps_per_copy,
 )
 from spinrl.q_nets import MLPQNetwork
 from spinrl.replay_buffer import ReplayBuffer
@@ -191,10 +191,6 @@ def dqn(
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
     to_env = ActionMap(act_space)  # the index of a Q-network output -> the env's action
 
-    # Set up the logger and save the configuration.
-    logger = EpochLogger(**(logger_kwargs or {}), resume=resume)
-    logger.save_config(config)
-
     # Create the Q-network and its target network, which only moves by Polyak averaging.
     ac = actor_critic(obs_space, act_space, **ac_kwargs).to(device)
     ac_targ = copy.deepcopy(ac).requires_grad_(False)
@@ -202,6 +198,11 @@ def dqn(
 
     # The replay buffer: actions are stored as indices 0..n-1.
     buf = ReplayBuffer(obs_dim_of(obs_space), (), replay_size, num_envs, torch.int64, device)
+
+    # Set up the logger and save the configuration, only now: a refused environment, network or
+    # buffer size above leaves no run directory behind.
+    logger = EpochLogger(**(logger_kwargs or {}), resume=resume)
+    logger.save_config(config)
     logger.log_message(f"Number of parameters: \t q: {sum(p.numel() for p in q_params)}")
 
     def compute_loss_q(data):

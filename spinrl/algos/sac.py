@@ -27,6 +27,7 @@ from spinrl.envs import (
     make_vector_env,
     obs_dim_of,
     real_next_obs,
+    steps_per_copy,
 )
 from spinrl.errors import UserError
 from spinrl.logx import EpochLogger
@@ -40,7 +41,6 @@ from spinrl.offpolicy import (
     refuse_mpi,
     run_test_episodes,
     seeds_for_test_episodes,
-    steps_per_copy,
 )
 from spinrl.q_nets import MLPSquashedGaussianActorCritic, Temperature
 from spinrl.replay_buffer import ReplayBuffer
@@ -183,10 +183,6 @@ def sac(
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
     to_env = ActionMap(act_space)  # the policy's actions in [-1, 1] -> the env's bounds
 
-    # Set up the logger and save the configuration.
-    logger = EpochLogger(**(logger_kwargs or {}), resume=resume)
-    logger.save_config(config)
-
     # Create the actor-critic module and the target networks, which only move by Polyak averaging.
     ac = actor_critic(obs_space, act_space, **ac_kwargs).to(device)
     ac_targ = copy.deepcopy(ac).requires_grad_(False)
@@ -194,6 +190,11 @@ def sac(
 
     # The replay buffer: actions are stored normalised, as the policy outputs them.
     buf = ReplayBuffer(obs_dim_of(obs_space), act_space.shape, replay_size, num_envs, device=device)
+
+    # Set up the logger and save the configuration, only now: a refused environment, network or
+    # buffer size above leaves no run directory behind.
+    logger = EpochLogger(**(logger_kwargs or {}), resume=resume)
+    logger.save_config(config)
 
     # Count variables.
     var_counts = tuple(sum(p.numel() for p in m.parameters()) for m in (ac.pi, ac.q))

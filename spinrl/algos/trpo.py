@@ -17,13 +17,13 @@ from torch.optim import Adam
 from spinrl.checkpoint import Checkpointer
 from spinrl.checks import check_finite, check_hyperparameters
 from spinrl.device import resolve_device
-from spinrl.envs import check_spaces, env_name_of, env_seeds, make_vector_env, obs_dim_of
+from spinrl.envs import check_spaces, env_name_of, env_seeds, make_vector_env, obs_dim_of, steps_per_copy
 from spinrl.errors import UserError
 from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
 from spinrl.mpi import mpi_avg, mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
 from spinrl.nets import MLPActorCritic, count_vars
-from spinrl.onpolicy import TrajectoryCollector, steps_per_env_for
+from spinrl.onpolicy import TrajectoryCollector
 from spinrl.rng import seed_everything
 
 
@@ -158,21 +158,21 @@ def trpo(
     check_spaces(envs, algo)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
 
-    # Set up the logger and save the configuration (after the checks above, so that a refused
-    # environment leaves no run directory behind).
-    logger = EpochLogger(**(logger_kwargs or {}), resume=resume)
-    logger.save_config(config)
-
     # Create the actor-critic module, identical on every rank.
     ac = actor_critic(obs_space, act_space, **ac_kwargs).to(device)
     sync_params(ac)
-    logger.log_message(f"Number of parameters: \t pi: {count_vars(ac.pi)}, \t v: {count_vars(ac.v)}")
 
     # Set up the experience buffer: steps_per_epoch is shared by all ranks and env copies.
-    steps_per_env = steps_per_env_for(steps_per_epoch, num_envs)
+    steps_per_env = steps_per_copy(steps_per_epoch, num_envs, num_procs())
     buf = GAEBuffer(
         obs_dim_of(obs_space), act_space.shape, steps_per_env, num_envs, gamma, lam, act_dtype=act_space.dtype
     )
+
+    # Set up the logger and save the configuration, only now: a refused environment, network or
+    # buffer size above leaves no run directory behind.
+    logger = EpochLogger(**(logger_kwargs or {}), resume=resume)
+    logger.save_config(config)
+    logger.log_message(f"Number of parameters: \t pi: {count_vars(ac.pi)}, \t v: {count_vars(ac.v)}")
 
     def compute_loss_pi(data, pi_old):
         """The surrogate objective L(theta) = E[pi_theta(a|s) / pi_old(a|s) A] (TRPO eq. 14), negated,
