@@ -44,7 +44,61 @@ def _import_builtin(dotted: str):
             f"the run used a custom actor-critic {dotted!r}; load it from Python with "
             "load_policy(run_dir, actor_critic=YourClass)"
         )
-    return getattr(importlib.import_module(module), name)
+    try:
+        cls = getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        cls = None
+    if not callable(cls):
+        raise UserError(
+            f"the run's config.json names the network {dotted!r}, which this spinrl does not have"
+        )
+    return cls
+
+
+def _read_config(run_dir: Path) -> dict:
+    """The run's config.json as a dict; a missing or damaged one is one line."""
+    path = run_dir / "config.json"
+    if not path.exists():
+        raise UserError(f"{str(run_dir)!r} is not a spinrl run: it has no config.json")
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise UserError(f"{path} is damaged: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except (UnicodeDecodeError, OSError) as e:
+        raise UserError(f"{path} cannot be read ({type(e).__name__})") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path} is damaged: it holds a {type(config).__name__}, not the run's settings")
+    bad = [
+        f"{key}={config[key]!r}"
+        for key, types in (("env_name", str), ("actor_critic", str), ("ac_kwargs", dict), ("max_ep_len", int))
+        if config.get(key) is not None and not isinstance(config[key], types)
+    ]
+    if bad:
+        raise UserError(f"{path} is damaged: {', '.join(bad)} cannot be what the run used")
+    return config
+
+
+def _build_network(actor_critic: Callable | None, config: dict, env, weights: dict, run_dir: Path):
+    """The network config.json describes, holding the checkpoint's weights; a mismatch is one line."""
+    cls = actor_critic or _import_builtin(config.get("actor_critic", "spinrl.nets.MLPActorCritic"))
+    ac_kwargs = config.get("ac_kwargs") or {}
+    try:
+        ac = cls(env.observation_space, env.action_space, **ac_kwargs)
+    except TypeError as e:
+        raise UserError(
+            f"ac_kwargs={ac_kwargs!r} in {run_dir / 'config.json'} do not fit {cls.__name__}: {e}"
+        ) from None
+    try:
+        ac.load_state_dict(weights)
+    except (RuntimeError, KeyError, TypeError, ValueError) as e:
+        # torch lists every mismatch after a header line; the first one is enough to see the cause.
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        detail = (lines[1] if len(lines) > 1 else lines[0] if lines else type(e).__name__)[:200]
+        raise UserError(
+            f"the checkpoint in {str(run_dir)!r} does not fit the network that config.json describes "
+            f"(ac_kwargs={ac_kwargs!r}): {detail}"
+        ) from None
+    return ac
 
 
 def load_policy(
@@ -63,23 +117,23 @@ def load_policy(
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"run directory {str(run_dir)!r} does not exist")
-    config_path = run_dir / "config.json"
-    if not config_path.exists():
-        raise UserError(f"{str(run_dir)!r} is not a spinrl run: it has no config.json")
-    config = json.loads(config_path.read_text())
+    config = _read_config(run_dir)
     env_name = config.get("env_name")
     if not env_name:
         raise UserError(f"the run in {str(run_dir)!r} used a custom env_fn; rebuild it from Python instead")
     state = load_checkpoint(run_dir, map_location=device)
+    if not isinstance(state.get("ac"), dict):
+        raise UserError(f"the checkpoint in {str(run_dir)!r} holds no network weights (no 'ac' entry)")
 
     from spinrl.envs import make_env_fn
 
     base_fn = make_env_fn(env_name, render_mode=render_mode) if render_mode else make_env_fn(env_name)
     env = make_env(base_fn, config.get("max_ep_len"))
-    cls = actor_critic or _import_builtin(config.get("actor_critic", "spinrl.nets.MLPActorCritic"))
-    ac_kwargs = config.get("ac_kwargs") or {}
-    ac = cls(env.observation_space, env.action_space, **ac_kwargs)
-    ac.load_state_dict(state["ac"])
+    try:
+        ac = _build_network(actor_critic, config, env, state["ac"], run_dir)
+    except BaseException:
+        env.close()
+        raise
     ac.to(device).eval()
     act_space = env.action_space
 
@@ -123,6 +177,17 @@ def record_video(
         raise UserError(f"{out_path} already exists; choose another --video path (nothing is overwritten)")
     if out.suffix.lower() not in (".mp4", ".gif", ".webm"):
         raise UserError(f"--video {out_path!r}: use a .mp4, .webm or .gif file name")
+    # Refused now, before a policy is loaded or a frame rendered, rather than as ffmpeg's broken pipe.
+    folder = out.parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise UserError(
+            f"--video {out_path!r}: the folder {str(folder)!r} {what}; create it or choose another path"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UserError(
+            f"--video {out_path!r}: the folder {str(folder)!r} is not writable; choose another path"
+        )
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless pygame (classic control, Box2D)
     try:

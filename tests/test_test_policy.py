@@ -2,6 +2,8 @@
 
 import json
 import math
+import os
+from pathlib import Path
 
 import pytest
 
@@ -105,3 +107,67 @@ def test_runs_saved_before_the_networks_moved_still_load(tmp_path, algo, env_id,
     env, get_action, _ = load_policy(run, deterministic=True)
     ((ret, length),) = run_policy(env, get_action, episodes=1, quiet=True)
     assert 0 < length <= 20 and math.isfinite(ret)  # CartPole may fall over before the limit
+
+
+def _one_error_line(capsys) -> str:
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("spinrl: error:"), err
+    return err[0]
+
+
+@pytest.fixture
+def copied_run(cartpole_run, tmp_path):
+    """A copy of the CartPole run whose files a test may damage."""
+    import shutil
+
+    return Path(shutil.copytree(cartpole_run, tmp_path / "copy"))
+
+
+@pytest.mark.parametrize(
+    "damage, expected",
+    [
+        (lambda c: "{not json", "is damaged: not valid JSON"),
+        (lambda c: "[1, 2]", "it holds a list, not the run's settings"),
+        (lambda c: json.dumps(dict(c, ac_kwargs=[64])), "ac_kwargs=[64] cannot be what the run used"),
+        (lambda c: json.dumps(dict(c, ac_kwargs={"width": 3})), "do not fit MLPActorCritic"),
+        (lambda c: json.dumps(dict(c, actor_critic="spinrl.nets.Gone")), "'spinrl.nets.Gone'"),
+        (lambda c: json.dumps(dict(c, ac_kwargs={"hidden_sizes": [7, 7]})), "does not fit the network"),
+        (lambda c: json.dumps(dict(c, ac_kwargs={"activation": "GLU"})), "activation 'GLU' is not valid"),
+    ],
+)
+def test_a_damaged_config_or_mismatched_network_is_one_line(copied_run, capsys, damage, expected):
+    config_path = copied_run / "config.json"
+    config_path.write_text(damage(json.loads(config_path.read_text())))
+    assert run_main_guarded(main, ["test_policy", str(copied_run), "--episodes", "1"]) == 2
+    line = _one_error_line(capsys)
+    assert expected in line, line
+    if "does not fit the network" in expected:
+        assert "hidden_sizes" in line and "size mismatch" in line
+
+
+def test_video_into_a_missing_folder_is_refused_before_loading(capsys, tmp_path, monkeypatch):
+    import spinrl.test_policy as tp
+
+    monkeypatch.setattr(tp, "load_policy", lambda *a, **k: pytest.fail("loaded a policy"))
+    missing = tmp_path / "missing" / "dir" / "out.mp4"
+    assert run_main_guarded(main, ["test_policy", str(tmp_path), "--video", str(missing)]) == 2
+    line = _one_error_line(capsys)
+    assert f"the folder '{missing.parent}' does not exist" in line
+    assert not missing.parent.exists()
+
+
+def test_video_into_a_folder_that_cannot_be_written_is_refused(capsys, tmp_path, monkeypatch):
+    import spinrl.test_policy as tp
+
+    monkeypatch.setattr(tp, "load_policy", lambda *a, **k: pytest.fail("loaded a policy"))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.geteuid() == 0:  # root may write anywhere: pretend the permission check said no
+        monkeypatch.setattr(tp.os, "access", lambda path, mode: Path(path) != locked)
+    try:
+        assert run_main_guarded(main, ["test_policy", str(tmp_path), "--video", str(locked / "o.mp4")]) == 2
+    finally:
+        locked.chmod(0o700)
+    assert f"the folder '{locked}' is not writable" in _one_error_line(capsys)
+    assert list(locked.iterdir()) == []
