@@ -146,6 +146,6 @@ def test_cpu_value_validation():
     from spinrl.errors import UserError
     from spinrl.mpi import resolve_num_cpu
 
-    assert resolve_num_cpu("auto") == os.cpu_count()
+    assert resolve_num_cpu("auto") == len(os.sched_getaffinity(0))
     with pytest.raises(UserError, match="--cpu"):
         resolve_num_cpu("0")
