@@ -38,8 +38,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spinrl.errors import UserError
+from spinrl.run_lock import pid_alive
 from spinrl.run_spec import load_spec, spec_module
-from spinrl.rundir import LOG_FILE, SPEC_FILE, pid_alive
+from spinrl.rundir import LOG_FILE, SPEC_FILE
 
 if TYPE_CHECKING:
     from spinrl.grid import PlannedRun

@@ -21,8 +21,8 @@ import pytest
 from spinrl.errors import UserError
 from spinrl.grid import ExperimentGrid, valid_str
 from spinrl.launch_local import thread_budget
+from spinrl.run_lock import pid_alive
 from spinrl.run_spec import decode_value, encode_value
-from spinrl.rundir import pid_alive
 
 TESTS_DIR = str(Path(__file__).resolve().parent)
 

@@ -24,12 +24,10 @@ from spinrl.cli import main, run_main_guarded
 from spinrl.errors import UserError
 from spinrl.grid import ExperimentGrid
 from spinrl.logx import EpochLogger, read_progress
+from spinrl.run_lock import RunInUseError, acquire_run_lock, process_start_time
 from spinrl.rundir import (
     ResumeMismatchError,
     RunExistsError,
-    RunInUseError,
-    acquire_run_lock,
-    process_start_time,
     read_status,
     run_state,
     write_status,

@@ -10,23 +10,25 @@ import sys
 
 import pytest
 
-from spinrl import rundir
+from spinrl import run_lock, rundir
 from spinrl.errors import UserError
 from spinrl.grid import ExperimentGrid
 from spinrl.logx import EpochLogger
-from spinrl.rundir import (
-    RunExistsError,
+from spinrl.run_lock import (
     RunInUseError,
     acquire_run_lock,
+    lock_holder,
+    pid_alive,
+    process_alive,
+    process_start_time,
+)
+from spinrl.rundir import (
+    RunExistsError,
     check_exp_name,
     default_data_dir,
     find_runs,
     holds_run,
     load_run,
-    lock_holder,
-    pid_alive,
-    process_alive,
-    process_start_time,
     read_status,
     refuse_existing_run,
     resume_changes,
@@ -157,7 +159,7 @@ def test_lock_file_names_the_holder_and_lock_holder_only_reads(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys; from spinrl.rundir import lock_holder; print(lock_holder(sys.argv[1]))",
+            "import sys; from spinrl.run_lock import lock_holder; print(lock_holder(sys.argv[1]))",
             str(tmp_path),
         ],
         capture_output=True,
@@ -169,7 +171,7 @@ def test_lock_file_names_the_holder_and_lock_holder_only_reads(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys; from spinrl.rundir import acquire_run_lock; acquire_run_lock(sys.argv[1])",
+            "import sys; from spinrl.run_lock import acquire_run_lock; acquire_run_lock(sys.argv[1])",
             str(tmp_path),
         ],
         capture_output=True,
@@ -181,7 +183,7 @@ def test_lock_file_names_the_holder_and_lock_holder_only_reads(tmp_path):
     lock.release()  # twice is harmless
     assert not lock.held
     with pytest.raises(RunInUseError, match="another process"):  # a holder that has not written its name yet
-        raise rundir._in_use(tmp_path, rundir._describe_holder(""))
+        raise run_lock.in_use_error(tmp_path, run_lock._describe_holder(""))
 
 
 def test_resume_changes_compare_json_values():
@@ -234,7 +236,7 @@ def test_a_folder_made_anew_is_locked_anew(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys; from spinrl.rundir import acquire_run_lock; acquire_run_lock(sys.argv[1])",
+            "import sys; from spinrl.run_lock import acquire_run_lock; acquire_run_lock(sys.argv[1])",
             str(run_dir),
         ],
         capture_output=True,
