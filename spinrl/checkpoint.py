@@ -190,6 +190,12 @@ def check_contents(state: dict[str, Any], names: list[str], epochs: int, where: 
     missing = [n for n in names if not isinstance(state.get(n), dict)]
     if missing:
         raise bad(f"it has no {', '.join(map(repr, missing))} (was it saved by another algorithm?)")
+    # Entries this run would not restore mean another algorithm wrote it (PPO's pi_optimizer under TRPO).
+    extra = sorted(set(state) - set(names) - {"counters", "rng_per_rank"})
+    if extra:
+        raise bad(
+            f"it also holds {', '.join(map(repr, extra))}, which this algorithm has not (was it saved by another algorithm?)"
+        )
     counters = state.get("counters")
     if not isinstance(counters, dict):
         raise bad("its counters are missing")
@@ -310,9 +316,17 @@ class Checkpointer:
             try:
                 obj.load_state_dict(state[name])
             except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as e:
+                # torch's first line is a header ("Error(s) in loading state_dict for ..."); the
+                # next one names the first tensor that does not fit.
+                lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+                detail = (
+                    (lines[1] if len(lines) > 1 and lines[0].startswith("Error(s)") else lines[0])
+                    if lines
+                    else type(e).__name__
+                )
                 raise CheckpointError(
                     f"checkpoint in {self.run_dir} does not fit this run's {name!r} (different network sizes?): "
-                    f"{str(e).splitlines()[0][:160] if str(e) else type(e).__name__}"
+                    f"{detail[:200]}"
                 ) from None
         rngs = state["rng_per_rank"]
         set_rng_state(rngs[proc_id()] if proc_id() < len(rngs) else rngs[0])

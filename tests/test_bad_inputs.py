@@ -98,16 +98,10 @@ def test_resume_with_a_checkpoint_that_lacks_what_the_algorithm_restores(cli, tm
 def test_resume_with_a_checkpoint_whose_networks_do_not_fit(cli, tmp_path):
     run_dir = tmp_path / "data" / "small" / "small_s0"
     _train("ppo", run_dir, ac_kwargs=dict(hidden_sizes=(8,)))
-    line = _resume_with(cli, tmp_path, "trpo", run_dir)
+    line = _resume_with(cli, tmp_path, "ppo", run_dir)
     assert "does not fit this run's 'ac'" in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check_contents (spinrl/checkpoint.py) only looks for missing entries: TRPO restores ac and "
-    "vf_optimizer, which a PPO checkpoint also holds, so the resume goes ahead and stops a step later with "
-    "the logger's KeyError traceback (new column BacktrackIters)",
-)
 def test_trpo_resume_on_a_ppo_checkpoint_is_one_line(cli, tmp_path):
     run_dir = tmp_path / "data" / "ppo_run" / "ppo_run_s0"
     _train("ppo", run_dir, train_pi_iters=1, train_v_iters=1)

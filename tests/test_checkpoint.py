@@ -209,6 +209,7 @@ def _valid_state(epoch=3):
     "damage, message",
     [
         (lambda s: s.pop("ac"), "no 'ac'"),
+        (lambda s: s.update(pi_optimizer={}), "also holds 'pi_optimizer'"),
         (lambda s: s.pop("counters"), "counters are missing"),
         (lambda s: s["counters"].update(epoch=-3), "epoch is -3"),
         (lambda s: s["counters"].update(epoch="three"), "epoch is 'three'"),
