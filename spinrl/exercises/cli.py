@@ -55,7 +55,7 @@ def init_exercise(ex: Exercise, directory: Path) -> int:
         raise UserError(f"{target} already exists; not overwriting it (delete it or pick another directory)")
     directory.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(ex.template_path, target)
-    print(f"Wrote {target}. Fill in the TODOs, then run:  spinrl exercise {ex.id} --file {target}")
+    print(f"Wrote {target}. {ex.first_step}, then run:  spinrl exercise {ex.id} --file {target}")
     return 0
 
 

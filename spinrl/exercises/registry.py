@@ -24,6 +24,8 @@ class Exercise:
     id: str  # "1.1": problem set 1, exercise 1
     title: str
     what_you_write: str
+    # What to do with the copied template, as `spinrl exercise init` says it.
+    first_step: str = "Fill in the TODOs"
 
     @property
     def stem(self) -> str:
@@ -54,7 +56,12 @@ EXERCISES: dict[str, Exercise] = {
         Exercise("1.3", "Reward-to-go and GAE-λ", "discount_cumsum, finish_path (with bootstrapping)"),
         Exercise("1.4", "The policy-gradient loss", "pg_loss(logp, adv)"),
         Exercise("2.1", "The TD3 target", "td3_target(...): clipped double-Q, smoothing, masking"),
-        Exercise("2.2", "Find the bugs in a DDPG update", "fix compute_target and polyak_update"),
+        Exercise(
+            "2.2",
+            "Find the bugs in a DDPG update",
+            "fix compute_target and polyak_update",
+            first_step="The file runs as it is and has no TODOs: find and fix its three bugs",
+        ),
     ]
 }
 
