@@ -9,7 +9,8 @@ Spinning Up's options and rules:
   ``/`` to take exactly that folder.
 - Runs are grouped by their ``exp_name`` (from config.json); ``--legend`` names one group per LOGDIR
   instead; ``--count`` draws every run on its own.
-- ``--select``/``--exclude`` keep only runs whose path contains all/none of the given strings.
+- ``--select``/``--exclude`` keep only the folders (LOGDIRs after that expansion) whose path contains
+  all/none of the given strings; ``--legend`` then needs one name per folder kept.
 - ``--value`` names one or more progress.txt columns, one panel each; "Performance" means
   AverageTestEpRet where the run has it, else AverageEpRet.
 - ``--smooth N`` averages each curve over a window of N epochs before averaging across seeds.
@@ -63,6 +64,16 @@ def expand_logdirs(logdirs: list[str]) -> list[Path]:
     return out
 
 
+def select_logdirs(folders: list[Path], select: list[str] | None, exclude: list[str] | None) -> list[Path]:
+    """Spinning Up's selection rules: keep the folders whose path contains every ``select`` string and
+    none of the ``exclude`` strings (plain substrings of the path as matched, e.g. ``data/bench_hid32``)."""
+    return [
+        folder
+        for folder in folders
+        if all(s in str(folder) for s in select or []) and not any(s in str(folder) for s in exclude or [])
+    ]
+
+
 def collect_runs(
     logdirs: list[str],
     legend: list[str] | None = None,
@@ -71,33 +82,33 @@ def collect_runs(
 ) -> list[tuple[str, Run]]:
     """(label, run) for every run with logged epochs below ``logdirs``, after ``select``/``exclude``.
 
-    The label is the run's exp_name, or the legend entry of the folder it came from. Runs that cannot be
-    read or have no finished epoch are skipped, each with a warning.
+    As in Spinning Up, the LOGDIRs are first expanded to folders, ``select``/``exclude`` then keep or drop
+    whole folders, and ``legend`` gives one name to each folder left. The label is the legend entry of
+    the folder a run came from, else the run's exp_name. Runs that cannot be read or have no finished
+    epoch are skipped, each with a warning.
     """
-    folders = expand_logdirs(logdirs)
+    matched = expand_logdirs(logdirs)
+    folders = select_logdirs(matched, select, exclude)
+    if not folders:
+        names = ", ".join(str(f) for f in matched)
+        raise UserError(f"--select/--exclude leave none of the folders {names}")
     if legend and len(legend) != len(folders):
         names = ", ".join(str(f) for f in folders)
         raise UserError(
-            f"--legend has {len(legend)} name(s) but the logdirs match {len(folders)} folder(s): {names}"
+            f"--legend has {len(legend)} name(s) but {len(folders)} folder(s) are plotted: {names}"
         )
     out = []
     for i, folder in enumerate(folders):
         paths = find_runs(folder)
         if not paths:
             raise UserError(f"{folder} holds no runs (no progress.txt, config.json or status.json below it)")
-        chosen = [
-            path
-            for path in paths
-            if not (select and not all(s in str(path) for s in select))
-            and not (exclude and any(s in str(path) for s in exclude))
-        ]
-        for run in load_runs(chosen):
+        for run in load_runs(paths):
             if run.num_epochs_logged == 0:  # started, but no epoch finished yet
                 warn(f"skipping {run.path}: no finished epoch in its progress.txt yet")
                 continue
             out.append((legend[i] if legend else run.exp_name, run))
     if not out:
-        raise UserError(f"no logged epochs in any run under {', '.join(logdirs)} (after --select/--exclude)")
+        raise UserError(f"no logged epochs in any run under {', '.join(str(f) for f in folders)}")
     return out
 
 
@@ -184,7 +195,9 @@ def group_curve(runs: list[Run], xaxis: str, value: str, window: int) -> tuple[n
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="spinrl plot", description=__doc__.split("\n\n")[0])
     parser.add_argument("logdir", nargs="+", help="run or experiment folders (or folder-name prefixes)")
-    parser.add_argument("--legend", "-l", nargs="*", help="one name per matched folder")
+    parser.add_argument(
+        "--legend", "-l", nargs="*", help="one name per folder plotted (after --select/--exclude)"
+    )
     parser.add_argument(
         "--xaxis", "-x", default="TotalEnvInteracts", help="x column (default TotalEnvInteracts)"
     )
@@ -203,70 +216,106 @@ def main(argv: list[str] | None = None) -> int:
         help="estimator across a group's runs (default mean), with its bootstrap band",
     )
     parser.add_argument("--smooth", "-s", type=int, default=1, help="smoothing window in epochs (default 1)")
-    parser.add_argument("--select", nargs="*", help="keep runs whose path contains all of these")
-    parser.add_argument("--exclude", nargs="*", help="drop runs whose path contains any of these")
+    parser.add_argument("--select", nargs="*", help="keep the folders whose path contains all of these")
+    parser.add_argument("--exclude", nargs="*", help="drop the folders whose path contains any of these")
     parser.add_argument(
         "--save", help="write the figure to this file (.png, .svg or .pdf) instead of showing it"
     )
     parser.add_argument("--title", help="figure title")
     args = parser.parse_args(argv)
-    if args.smooth < 1:
-        raise UserError(f"--smooth {args.smooth} is not valid: give a window of 1 epoch or more")
-    if not args.value:
-        raise UserError("--value needs at least one column name, e.g. --value AverageEpRet")
-    if args.save and Path(args.save).suffix.lower() not in FORMATS:
-        raise UserError(f"--save {args.save}: the file must end in {', '.join(FORMATS)}")
+    make_plots(
+        args.logdir,
+        args.legend,
+        args.xaxis,
+        args.value,
+        args.count,
+        smooth=args.smooth,
+        select=args.select,
+        exclude=args.exclude,
+        estimator=args.est,
+        save=args.save,
+        title=args.title,
+    )
+    return 0
 
-    labelled = collect_runs(args.logdir, args.legend, args.select, args.exclude)
-    labelled = keep_runs_with(labelled, [args.xaxis, *args.value])  # a misspelt name fails here
+
+def make_plots(
+    all_logdirs: list[str],
+    legend: list[str] | None = None,
+    xaxis: str | None = None,
+    values: str | list[str] | None = None,
+    count: bool = False,
+    font_scale: float = 1.5,
+    smooth: int = 1,
+    select: list[str] | None = None,
+    exclude: list[str] | None = None,
+    estimator: str = "mean",
+    save: str | None = None,
+    title: str | None = None,
+) -> None:
+    """Spinning Up's ``make_plots``: one figure panel per entry of ``values``, shown in a window, or
+    written to ``save`` (.png, .svg or .pdf). ``font_scale`` is accepted for Spinning Up's callers and
+    not used (the figure keeps matplotlib's font sizes)."""
+    xaxis = xaxis or "TotalEnvInteracts"
+    values = ["Performance"] if values is None else values if isinstance(values, list) else [values]
+    if not values:
+        raise UserError("--value needs at least one column name, e.g. --value AverageEpRet")
+    if smooth < 1:
+        raise UserError(f"--smooth {smooth} is not valid: give a window of 1 epoch or more")
+    if estimator not in ESTIMATORS:
+        raise UserError(f"--est {estimator!r} is not valid: use one of {', '.join(sorted(ESTIMATORS))}")
+    if save and Path(save).suffix.lower() not in FORMATS:
+        raise UserError(f"--save {save}: the file must end in {', '.join(FORMATS)}")
+
+    labelled = collect_runs(all_logdirs, legend, select, exclude)
+    labelled = keep_runs_with(labelled, [xaxis, *values])  # a misspelt name fails here
 
     groups: dict[str, list[Run]] = {}
     runs_per_label: dict[str, int] = {}
     for label, run in labelled:
-        if args.count:  # Spinning Up's "condition2": the label plus the run's number within it
+        if count:  # Spinning Up's "condition2": the label plus the run's number within it
             runs_per_label[label] = runs_per_label.get(label, -1) + 1
             label = f"{label}-{runs_per_label[label]}"
         groups.setdefault(label, []).append(run)
 
     import matplotlib
 
-    if args.save:
+    if save:
         matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if not args.save and matplotlib.get_backend().lower() in ("agg", "pdf", "svg", "ps", "cairo", "template"):
+    if not save and matplotlib.get_backend().lower() in ("agg", "pdf", "svg", "ps", "cairo", "template"):
         raise UserError("there is no display to show the figure on; add --save curves.png (or .svg, .pdf)")
 
-    fig, axes = plt.subplots(1, len(args.value), figsize=(6.0 * len(args.value), 4.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(values), figsize=(6.0 * len(values), 4.2), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for ax, value in zip(axes[0], args.value):
+    for ax, value in zip(axes[0], values):
         for i, (label, runs) in enumerate(groups.items()):
-            x, ys = group_curve(runs, args.xaxis, value, args.smooth)
+            x, ys = group_curve(runs, xaxis, value, smooth)
             if not len(x):
                 continue
-            mean, low, high = bootstrap_mean_ci(ys, estimator=args.est)
+            mean, low, high = bootstrap_mean_ci(ys, estimator=estimator)
             color = colors[i % len(colors)]
             n = f" (n={len(runs)})" if len(runs) > 1 else ""
             ax.plot(x, mean, color=color, linewidth=1.8, label=label + n)
             ax.fill_between(x, low, high, color=color, alpha=0.2, linewidth=0)
-        ax.set_xlabel(args.xaxis)
+        ax.set_xlabel(xaxis)
         ax.set_ylabel(value)
         ax.grid(True, alpha=0.3)
         ax.spines[["top", "right"]].set_visible(False)
-        if args.xaxis == "TotalEnvInteracts":
+        if xaxis == "TotalEnvInteracts":
             ax.ticklabel_format(style="sci", axis="x", scilimits=(0, 0))
         ax.legend(loc="best", frameon=False, fontsize="small")
-    if args.title:
-        fig.suptitle(args.title)
+    if title:
+        fig.suptitle(title)
     fig.tight_layout()
-    if args.save:
-        os.makedirs(os.path.dirname(os.path.abspath(args.save)), exist_ok=True)
-        fig.savefig(args.save, dpi=150)
-        print(f"saved {args.save}")
+    if save:
+        os.makedirs(os.path.dirname(os.path.abspath(save)), exist_ok=True)
+        fig.savefig(save, dpi=150)
+        print(f"saved {save}")
     else:
         plt.show()
     plt.close(fig)
-    return 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from spinrl.cli import run_main_guarded
+from spinrl.errors import UserError
 from spinrl.plot import bootstrap_mean_ci, expand_logdirs, main, smooth
 
 
@@ -85,7 +86,7 @@ def test_png_has_the_curves(data, tmp_path):
     import matplotlib.image
 
     out = tmp_path / "curve.png"
-    argv = [str(data / "bench"), "--legend", "small", "big", "--select", "s0", "s10", "--save", str(out)]
+    argv = [str(data / "bench"), "--legend", "small", "big", "--select", "bench_hid", "--save", str(out)]
     assert run_main_guarded(main, argv) == 0
     pixels = matplotlib.image.imread(out)[..., :3]
     # Two curves in the default colours C0 (blue) and C1 (orange) are drawn, not just axes.
@@ -102,7 +103,8 @@ def test_png_has_the_curves(data, tmp_path):
         (lambda d: [str(d / "bench"), "--value", "AverageEpReturn"], "no column 'AverageEpReturn'"),
         (lambda d: [str(d / "bench"), "--legend", "one"], "--legend has 1 name(s)"),
         (lambda d: [str(d / "bench"), "--save", str(d / "x.jpg")], "must end in .png, .svg, .pdf"),
-        (lambda d: [str(d / "bench"), "--exclude", "bench"], "no logged epochs"),
+        (lambda d: [str(d / "bench"), "--exclude", "bench"], "--select/--exclude leave none of the folders"),
+        (lambda d: [str(d / "bench"), "--legend", "a", "b", "--select", "hid64"], "--legend has 2 name(s)"),
     ],
 )
 def test_refuses_with_one_line(data, capsys, make_argv, message):
@@ -178,3 +180,38 @@ def test_estimator_option_median_and_max():
     np.testing.assert_allclose(median, [2.0, 2.0])
     assert np.all(low <= median) and np.all(median <= high)
     np.testing.assert_allclose(bootstrap_mean_ci(ys, estimator="max")[0], [10.0, 30.0])
+
+
+def test_select_and_exclude_keep_whole_folders_and_the_legend_counts_what_is_left(data, tmp_path, capsys):
+    """Spinning Up's order: expand the LOGDIRs, keep the folders whose path contains every --select string
+    (and none of --exclude), then give one legend name to each folder kept."""
+    from spinrl.plot import collect_runs
+
+    labelled = collect_runs([str(data / "bench")], legend=["big"], select=["hid64"])
+    assert {label for label, _ in labelled} == {"big"}
+    assert {run.path.parent.name for _, run in labelled} == {"bench_hid64-64"}
+    labelled = collect_runs([str(data / "bench")], legend=["small"], exclude=["64"])
+    assert {run.path.parent.name for _, run in labelled} == {"bench_hid32"} and len(labelled) == 3
+    # A string that only a run's own folder contains does not select the experiment folder.
+    with pytest.raises(UserError, match="leave none of the folders"):
+        collect_runs([str(data / "bench")], select=["_s10"])
+    out = tmp_path / "one.png"
+    argv = [str(data / "bench"), "--select", "hid32", "--legend", "small", "--save", str(out)]
+    assert run_main_guarded(main, argv) == 0 and out.stat().st_size > 1000
+
+
+def test_make_plots_is_spinning_ups_entry_point(data, tmp_path):
+    from spinrl.plot import make_plots
+
+    out = tmp_path / "panels.png"
+    make_plots(
+        [str(data / "bench")],
+        None,
+        "TotalEnvInteracts",
+        ["AverageEpRet", "StdEpRet"],
+        smooth=2,
+        save=str(out),
+    )
+    assert out.stat().st_size > 1000
+    with pytest.raises(UserError, match="--smooth 0"):
+        make_plots([str(data / "bench")], smooth=0, save=str(out))
