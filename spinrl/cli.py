@@ -3,7 +3,10 @@
 ``spinrl ALGO --key value [value ...] ...`` trains ALGO once per combination of the values given,
 with Spinning Up's grid syntax and shorthands::
 
-    spinrl ppo --env CartPole-v1 --seed 0 10 20 --hid "[64,64]" --act torch.nn.Tanh --exp_name cp
+    spinrl ppo --env CartPole-v1 --seed 0 10 20 --hid[h] "[64,64]" "[32]" --act torch.nn.Tanh --exp_name cp
+
+(``--hid[h]`` picks ``h`` as the key's shorthand in run names.) Spinning Up's ``ppo_pytorch`` and the
+like name the same algorithms.
 
 Other commands (``spinrl test_policy``, ``spinrl plot``, ...) live in their own modules, each with a
 ``main(argv) -> int``; this module only dispatches to them. Help for every algorithm is derived from its
@@ -57,6 +60,10 @@ SUBSTITUTIONS = {
     "act": "ac_kwargs:activation",
     "dt": "datestamp",
 }
+
+# Run-name shorthands of the keys that get one without --key[short] (other keys: Spinning Up's default,
+# the first three letters of each ":" part). The environment's value alone names it.
+DEFAULT_SHORTHANDS = {"env_fn": "", "ac_kwargs:hidden_sizes": "hid", "ac_kwargs:activation": "act"}
 
 # Flags that configure how runs are launched rather than the algorithm itself.
 LAUNCH_FLAGS = {
@@ -143,6 +150,8 @@ def algorithm_help(algo: str, fn: Callable) -> str:
         "",
         "shorthands: --env/--env_name = env_fn, --hid = ac_kwargs:hidden_sizes, "
         "--act = ac_kwargs:activation, --dt = --datestamp",
+        "run names: a key with several values joins the name as its shorthand and value; write --KEY[SHORT]",
+        'to choose the shorthand (--hid[h] "[32,32]" "[64,32]" gives ..._h32-32 and ..._h64-32)',
         "",
         "launching:",
     ]
@@ -170,7 +179,11 @@ def main_help() -> str:
     lines += ["", "commands:"]
     for name, (_, desc) in COMMANDS.items():
         lines.append(f"  {name:<12} {desc}")
-    lines += ["", "example: spinrl ppo --env CartPole-v1 --seed 0 10 20 --exp_name cp"]
+    lines += [
+        "",
+        "Spinning Up's names work too: ppo_pytorch is ppo (spinrl has no TensorFlow versions).",
+        "example: spinrl ppo --env CartPole-v1 --seed 0 10 20 --exp_name cp",
+    ]
     return "\n".join(lines)
 
 
@@ -185,25 +198,44 @@ def parse_value(text: str) -> Any:
 
 def parse_grid_args(tokens: list[str]) -> dict[str, list[Any]]:
     """``--key v1 v2 --flag`` -> ``{"key": [v1, v2], "flag": [True]}`` (with shorthands substituted)."""
+    return parse_grid(tokens)[0]
+
+
+# A flag: --name, --name[short] (Spinning Up's run-name shorthand), either one optionally =value.
+_FLAG = re.compile(r"--([A-Za-z_][\w:]*)(?:\[([^\[\]]*)\])?(?:=(.*))?", flags=re.S)
+
+
+def parse_grid(tokens: list[str]) -> tuple[dict[str, list[Any]], dict[str, str]]:
+    """Split the command line into values per key and the shorthands the user chose for run names.
+
+    As in Spinning Up, ``--hid[h] "[32,32]" "[64,32]"`` gives the key ``ac_kwargs:hidden_sizes`` two
+    values and the shorthand ``h``, so the runs are named ``..._h32-32`` and ``..._h64-32``. A shorthand
+    follows its key through the substitutions (``--env``, ``--hid``, ``--act``, ``--dt``).
+    """
     args: dict[str, list[Any]] = {}
+    shorthands: dict[str, str] = {}
+    written: dict[str, str] = {}  # key -> the flag name as typed (before substitution)
     key = None
     for tok in tokens:
-        # A flag is --name (letters, digits, _ and :), or --name=value; anything else is a value, so
-        # that --mpi_args "--hostfile hosts.txt" passes its text through.
-        flag = re.fullmatch(r"--([A-Za-z_][\w:]*)(?:=(.*))?", tok, flags=re.S)
-        if flag and flag.group(2) is not None:
-            key = SUBSTITUTIONS.get(flag.group(1), flag.group(1))
-            if key in args:
-                raise UserError(f"--{flag.group(1)} was given twice; give all its values after one flag")
-            args[key] = [parse_value(flag.group(2))]
-        elif flag or tok == "--":
-            key = tok[2:]
-            if not key:
+        # A flag is --name (letters, digits, _ and :), maybe with [short] and =value; anything else is
+        # a value, so that --mpi_args "--hostfile hosts.txt" passes its text through.
+        flag = _FLAG.fullmatch(tok)
+        if flag is None and re.match(r"--[A-Za-z_][\w:]*\[", tok):
+            raise UserError(
+                f"{tok!r} is not a valid flag: a shorthand goes in brackets at the end, e.g. --hid[h]"
+            )
+        if flag or tok == "--":
+            name = flag.group(1) if flag else ""
+            if not name:
                 raise UserError("empty flag '--': flags look like --epochs 10")
-            key = SUBSTITUTIONS.get(key, key)
+            key = SUBSTITUTIONS.get(name, name)
             if key in args:
-                raise UserError(f"--{tok[2:]} was given twice; give all its values after one flag")
-            args[key] = []
+                raise UserError(f"--{name} was given twice; give all its values after one flag")
+            args[key], written[key] = [], name
+            if flag.group(2) is not None:
+                shorthands[key] = flag.group(2)
+            if flag.group(3) is not None:
+                args[key].append(parse_value(flag.group(3)))
         elif key is None:
             raise UserError(f"value {tok!r} comes before any flag: write --KEY {tok}")
         else:
@@ -214,7 +246,30 @@ def parse_grid_args(tokens: list[str]) -> dict[str, list[Any]]:
                 args[k] = [True]
             else:
                 raise UserError(f"--{k} needs a value")
-    return args
+    return _in_spinning_up_order(args, shorthands, written), shorthands
+
+
+def _in_spinning_up_order(
+    args: dict[str, list[Any]], shorthands: dict[str, str], written: dict[str, str]
+) -> dict[str, list[Any]]:
+    """The keys in the order Spinning Up's parser leaves them, which is the order they join run names.
+
+    Its parser moves a key to the end when it strips a ``[short]`` from it, then again when it
+    replaces a short flag (``--env``, ``--hid``, ``--act``, ``--cpu``, ``--dt``, in that order) by the
+    full name; every other key keeps its place on the command line.
+    """
+    order = list(args)
+
+    def to_end(key: str) -> None:
+        order.remove(key)
+        order.append(key)
+
+    for key in [k for k in order if k in shorthands]:
+        to_end(key)
+    for short in ("env", "hid", "act", "cpu", "dt"):
+        for key in [k for k in order if written[k] == short]:
+            to_end(key)
+    return {k: args[k] for k in order}
 
 
 def _single(args: dict[str, list[Any]], key: str, default: Any) -> Any:
@@ -269,6 +324,19 @@ def whole_numbers_as_int(fn: Callable, args: dict[str, list[Any]]) -> None:
             args[name] = [int(v) if isinstance(v, float) and v.is_integer() else v for v in args[name]]
 
 
+def algorithm_name(cmd: str) -> str:
+    """Spinning Up's names with a backend: ``ppo_pytorch`` is ``ppo``; ``ppo_tf1`` is refused in one line."""
+    base, _, backend = cmd.rpartition("_")
+    if base in available_algorithms():
+        if backend == "pytorch":
+            return base
+        if backend == "tf1":
+            raise UserError(
+                f"{cmd}: spinrl has no TensorFlow versions; use {base} (or {base}_pytorch), the PyTorch one"
+            )
+    return cmd
+
+
 def run_algorithm(algo: str, tokens: list[str]) -> int:
     algos = available_algorithms()
     if algo not in algos:
@@ -281,7 +349,7 @@ def run_algorithm(algo: str, tokens: list[str]) -> int:
     from spinrl.mpi import resolve_num_cpu
     from spinrl.rundir import check_exp_name
 
-    args = parse_grid_args(tokens)
+    args, shorthands = parse_grid(tokens)
     exp_name = check_exp_name(_single(args, "exp_name", f"cmd_{algo}"))
     data_dir = _single(args, "data_dir", None)
     datestamp = bool(_single(args, "datestamp", False))
@@ -300,10 +368,9 @@ def run_algorithm(algo: str, tokens: list[str]) -> int:
         raise UserError(f"spinrl {algo} needs an environment: add --env ENV_ID (e.g. --env CartPole-v1)")
 
     eg = ExperimentGrid(name=exp_name)
-    # Spinning Up's ordering: env first, then the rest; env joins run names only when it varies.
-    for key in ["env_fn"] + [k for k in args if k != "env_fn"]:
-        vals = args[key]
-        shorthand = {"env_fn": "", "ac_kwargs:hidden_sizes": "hid", "ac_kwargs:activation": "act"}.get(key)
+    # The keys join run names in Spinning Up's order (see parse_grid); env only when it varies.
+    for key, vals in args.items():
+        shorthand = shorthands.get(key, DEFAULT_SHORTHANDS.get(key))
         eg.add(key, vals, shorthand, in_name=False)
     run_kwargs: dict[str, Any] = dict(
         num_cpu=num_cpu, data_dir=data_dir, datestamp=datestamp, mpi_args=mpi_args
@@ -326,8 +393,9 @@ def main(argv: list[str] | None = None) -> int:
         if not _module_exists(target.split(":")[0]):
             raise UserError(f"command {cmd!r} is not available in this installation")
         return int(_load(target)(rest) or 0)
-    if cmd in available_algorithms():
-        return run_algorithm(cmd, rest)
+    algo = algorithm_name(cmd)
+    if algo in available_algorithms():
+        return run_algorithm(algo, rest)
     valid = list(available_algorithms()) + list(COMMANDS)
     close = difflib.get_close_matches(cmd, valid, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""

@@ -14,6 +14,12 @@ held until :meth:`EpochLogger.close` (or :meth:`~EpochLogger.finish`) or the end
 On ``resume``, :meth:`EpochLogger.save_config` refuses settings that would make the run another run. ``setup_logger_kwargs``,
 ``read_progress`` and ``RunExistsError`` are importable from here too, as in Spinning Up.
 
+As in Spinning Up, :class:`Logger` writes the table, the config and the model, and :class:`EpochLogger`
+adds per-epoch statistics of stored values. A hand-written training loop saves its network with
+:meth:`Logger.setup_pytorch_saver` and :meth:`Logger.save_state`, which write a safe checkpoint (the
+network's weights, its class and the arguments that rebuild it, never a pickled module) that
+``spinrl test_policy`` and :func:`spinrl.test_policy.load_policy_and_env` load.
+
 Only rank 0 of an MPI job writes; statistics in :class:`EpochLogger` cover all ranks.
 """
 
@@ -31,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from spinrl.checkpoint import save_checkpoint
+from spinrl.errors import UserError
 from spinrl.mpi import PLAIN_OUTPUT_ENV, mpi_statistics_scalar, proc_id
 from spinrl.rundir import (
     CONFIG_FILE,
@@ -38,6 +46,7 @@ from spinrl.rundir import (
     check_same_run,
     default_data_dir,
     open_run_dir,
+    warn,
     write_status,
     write_text_atomically,
 )
@@ -65,11 +74,15 @@ def convert_json(obj: Any) -> Any:
     return str(obj)
 
 
-class EpochLogger:
-    """Collects values during an epoch and writes one row of statistics per epoch.
+# Where save_state(..., itr=N) keeps numbered snapshots: <run>/snapshots/<N>/, each a checkpoint.
+SNAPSHOTS_DIR = "snapshots"
 
-    Use :meth:`store` during the epoch (e.g. ``logger.store(EpRet=ep_ret)``), then at the end
-    :meth:`log_tabular` each column and :meth:`dump_tabular` once.
+
+class Logger:
+    """Writes a run's table of diagnostics (one row per :meth:`dump_tabular`), its config and its model.
+
+    Give each column with :meth:`log_tabular` once per row, then call :meth:`dump_tabular`. For
+    averages of values collected during an epoch, use :class:`EpochLogger`.
     """
 
     def __init__(
@@ -86,7 +99,6 @@ class EpochLogger:
         self.exp_name = exp_name
         self.quiet = quiet or not self.is_writer
         self.progress_path = self.output_dir / output_fname
-        self.epoch_dict: dict[str, list] = defaultdict(list)
         self.log_current_row: dict[str, Any] = {}
         self.log_headers: list[str] = []
         self.first_row = True
@@ -106,6 +118,13 @@ class EpochLogger:
         if not self.quiet:
             print(msg, flush=True)
 
+    def log(self, msg: str, color: str = "green") -> None:
+        """Spinning Up's message line: printed from rank 0 in bold ``color`` (plain text when the output is
+        not a terminal, or with ``quiet``)."""
+        if color not in COLORS:
+            raise UserError(f"color {color!r} is not valid: use one of {', '.join(COLORS)}")
+        self.log_message(colorize(msg, color, bold=True) if live_terminal() else msg)
+
     # ----- config and status -------------------------------------------------------------------
     def save_config(self, config: dict) -> None:
         """Write every argument of the run to config.json.
@@ -114,8 +133,15 @@ class EpochLogger:
         ``epochs`` may grow, and launch settings such as ``device`` may change, see
         :func:`spinrl.rundir.check_same_run`), else one line lists the differences and nothing is
         written. A larger ``epochs`` is then recorded.
+
+        When the run's environment comes from a function rather than a Gymnasium id (no ``env_name``),
+        the Gymnasium id and arguments of the env it makes are recorded as ``env_spec``, so that the
+        policy can be watched later (the function is called once here, on rank 0, for that).
         """
+        env_spec = recorded_env_spec(config) if self.is_writer else None
         config = convert_json(config)
+        if env_spec is not None:
+            config["env_spec"] = env_spec  # how test_policy rebuilds an env made by a function
         if self.exp_name is not None:
             config["exp_name"] = self.exp_name
         if not self.is_writer:
@@ -206,41 +232,9 @@ class EpochLogger:
             self.log_headers, self.first_row = [], True
         write_text_atomically(self.progress_path, "".join(kept))
 
-    # ----- per-epoch values --------------------------------------------------------------------
-    def store(self, **kwargs: Any) -> None:
-        """Save values (scalars or arrays) to average at the end of the epoch."""
-        for k, v in kwargs.items():
-            self.epoch_dict[k].append(v)
-
-    def log_tabular(
-        self, key: str, val: Any = None, with_min_and_max: bool = False, average_only: bool = False
-    ) -> None:
-        """Log a column: a given value, or statistics over everything stored under ``key``.
-
-        Statistics over stored values give ``Average<key>`` and ``Std<key>`` (and ``Max``/``Min``),
-        computed over all MPI ranks.
-        """
-        if val is not None:
-            self._log(key, val)
-            return
-        values = self.epoch_dict.get(key, [])
-        flat = np.concatenate([np.ravel(v) for v in values]) if values else np.array([], dtype=np.float64)
-        stats = mpi_statistics_scalar(flat, with_min_and_max=with_min_and_max)
-        self._log(key if average_only else "Average" + key, stats[0])
-        if not average_only:
-            self._log("Std" + key, stats[1])
-        if with_min_and_max:
-            self._log("Max" + key, stats[3])
-            self._log("Min" + key, stats[2])
-        self.epoch_dict[key] = []
-
-    def get_stats(self, key: str) -> tuple:
-        """Mean and std over all ranks of the values stored under ``key`` this epoch."""
-        values = self.epoch_dict.get(key, [])
-        flat = np.concatenate([np.ravel(v) for v in values]) if values else np.array([])
-        return mpi_statistics_scalar(flat)
-
-    def _log(self, key: str, val: Any) -> None:
+    # ----- the table ---------------------------------------------------------------------------
+    def log_tabular(self, key: str, val: Any) -> None:
+        """Set the value of column ``key`` in this row (each column once per row; the first row fixes them)."""
         if self.first_row:
             self.log_headers.append(key)
         elif key not in self.log_headers:
@@ -288,6 +282,55 @@ class EpochLogger:
                 self.tb_writer.add_scalar(k, float(v), global_step=int(step))
         self.tb_writer.flush()
 
+    # ----- saving the model, as in Spinning Up ------------------------------------------------------
+    def setup_pytorch_saver(self, what_to_save: Any) -> None:
+        """Name the network that :meth:`save_state` saves: a ``torch.nn.Module``, usually the actor-critic."""
+        import torch
+
+        if not isinstance(what_to_save, torch.nn.Module):
+            raise UserError(
+                f"setup_pytorch_saver needs a torch.nn.Module (the network to save), got {type(what_to_save).__name__}"
+            )
+        self.pytorch_saver_elements = what_to_save
+
+    def save_state(self, state_dict: dict[str, Any], itr: int | None = None) -> None:
+        """Save the network named by :meth:`setup_pytorch_saver` and ``state_dict`` as a safe checkpoint.
+
+        ``itr=None`` replaces the run's checkpoint each time; ``itr=N`` keeps a numbered snapshot in
+        ``snapshots/N/`` that ``spinrl test_policy -i N`` loads. The network is saved as its weights, its
+        class and the arguments that rebuild it; in ``state_dict``, an environment is saved as its
+        Gymnasium id and arguments, objects with a ``state_dict()`` (optimisers) as that, and tensors,
+        arrays, numbers and strings as they are. Anything else is left out with a warning line.
+        Only rank 0 writes.
+        """
+        if not self.is_writer:
+            return
+        state: dict[str, Any] = {"state": {}}
+        skipped = []
+        for key, value in state_dict.items():
+            spec = describe_env(value)
+            if spec is not None:
+                state["env_spec"] = spec
+                continue
+            try:
+                state["state"][str(key)] = _saveable(value)
+            except TypeError:
+                skipped.append(str(key))
+        if skipped:
+            warn(
+                f"save_state left out {', '.join(skipped)}: only tensors, arrays, numbers, strings and "
+                "objects with a state_dict() are saved"
+            )
+        module = getattr(self, "pytorch_saver_elements", None)
+        if module is not None:
+            state["ac"] = module.state_dict()
+            state["module"] = describe_module(module)
+        if itr is None:
+            self._saves = getattr(self, "_saves", 0) + 1
+            save_checkpoint(self.output_dir, state, self._saves)
+        else:
+            save_checkpoint(self.output_dir / SNAPSHOTS_DIR / str(int(itr)), state, int(itr))
+
     def finish(self, epochs: int) -> None:
         """Mark the run finished after ``epochs`` epochs and close the outputs."""
         self.set_status("finished", epochs, epochs)
@@ -304,6 +347,174 @@ class EpochLogger:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
+
+
+class EpochLogger(Logger):
+    """Collects values during an epoch and writes one row of statistics per epoch.
+
+    Use :meth:`store` during the epoch (e.g. ``logger.store(EpRet=ep_ret)``), then at the end
+    :meth:`log_tabular` each column and :meth:`dump_tabular` once.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.epoch_dict: dict[str, list] = defaultdict(list)
+
+    def store(self, **kwargs: Any) -> None:
+        """Save values (scalars or arrays) to average at the end of the epoch."""
+        for k, v in kwargs.items():
+            self.epoch_dict[k].append(v)
+
+    def log_tabular(
+        self, key: str, val: Any = None, with_min_and_max: bool = False, average_only: bool = False
+    ) -> None:
+        """Log a column: a given value, or statistics over everything stored under ``key``.
+
+        Statistics over stored values give ``Average<key>`` and ``Std<key>`` (and ``Max``/``Min``),
+        computed over all MPI ranks.
+        """
+        if val is not None:
+            super().log_tabular(key, val)
+            return
+        values = self.epoch_dict.get(key, [])
+        flat = np.concatenate([np.ravel(v) for v in values]) if values else np.array([], dtype=np.float64)
+        stats = mpi_statistics_scalar(flat, with_min_and_max=with_min_and_max)
+        super().log_tabular(key if average_only else "Average" + key, stats[0])
+        if not average_only:
+            super().log_tabular("Std" + key, stats[1])
+        if with_min_and_max:
+            super().log_tabular("Max" + key, stats[3])
+            super().log_tabular("Min" + key, stats[2])
+        self.epoch_dict[key] = []
+
+    def get_stats(self, key: str) -> tuple:
+        """Mean and std over all ranks of the values stored under ``key`` this epoch."""
+        values = self.epoch_dict.get(key, [])
+        flat = np.concatenate([np.ravel(v) for v in values]) if values else np.array([])
+        return mpi_statistics_scalar(flat)
+
+
+# ----- what save_config and save_state record so that a policy can be loaded again ------------------------
+def describe_env(env: Any) -> dict[str, Any] | None:
+    """How to make ``env`` again, if it is a Gymnasium env with a registered id: the id, the arguments
+    given to ``gym.make`` (only when they are JSON values), the episode limit, and the names of wrappers
+    added after ``gym.make`` (which a file cannot rebuild). None for anything else."""
+    try:
+        import gymnasium as gym
+
+        spec = env.spec if isinstance(env, gym.Env) else None
+    except Exception:  # a wrapper whose spec cannot be built
+        return None
+    if spec is None:
+        return None
+    kwargs = {k: v for k, v in (spec.kwargs or {}).items() if k != "render_mode"}
+    out: dict[str, Any] = {"id": spec.id}
+    if _is_json_value(kwargs):
+        out["kwargs"] = json.loads(json.dumps(kwargs))
+    else:  # a callable or an array among them: only the env_fn can make this env again
+        out["unrecorded_kwargs"] = sorted(kwargs)
+    if spec.max_episode_steps is not None:
+        out["max_episode_steps"] = spec.max_episode_steps
+    wrappers = [w.name for w in spec.additional_wrappers]
+    if wrappers:
+        out["wrappers"] = wrappers
+    return out
+
+
+def _is_json_value(value: Any) -> bool:
+    if value is None or isinstance(value, bool | int | float | str):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_is_json_value(v) for v in value)
+    return isinstance(value, dict) and all(isinstance(k, str) and _is_json_value(v) for k, v in value.items())
+
+
+def recorded_env_spec(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The env a run's config points at when it has no Gymnasium id (``env_name``): an env among the
+    values, else the one its ``env_fn`` function makes (made once and closed)."""
+    if isinstance(config.get("env_name"), str) or "env_spec" in config:
+        return None
+    for value in config.values():
+        spec = describe_env(value)
+        if spec is not None:
+            return spec
+    env_fn = config.get("env_fn")
+    if not callable(env_fn) or isinstance(env_fn, type):
+        return None
+    try:
+        env = env_fn()
+    except Exception:  # the run itself will report a broken env_fn in its own words
+        return None
+    try:
+        return describe_env(env)
+    finally:
+        if hasattr(env, "close"):
+            env.close()
+
+
+def describe_module(module: Any) -> dict[str, Any]:
+    """What rebuilds ``module``: its class's dotted name, the ``hidden_sizes``/``activation`` read off its
+    first MLP when its class takes them, and its printed structure, which the rebuilt network must match."""
+    cls = type(module)
+    out: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}", "structure": repr(module)}
+    kwargs = _mlp_kwargs(module)
+    if kwargs is not None:
+        out["kwargs"] = kwargs
+    return out
+
+
+def _mlp_kwargs(module: Any) -> dict[str, Any] | None:
+    import torch
+
+    try:
+        params = inspect.signature(type(module)).parameters
+    except (TypeError, ValueError):
+        return None
+    if not {"hidden_sizes", "activation"} <= params.keys():
+        return None
+    for seq in module.modules():
+        layers = list(seq) if isinstance(seq, torch.nn.Sequential) else []
+        linears = [i for i, layer in enumerate(layers) if isinstance(layer, torch.nn.Linear)]
+        if not linears:
+            continue
+        kwargs: dict[str, Any] = {"hidden_sizes": [layers[i].out_features for i in linears[:-1]]}
+        if len(linears) > 1 and linears[0] + 1 < len(layers):
+            act = type(layers[linears[0] + 1])
+            same = getattr(torch.nn, act.__name__, None) is act
+            kwargs["activation"] = (
+                f"torch.nn.{act.__name__}" if same else f"{act.__module__}.{act.__qualname__}"
+            )
+        return kwargs
+    return None
+
+
+def _saveable(value: Any) -> Any:
+    """``value`` as what a checkpoint may hold (tensors and plain containers); TypeError when it cannot be."""
+    import torch
+
+    if value is None or isinstance(value, bool | int | float | str | torch.Tensor):
+        return value
+    if isinstance(value, np.ndarray):
+        return torch.as_tensor(value.copy())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, list | tuple):
+        return [_saveable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _saveable(v) for k, v in value.items()}
+    if callable(getattr(value, "state_dict", None)):
+        return value.state_dict()
+    raise TypeError(type(value).__name__)
+
+
+# ----- the terminal ---------------------------------------------------------------------------------
+COLORS = dict(gray=30, red=31, green=32, yellow=33, blue=34, magenta=35, cyan=36, white=37, crimson=38)
+
+
+def colorize(text: str, color: str, bold: bool = False, highlight: bool = False) -> str:
+    """``text`` wrapped in the ANSI codes for ``color`` (a background colour with ``highlight``)."""
+    codes = [str(COLORS[color] + (10 if highlight else 0))] + (["1"] if bold else [])
+    return f"\x1b[{';'.join(codes)}m{text}\x1b[0m"
 
 
 def live_terminal() -> bool:

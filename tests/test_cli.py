@@ -207,3 +207,77 @@ def test_an_existing_run_is_one_line(tmp_data, capsys):
         capsys.readouterr().err
         == "spinrl: error: data/x/x_s0 already holds a run; continue it with --resume\n"
     )
+
+
+def test_shorthand_in_brackets_names_runs_as_in_spinning_up():
+    """``--hid[h]`` is a flag with the run-name shorthand ``h`` (it used to become two more values of
+    the flag before it), and keys join run names in the order Spinning Up's parser leaves them."""
+    from spinrl.cli import DEFAULT_SHORTHANDS, parse_grid
+    from spinrl.grid import ExperimentGrid
+
+    tokens = (
+        "--exp_name ppo_ant --env Ant-v5 --clip_ratio 0.1 0.2 --hid[h] [32,32] [64,32] --act torch.nn.Tanh"
+    )
+    args, shorthands = parse_grid([*tokens.split(), "--seed", "0", "10", "20", "--dt"])
+    assert args["clip_ratio"] == [0.1, 0.2] and args["ac_kwargs:hidden_sizes"] == [[32, 32], [64, 32]]
+    assert shorthands == {"ac_kwargs:hidden_sizes": "h"}
+    # Spinning Up moves a key to the end when it strips [short], and again when it expands --env, --hid,
+    # --act, --cpu or --dt (in that order).
+    assert list(args) == [
+        "exp_name",
+        "clip_ratio",
+        "seed",
+        "env_fn",
+        "ac_kwargs:hidden_sizes",
+        "ac_kwargs:activation",
+        "datestamp",
+    ]
+    eg = ExperimentGrid("ppo_ant")
+    for key in ("clip_ratio", "seed", "env_fn", "ac_kwargs:hidden_sizes", "ac_kwargs:activation"):
+        eg.add(key, args[key], shorthands.get(key, DEFAULT_SHORTHANDS.get(key)))
+    names = sorted({eg.variant_name(v) for v in eg.variants()})
+    assert names[0] == "ppo_ant_cli0-1_h32-32"  # the run name in Spinning Up's quickstart
+    assert len(names) == 4
+    # Written first, --hid[h] still names runs after --clip_ratio, as Spinning Up does.
+    args, _ = parse_grid(["--hid[h]", "[8]", "[16]", "--clip_ratio", "0.1", "0.2"])
+    assert list(args) == ["clip_ratio", "ac_kwargs:hidden_sizes"]
+    assert parse_grid(["--epochs[ep]=3"]) == ({"epochs": [3]}, {"epochs": "ep"})
+    assert parse_grid(["--hid[]", "[8]"])[1] == {"ac_kwargs:hidden_sizes": ""}  # the bare value
+
+
+def test_shorthand_runs_from_the_command_line(tmp_data, capsys):
+    argv = ["ppo_pytorch", "--env", "CartPole-v1", "--hid[h]", "[8]", "[4,4]", "--steps_per_epoch", "100"]
+    argv += ["--epochs", "1", "--train_pi_iters", "1", "--train_v_iters", "1", "--exp_name", "sh"]
+    assert run_main_guarded(main, argv) == 0
+    runs = sorted(p.relative_to(tmp_data / "data").as_posix() for p in (tmp_data / "data").glob("*/*"))
+    assert runs == ["sh_h4-4/sh_h4-4_s0", "sh_h8/sh_h8_s0"]
+    assert json.loads((tmp_data / "data/sh_h4-4/sh_h4-4_s0/config.json").read_text())["algo"] == "ppo"
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["ppo_tf1", "--env", "CartPole-v1"], "ppo_tf1: spinrl has no TensorFlow versions; use ppo"),
+        (["sac_tf1", "--help"], "use sac (or sac_pytorch)"),
+        (["ppo", "--env", "CartPole-v1", "--hid[h]x", "[8]"], "'--hid[h]x' is not a valid flag"),
+        (["ppo", "--env", "CartPole-v1", "--hid[h!]", "[8]", "[9]"], "shorthand 'h!'"),
+        (["ppo", "--env", "CartPole-v1", "--hid[h]", "[8]", "--hid", "[9]"], "--hid was given twice"),
+    ],
+)
+def test_spinning_up_names_and_shorthand_mistakes_are_one_line(tmp_data, capsys, argv, expected):
+    assert run_main_guarded(main, argv) == 2
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("spinrl: error:") and expected in err[0], err
+
+
+def test_pytorch_names_are_aliases(capsys):
+    import spinrl
+
+    assert run_main_guarded(main, ["td3_pytorch", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: spinrl td3")
+    assert spinrl.ppo_pytorch is spinrl.ppo is ppo
+    from spinrl import EpochLogger, Logger, sac_pytorch  # noqa: F401
+
+    assert issubclass(EpochLogger, Logger) and sac_pytorch.__name__ == "sac"
+    with pytest.raises(AttributeError, match="no TensorFlow versions: use vpg"):
+        spinrl.vpg_tf1  # noqa: B018
