@@ -112,6 +112,7 @@ class Logger:
         # Refuses a directory in use by another process, or one holding a run without resume; then locks it.
         self._lock = open_run_dir(self.output_dir, resume)
         atexit.register(self.close)
+        atexit.register(self._record_failure_at_exit)  # runs first (last in, first out): the lock is held
 
     def log_message(self, msg: str) -> None:
         """Print a line from rank 0 (unless quiet)."""
@@ -335,6 +336,28 @@ class Logger:
         """Mark the run finished after ``epochs`` epochs and close the outputs."""
         self.set_status("finished", epochs, epochs)
         self.close()
+
+    def _record_failure_at_exit(self) -> None:
+        """At interpreter exit: if an exception ended the process while this run was "running", write
+        "failed" and the exception's one-line summary into status.json.
+
+        Every algorithm, however started (Python, the command line, a grid's child), ends here, so this
+        is the one place that knows. Left alone: finished runs; runs stopped by Ctrl-C or ``sys.exit``,
+        which stay "running" (``spinrl ls`` calls them interrupted, ``--resume`` continues them); and
+        killed processes, which run no exit handlers. An exception caught before the process ends
+        (such as the one-line errors of the command line) leaves no trace here either.
+        """
+        from spinrl.rundir import read_status
+
+        error = getattr(sys, "last_value", None)  # set by Python when an uncaught exception ends it
+        if self._lock is None or not isinstance(error, Exception):
+            return
+        status = read_status(self.output_dir) or {}
+        if status.get("status") != "running" or status.get("pid") != os.getpid():
+            return
+        message = str(error).strip().splitlines()
+        summary = f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
+        self.set_status("failed", status.get("epoch", 0), status.get("epochs", 0), error=summary[:300])
 
     def close(self) -> None:
         """Close the outputs and give up the run directory's lock (another process may then write it)."""

@@ -71,6 +71,14 @@ class ActionMap:
             return low + (a + 1.0) * half_range
         return (self.low + (a + 1.0) * self.half_range).astype(self.dtype)
 
+    def to_agent(self, a: torch.Tensor) -> torch.Tensor:
+        """The inverse map for Box spaces, on tensors: env actions -> normalised actions.
+
+        Used by :mod:`spinrl.custom_ac` for Spinning Up-style actors, whose outputs are env actions.
+        """
+        low, half_range = self._tensors(a.device)
+        return (a - low) / half_range - 1.0
+
     def _tensors(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """The bounds as float32 tensors on ``device``, copied there once."""
         if device not in self._on_device:

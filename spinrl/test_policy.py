@@ -125,12 +125,15 @@ def load_policy(
     if not isinstance(state.get("ac"), dict):
         raise UserError(f"the checkpoint in {str(run_dir)!r} holds no network weights (no 'ac' entry)")
 
+    from spinrl.custom_ac import as_spinrl_actor_critic
     from spinrl.envs import make_env_fn
 
     base_fn = make_env_fn(env_name, render_mode=render_mode) if render_mode else make_env_fn(env_name)
     env = make_env(base_fn, config.get("max_ep_len"))
     try:
         ac = _build_network(actor_critic, config, env, state["ac"], run_dir)
+        # A network written to Spinning Up's core.py interface acts through spinrl's (spinrl.custom_ac).
+        ac = as_spinrl_actor_critic(ac, env.observation_space, env.action_space, str(config.get("algo", "")))
     except BaseException:
         env.close()
         raise

@@ -92,7 +92,8 @@ def dqn(
             action_space, **ac_kwargs)``. It returns a torch module with ``q`` (observations ->
             Q(s, a) for every action a, shape (1, batch, n)) and ``act`` (observations -> the greedy
             action the env takes, for test episodes). The default, spinrl.q_nets.MLPQNetwork, lists
-            the shapes.
+            the shapes. Spinning Up has no DQN, so only this interface applies (see
+            docs/user/custom-networks.md).
         ac_kwargs: Keyword arguments for actor_critic, such as ``dict(hidden_sizes=(256, 256),
             activation="ReLU")`` (the defaults). The cost of an update grows with the number of
             weights; too small a network cannot tell similar states apart.

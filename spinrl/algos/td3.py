@@ -16,6 +16,7 @@ from torch.optim import Adam
 
 from spinrl.checkpoint import Checkpointer
 from spinrl.checks import check_hyperparameters
+from spinrl.custom_ac import build_actor_critic
 from spinrl.device import resolve_device, set_thread_budget
 from spinrl.envs import (
     EpisodeReturns,
@@ -84,7 +85,9 @@ def td3(
             deterministic action in [-1, 1]), ``q`` (observations and actions -> both Q-values, shape
             (2, batch), and ``q.first`` for Q1 alone) and ``act`` (observations -> actions the env
             takes, for test episodes). The default, spinrl.q_nets.MLPTwinActorCritic, lists the
-            shapes.
+            shapes. A module written for Spinning Up's core.py (actions scaled by ``act_limit``,
+            critics ``q1`` and ``q2``) is adapted and works too; docs/user/custom-networks.md
+            describes both interfaces.
         ac_kwargs: Keyword arguments for actor_critic, such as ``dict(hidden_sizes=(256, 256),
             activation="ReLU")`` (the defaults). The cost of an update grows with the number of
             weights; too small a network cannot represent a good policy on hard tasks.
@@ -189,7 +192,7 @@ def td3(
     to_env = ActionMap(act_space)  # the actor's actions in [-1, 1] -> the env's bounds
 
     # Create the actor-critic module and the target networks, which only move by Polyak averaging.
-    ac = actor_critic(obs_space, act_space, **ac_kwargs).to(device)
+    ac = build_actor_critic(actor_critic, obs_space, act_space, ac_kwargs, "td3").to(device)
     ac_targ = copy.deepcopy(ac).requires_grad_(False)
     q_params = list(ac.q.parameters())  # both Q-functions: one module, one parameter list
     params, targ_params = list(ac.parameters()), list(ac_targ.parameters())

@@ -16,6 +16,7 @@ from torch.optim import Adam
 
 from spinrl.checkpoint import Checkpointer
 from spinrl.checks import check_finite, check_hyperparameters
+from spinrl.custom_ac import build_actor_critic
 from spinrl.device import resolve_device
 from spinrl.envs import check_spaces, env_name_of, env_seeds, make_vector_env, obs_dim_of, steps_per_copy
 from spinrl.errors import UserError
@@ -78,7 +79,9 @@ def trpo(
         actor_critic: What builds the networks, called as
             ``actor_critic(observation_space, action_space, **ac_kwargs)``. The module it returns
             needs ``pi``, ``v``, ``step`` and ``act``, with the shapes listed at the top of this
-            docstring. The default has separate MLPs for the policy and the critic.
+            docstring. The default has separate MLPs for the policy and the critic. A module written
+            for Spinning Up's PyTorch core.py (NumPy from ``step``, ``pi._distribution``) is adapted
+            and works too; docs/user/custom-networks.md describes both interfaces.
         ac_kwargs: Keyword arguments for ``actor_critic``. The default one takes ``hidden_sizes``
             (units per hidden layer, (64, 64)) and ``activation`` (a torch.nn class or its name, Tanh).
         seed: The one integer every random draw of the run follows from: Python, NumPy and torch, and
@@ -159,7 +162,7 @@ def trpo(
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
 
     # Create the actor-critic module, identical on every rank.
-    ac = actor_critic(obs_space, act_space, **ac_kwargs).to(device)
+    ac = build_actor_critic(actor_critic, obs_space, act_space, ac_kwargs, algo).to(device)
     sync_params(ac)
 
     # Set up the experience buffer: steps_per_epoch is shared by all ranks and env copies.
