@@ -3,6 +3,10 @@
 spinrl test_policy data/cp/cp_s0 --episodes 10 --deterministic
 spinrl test_policy data/cp/cp_s0 --video cartpole.mp4 --episodes 3
 spinrl test_policy data/hop/hop_s0 --render          # a window, when there is a display
+
+Spinning Up's flags work too: ``-l/--len`` (longest episode), ``-n/--episodes``, ``-nr/--norender``,
+``-i/--itr`` (a numbered snapshot) and ``-d/--deterministic``; from Python, ``load_policy_and_env`` and
+``run_policy`` take Spinning Up's arguments.
 """
 
 from __future__ import annotations
@@ -20,8 +24,9 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from spinrl.checkpoint import load_checkpoint
+from spinrl.checkpoint import CHECKPOINT_META, has_checkpoint, load_checkpoint
 from spinrl.errors import UserError
+from spinrl.logx import SNAPSHOTS_DIR, format_epoch_table
 
 # Network classes that moved or were renamed since runs recorded them in config.json: old -> new.
 RENAMED_CLASSES = {
@@ -59,6 +64,8 @@ def _read_config(run_dir: Path) -> dict:
     """The run's config.json as a dict; a missing or damaged one is one line."""
     path = run_dir / "config.json"
     if not path.exists():
+        if has_checkpoint(run_dir) or saved_snapshots(run_dir):
+            return {}  # a hand-written loop that saved its network but no config
         raise UserError(f"{str(run_dir)!r} is not a spinrl run: it has no config.json")
     try:
         config = json.loads(path.read_text())
@@ -78,16 +85,30 @@ def _read_config(run_dir: Path) -> dict:
     return config
 
 
-def _build_network(actor_critic: Callable | None, config: dict, env, weights: dict, run_dir: Path):
-    """The network config.json describes, holding the checkpoint's weights; a mismatch is one line."""
-    cls = actor_critic or _import_builtin(config.get("actor_critic", "spinrl.nets.MLPActorCritic"))
-    ac_kwargs = config.get("ac_kwargs") or {}
-    try:
-        ac = cls(env.observation_space, env.action_space, **ac_kwargs)
-    except TypeError as e:
+def _build_network(actor_critic: Callable | None, config: dict, env, state: dict, run_dir: Path):
+    """The network config.json describes (or, for a run saved by ``EpochLogger.save_state``, the one the
+    checkpoint describes), holding the checkpoint's weights; a mismatch is one line."""
+    weights, saved = state["ac"], _saved_module(state, run_dir)
+    name = saved.get("class") or config.get("actor_critic") or "spinrl.nets.MLPActorCritic"
+    cls = actor_critic or _import_builtin(name)
+    # Arguments recorded in config.json come first; save_state's come from the saved network itself.
+    candidates = [config["ac_kwargs"] or {}] if "ac_kwargs" in config else []
+    candidates += [saved["kwargs"]] if "kwargs" in saved else []
+    for ac_kwargs in candidates or [{}]:
+        try:
+            ac = cls(env.observation_space, env.action_space, **ac_kwargs)
+        except TypeError as e:
+            raise UserError(
+                f"ac_kwargs={ac_kwargs!r} recorded in {run_dir} do not fit {cls.__name__}: {e}"
+            ) from None
+        if "structure" not in saved or repr(ac) == saved["structure"]:
+            break
+    else:
         raise UserError(
-            f"ac_kwargs={ac_kwargs!r} in {run_dir / 'config.json'} do not fit {cls.__name__}: {e}"
-        ) from None
+            f"the network rebuilt as {cls.__name__}(**{ac_kwargs!r}) differs from the one saved in {str(run_dir)!r} "
+            f"({_first_difference(repr(ac), saved['structure'])}); pass actor_critic= and record its "
+            "ac_kwargs with logger.save_config"
+        )
     try:
         ac.load_state_dict(weights)
     except (RuntimeError, KeyError, TypeError, ValueError) as e:
@@ -101,16 +122,125 @@ def _build_network(actor_critic: Callable | None, config: dict, env, weights: di
     return ac
 
 
+def _saved_module(state: dict, run_dir: Path) -> dict:
+    """What ``EpochLogger.save_state`` recorded about the network ({} for an algorithm's checkpoint)."""
+    saved = state.get("module")
+    if saved is None:
+        return {}
+    types = {"class": str, "kwargs": dict, "structure": str}
+    if not isinstance(saved, dict) or any(
+        k in saved and not isinstance(saved[k], t) for k, t in types.items()
+    ):
+        raise UserError(
+            f"the checkpoint in {str(run_dir)!r} is damaged: its network description is not readable"
+        )
+    return saved
+
+
+def _first_difference(got: str, want: str) -> str:
+    for i, (a, b) in enumerate(zip(got.splitlines(), want.splitlines())):
+        if a != b:
+            return f"line {i + 1}: {a.strip()!r}, saved {b.strip()!r}"
+    return "one has more layers"
+
+
+def saved_snapshots(run_dir: str | os.PathLike) -> list[int]:
+    """The numbered snapshots that ``save_state(..., itr=N)`` kept in ``<run>/snapshots/N/``, sorted."""
+    folder = Path(run_dir) / SNAPSHOTS_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(
+        int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / CHECKPOINT_META).exists()
+    )
+
+
+def load_saved(run_dir: str | os.PathLike, itr: int | str = "last", device: str = "cpu") -> dict:
+    """The checkpoint to load, by Spinning Up's ``itr`` rule.
+
+    ``"last"``: the highest numbered snapshot when the run has any, else the run's checkpoint (all an
+    algorithm's run has). ``N``: snapshot N, or the run's checkpoint when it was saved at epoch (or
+    ``save_state`` call) N. Anything else is one line naming what there is.
+    """
+    run_dir = Path(run_dir)
+    if itr != "last" and (isinstance(itr, bool) or not isinstance(itr, int) or itr < 0):
+        raise UserError(f"itr={itr!r} is not valid: give 'last' or a snapshot number (0 or more)")
+    snapshots = saved_snapshots(run_dir)
+    if itr == "last" and snapshots:
+        itr = snapshots[-1]
+    if itr == "last":
+        return load_checkpoint(run_dir, map_location=device)
+    if itr in snapshots:
+        return load_checkpoint(run_dir / SNAPSHOTS_DIR / str(itr), map_location=device)
+    try:
+        epoch = json.loads((run_dir / CHECKPOINT_META).read_text()).get("epoch")
+    except (OSError, ValueError, AttributeError):
+        epoch = None
+    if epoch == itr:
+        return load_checkpoint(run_dir, map_location=device)
+    have = [f"snapshot {n}" for n in snapshots] + (
+        [f"its checkpoint numbered {epoch}"] if epoch is not None else []
+    )
+    raise UserError(
+        f"the run in {str(run_dir)!r} has no snapshot {itr}; it has {', '.join(have) or 'none'} "
+        "(an algorithm keeps only its last checkpoint)"
+    )
+
+
+def env_maker(
+    config: dict, state: dict, run_dir: Path, env_fn: Callable | str | None, render_mode: str | None
+):
+    """The function that makes the run's environment: ``env_fn`` when given, else the Gymnasium id in
+    config.json (``env_name``), else the id and arguments recorded for an env made by a function
+    (``env_spec``, in config.json or in a ``save_state`` checkpoint). Nothing recorded is one line."""
+    from spinrl.envs import make_env_fn, resolve_env_fn
+
+    if env_fn is not None:
+        return resolve_env_fn(env_fn)
+    render = {"render_mode": render_mode} if render_mode else {}
+    if config.get("env_name"):
+        return make_env_fn(config["env_name"], **render)
+    spec = config.get("env_spec") or state.get("env_spec")
+    if spec is None:
+        raise UserError(
+            f"the run in {str(run_dir)!r} made its environment with a function and recorded no Gymnasium id; "
+            "pass env_fn= to load_policy or load_policy_and_env"
+        )
+    if (
+        not isinstance(spec, dict)
+        or not isinstance(spec.get("id"), str)
+        or not isinstance(spec.get("kwargs", {}), dict)
+    ):
+        raise UserError(f"the environment recorded for the run in {str(run_dir)!r} is damaged: {spec!r}")
+    if spec.get("wrappers") or spec.get("unrecorded_kwargs"):
+        extra = spec.get("wrappers") or spec.get("unrecorded_kwargs")
+        what = "wrapped it in" if spec.get("wrappers") else "gave it arguments that are not plain values:"
+        raise UserError(
+            f"the run's env function made {spec['id']} and {what} {', '.join(map(str, extra))}, which a file "
+            "cannot rebuild; pass env_fn= to load_policy or load_policy_and_env"
+        )
+    limit = (
+        {"max_episode_steps": spec["max_episode_steps"]}
+        if isinstance(spec.get("max_episode_steps"), int)
+        else {}
+    )
+    return make_env_fn(spec["id"], **spec.get("kwargs", {}), **limit, **render)
+
+
 def load_policy(
     run_dir: str | os.PathLike,
     actor_critic: Callable | None = None,
     deterministic: bool = False,
     render_mode: str | None = None,
     device: str = "cpu",
+    env_fn: Callable | str | None = None,
+    itr: int | str = "last",
 ):
     """Rebuild a run's environment and policy from ``config.json`` and its last checkpoint.
 
     Returns ``(env, get_action, config)`` where ``get_action(obs) -> action`` for one observation.
+    ``env_fn`` (a function that makes the env, or a Gymnasium id) replaces the recorded environment;
+    it is needed when the run's env came from a function whose env could not be recorded.
+    ``itr`` picks a numbered snapshot (see :func:`load_saved`).
     """
     from spinrl.envs import make_env
 
@@ -118,20 +248,16 @@ def load_policy(
     if not run_dir.is_dir():
         raise UserError(f"run directory {str(run_dir)!r} does not exist")
     config = _read_config(run_dir)
-    env_name = config.get("env_name")
-    if not env_name:
-        raise UserError(f"the run in {str(run_dir)!r} used a custom env_fn; rebuild it from Python instead")
-    state = load_checkpoint(run_dir, map_location=device)
+    state = load_saved(run_dir, itr, device)
     if not isinstance(state.get("ac"), dict):
         raise UserError(f"the checkpoint in {str(run_dir)!r} holds no network weights (no 'ac' entry)")
 
     from spinrl.custom_ac import as_spinrl_actor_critic
-    from spinrl.envs import make_env_fn
 
-    base_fn = make_env_fn(env_name, render_mode=render_mode) if render_mode else make_env_fn(env_name)
+    base_fn = env_maker(config, state, run_dir, env_fn, render_mode)
     env = make_env(base_fn, config.get("max_ep_len"))
     try:
-        ac = _build_network(actor_critic, config, env, state["ac"], run_dir)
+        ac = _build_network(actor_critic, config, env, state, run_dir)
         # A network written to Spinning Up's core.py interface acts through spinrl's (spinrl.custom_ac).
         ac = as_spinrl_actor_critic(ac, env.observation_space, env.action_space, str(config.get("algo", "")))
     except BaseException:
@@ -150,27 +276,73 @@ def load_policy(
     return env, get_action, config
 
 
+def load_policy_and_env(
+    fpath: str | os.PathLike,
+    itr: int | str = "last",
+    deterministic: bool = False,
+    env_fn: Callable | None = None,
+) -> tuple:
+    """Spinning Up's loader: ``(env, get_action)`` for the run in ``fpath``.
+
+    ``itr`` is ``"last"`` or a snapshot number (:func:`load_saved`); ``deterministic`` acts with the mean
+    or most likely action. Where Spinning Up unpickled the env from ``vars.pkl``, spinrl makes it again
+    from its recorded Gymnasium id; ``env_fn`` makes it instead when nothing recorded can.
+    """
+    env, get_action, _ = load_policy(fpath, deterministic=deterministic, env_fn=env_fn, itr=itr)
+    return env, get_action
+
+
 def run_policy(
-    env, get_action: Callable, episodes: int, seed: int = 0, quiet: bool = False
+    env,
+    get_action: Callable,
+    max_ep_len: int | None = None,
+    num_episodes: int = 100,
+    render: bool = True,
+    *,
+    seed: int = 0,
+    quiet: bool = False,
+    episodes: int | None = None,
 ) -> list[tuple[float, int]]:
-    """Play ``episodes`` episodes; return (return, length) of each."""
+    """Play ``num_episodes`` episodes (``episodes`` is the same) and return (return, length) of each.
+
+    Spinning Up's arguments and output: a line per episode, then the table of AverageEpRet, StdEpRet,
+    MaxEpRet, MinEpRet and EpLen. An episode ends when the env terminates or truncates it, or after
+    ``max_ep_len`` steps (None or 0: no limit of our own). Episode ``i`` starts from
+    ``env.reset(seed=seed + i)``. Gymnasium envs draw themselves when made with ``render_mode="human"``
+    (``load_policy(..., render_mode="human")``), so ``render`` has nothing left to do.
+    """
+    if env is None:
+        raise UserError("run_policy has no environment: pass env_fn= to load_policy_and_env to make one")
+    num_episodes = num_episodes if episodes is None else episodes
+    if num_episodes < 1:
+        raise UserError(f"num_episodes={num_episodes} is not valid: give a positive integer")
     results = []
-    for ep in range(episodes):
+    for ep in range(num_episodes):
         obs, _ = env.reset(seed=seed + ep)
         done, ep_ret, ep_len = False, 0.0, 0
         while not done:
             obs, rew, terminated, truncated, _ = env.step(get_action(obs))
             ep_ret += float(rew)
             ep_len += 1
-            done = terminated or truncated
+            done = terminated or truncated or ep_len == max_ep_len
         results.append((ep_ret, ep_len))
         if not quiet:
             print(f"Episode {ep} \t EpRet {ep_ret:.3f} \t EpLen {ep_len}", flush=True)
+    if not quiet:
+        rets, lens = np.array([r for r, _ in results]), np.array([n for _, n in results])
+        table = dict(AverageEpRet=rets.mean(), StdEpRet=rets.std(), MaxEpRet=rets.max(), MinEpRet=rets.min())
+        print(format_epoch_table(dict(table, EpLen=lens.mean())), flush=True)
     return results
 
 
 def record_video(
-    run_dir: str, out_path: str, episodes: int, deterministic: bool, seed: int
+    run_dir: str,
+    out_path: str,
+    episodes: int,
+    deterministic: bool,
+    seed: int,
+    itr: int | str = "last",
+    max_ep_len: int | None = None,
 ) -> list[tuple[float, int]]:
     """Record ``episodes`` episodes headless into one video file (MP4, or GIF by extension)."""
     from gymnasium.wrappers import RecordVideo
@@ -197,13 +369,13 @@ def record_video(
         import moviepy  # noqa: F401
     except ImportError:
         raise UserError("--video needs moviepy: pip install 'spinrl[video]'") from None
-    env, get_action, _ = load_policy(run_dir, deterministic=deterministic, render_mode="rgb_array")
+    env, get_action, _ = load_policy(run_dir, deterministic=deterministic, render_mode="rgb_array", itr=itr)
     tmp = Path(tempfile.mkdtemp(prefix="spinrl-video-"))
     try:
         env = RecordVideo(
             env, str(tmp / "episodes"), episode_trigger=lambda _: True, name_prefix="ep", disable_logger=True
         )
-        results = run_policy(env, get_action, episodes, seed)
+        results = run_policy(env, get_action, max_ep_len, episodes, render=False, seed=seed)
         env.close()
         clips = sorted(
             (tmp / "episodes").glob("ep-episode-*.mp4"), key=lambda p: int(p.stem.rsplit("-", 1)[-1])
@@ -241,23 +413,43 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--deterministic", "-d", action="store_true", help="act with the mean / most likely action"
     )
+    parser.add_argument(
+        "--len", "-l", type=int, default=0, help="end an episode after this many steps (default 0: no limit)"
+    )
+    parser.add_argument(
+        "--itr",
+        "-i",
+        type=int,
+        default=-1,
+        help="the snapshot saved by save_state(..., itr=N) (default: the last)",
+    )
     parser.add_argument("--render", action="store_true", help="show a window (needs a display)")
+    parser.add_argument(
+        "--norender", "-nr", action="store_true", help="no window (the default; Spinning Up's flag)"
+    )
     parser.add_argument("--video", metavar="OUT.mp4", help="record the episodes headless into this file")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first episode (default 0)")
     args = parser.parse_args(argv)
     if args.episodes < 1:
         raise UserError(f"--episodes {args.episodes} is not valid: give a positive integer")
+    if args.len < 0:
+        raise UserError(f"--len {args.len} is not valid: give a number of steps, or 0 for no limit")
+    if args.itr < -1:
+        raise UserError(f"--itr {args.itr} is not valid: give a snapshot number, or -1 for the last")
+    if args.render and args.norender:
+        raise UserError("--render and --norender contradict each other; give one of them")
+    itr = "last" if args.itr == -1 else args.itr
+    max_ep_len = args.len or None
     if args.video:
-        results = record_video(args.run_dir, args.video, args.episodes, args.deterministic, args.seed)
-    else:
-        if args.render and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            raise UserError("--render needs a display; record a file instead with --video out.mp4")
-        env, get_action, _ = load_policy(
-            args.run_dir, deterministic=args.deterministic, render_mode="human" if args.render else None
-        )
-        results = run_policy(env, get_action, args.episodes, args.seed)
+        record_video(args.run_dir, args.video, args.episodes, args.deterministic, args.seed, itr, max_ep_len)
+        return 0
+    if args.render and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise UserError("--render needs a display; record a file instead with --video out.mp4")
+    env, get_action, _ = load_policy(
+        args.run_dir, deterministic=args.deterministic, render_mode="human" if args.render else None, itr=itr
+    )
+    try:
+        run_policy(env, get_action, max_ep_len, args.episodes, render=args.render, seed=args.seed)
+    finally:
         env.close()
-    rets = np.array([r for r, _ in results])
-    lens = np.array([n for _, n in results])
-    print(f"AverageEpRet {rets.mean():.3f} \t StdEpRet {rets.std():.3f} \t AverageEpLen {lens.mean():.1f}")
     return 0

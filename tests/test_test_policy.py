@@ -9,7 +9,7 @@ import pytest
 
 from spinrl.algos.ppo import ppo
 from spinrl.cli import main
-from spinrl.errors import run_main_guarded
+from spinrl.errors import UserError, run_main_guarded
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +171,157 @@ def test_video_into_a_folder_that_cannot_be_written_is_refused(capsys, tmp_path,
         locked.chmod(0o700)
     assert f"the folder '{locked}' is not writable" in _one_error_line(capsys)
     assert list(locked.iterdir()) == []
+
+
+# ----- Spinning Up's interface: a hand-written loop's logger, load_policy_and_env, run_policy, the flags -----
+def hand_written_loop(out: Path, env_fn, epochs: int = 3, hidden=(16,), activation=None, record_kwargs=False):
+    """A training loop written the Spinning Up way: EpochLogger, save_config(locals()), setup_pytorch_saver,
+    save_state every epoch (itr=None) and a numbered snapshot each epoch (itr=epoch). No learning."""
+    import torch
+
+    from spinrl.logx import EpochLogger
+    from spinrl.nets import MLPActorCritic
+
+    logger = EpochLogger(output_dir=str(out), quiet=True, tensorboard=False)
+    ac_kwargs = dict(hidden_sizes=hidden, activation=activation or torch.nn.Tanh)
+    config = dict(locals()) if record_kwargs else {"env_fn": env_fn, "epochs": epochs}
+    logger.save_config(config)
+    env = env_fn()
+    ac = MLPActorCritic(env.observation_space, env.action_space, **ac_kwargs)
+    logger.setup_pytorch_saver(ac)
+    obs, _ = env.reset(seed=0)
+    for epoch in range(epochs):
+        for _ in range(50):
+            obs, rew, terminated, truncated, _ = env.step(ac.act(torch.as_tensor(obs)).numpy())
+            logger.store(Rew=rew)
+            if terminated or truncated:
+                obs, _ = env.reset()
+        logger.save_state({"env": env}, None)
+        logger.save_state({"env": env, "epoch": epoch}, epoch)
+        logger.log_tabular("Epoch", epoch)
+        logger.log_tabular("Rew", average_only=True)
+        logger.dump_tabular()
+    logger.close()
+    return ac
+
+
+def test_a_hand_written_loop_saved_with_the_logger_loads(tmp_path, capsys):
+    import gymnasium as gym
+    import torch
+
+    from spinrl.test_policy import load_policy_and_env, run_policy
+
+    run = tmp_path / "loop"
+    ac = hand_written_loop(run, lambda: gym.make("CartPole-v1"), activation=torch.nn.ReLU)
+    # No pickled module anywhere: the weights, the class, its arguments and the env's id.
+    assert sorted(p.name for p in (run / "snapshots").iterdir()) == ["0", "1", "2"]
+    config = json.loads((run / "config.json").read_text())
+    assert config["env_spec"] == {"id": "CartPole-v1", "kwargs": {}, "max_episode_steps": 500}
+    env, get_action = load_policy_and_env(str(run), deterministic=True)
+    obs, _ = env.reset(seed=3)
+    with torch.no_grad():
+        expected = int(ac.pi.distribution(torch.as_tensor(obs)[None]).probs.argmax())
+    assert get_action(obs) == expected  # the ReLU network was rebuilt, not the default Tanh one
+    results = run_policy(env, get_action, 7, 2, False)  # Spinning Up's positional arguments
+    assert [length for _, length in results] == [7, 7]  # max_ep_len=7 ends both episodes
+    out = capsys.readouterr().out
+    assert out.count("Episode ") == 2 and "MaxEpRet" in out and "EpLen" in out
+    env.close()
+
+
+@pytest.mark.parametrize(
+    "flags, expected",
+    [
+        (["-nr"], None),
+        (["--norender", "-i", "1", "-l", "4", "-d"], None),
+        (["-i", "7"], "has no snapshot 7; it has snapshot 0, snapshot 1, snapshot 2"),
+        (["-l", "-3"], "--len -3 is not valid"),
+        (["--render", "-nr"], "contradict"),
+    ],
+)
+def test_spinning_up_flags(tmp_path, capsys, flags, expected):
+    import gymnasium as gym
+
+    run = tmp_path / "loop"
+    hand_written_loop(run, lambda: gym.make("CartPole-v1"))
+    rc = run_main_guarded(main, ["test_policy", str(run), "-n", "2", *flags])
+    if expected is None:
+        assert rc == 0
+        out = capsys.readouterr().out
+        assert out.count("Episode ") == 2 and "AverageEpRet" in out
+        if "-l" in flags:
+            assert out.count("EpLen 4") == 2
+    else:
+        assert rc == 2 and expected in _one_error_line(capsys)
+
+
+def test_itr_picks_the_snapshot(tmp_path):
+    import gymnasium as gym
+
+    from spinrl.checkpoint import load_checkpoint
+    from spinrl.test_policy import load_saved
+
+    run = tmp_path / "loop"
+    hand_written_loop(run, lambda: gym.make("CartPole-v1"))
+    assert load_saved(run, "last")["state"]["epoch"] == 2  # the highest snapshot, as in Spinning Up
+    assert load_saved(run, 1)["state"]["epoch"] == 1
+    assert load_saved(run, 0)["state"]["epoch"] == 0
+    assert "epoch" not in load_checkpoint(run)["state"]  # the unnumbered save had no epoch in its state
+    with pytest.raises(UserError, match="itr='first' is not valid"):
+        load_saved(run, "first")
+
+
+def test_an_env_made_by_a_function_is_recorded_and_rebuilt(tmp_path):
+    import gymnasium as gym
+
+    from spinrl.algos.ppo import ppo
+    from spinrl.test_policy import load_policy
+
+    run = tmp_path / "ll"
+    tiny = dict(steps_per_epoch=100, epochs=1, train_pi_iters=1, train_v_iters=1)
+    ppo(
+        lambda: gym.make("LunarLander-v3", gravity=-9.0),
+        **tiny,
+        logger_kwargs=dict(output_dir=str(run), quiet=True),
+    )
+    config = json.loads((run / "config.json").read_text())
+    assert config["env_name"] is None and config["env_spec"]["kwargs"] == {"gravity": -9.0}
+    env, _, _ = load_policy(run)
+    assert env.spec.id == "LunarLander-v3" and env.unwrapped.gravity == -9.0
+    env.close()
+
+
+def test_a_wrapped_env_needs_env_fn(tmp_path, capsys):
+    import gymnasium as gym
+
+    from spinrl.test_policy import load_policy_and_env
+
+    def clipped():
+        return gym.wrappers.ClipReward(gym.make("CartPole-v1"), -0.5, 0.5)
+
+    run = tmp_path / "wrapped"
+    hand_written_loop(run, clipped, epochs=1)
+    assert run_main_guarded(main, ["test_policy", str(run), "-n", "1"]) == 2
+    assert "wrapped it in ClipReward" in _one_error_line(capsys)
+    env, get_action = load_policy_and_env(run, env_fn=clipped)
+    layers = [env]
+    while hasattr(layers[-1], "env"):
+        layers.append(layers[-1].env)
+    assert any(isinstance(layer, gym.wrappers.ClipReward) for layer in layers)
+    assert get_action(env.reset(seed=0)[0]) in (0, 1)
+    env.close()
+
+
+def test_a_network_that_cannot_be_rebuilt_as_saved_is_one_line(tmp_path, capsys):
+    import gymnasium as gym
+
+    from spinrl.checkpoint import load_checkpoint, save_checkpoint
+
+    run = tmp_path / "loop"
+    hand_written_loop(run, lambda: gym.make("CartPole-v1"), epochs=1)
+    state = load_checkpoint(run / "snapshots" / "0")
+    state["module"]["kwargs"]["activation"] = "torch.nn.ELU"  # not what the network was built with
+    save_checkpoint(run / "snapshots" / "0", state, 0)
+    assert run_main_guarded(main, ["test_policy", str(run), "-i", "0"]) == 2
+    line = _one_error_line(capsys)
+    assert "differs from the one saved" in line and "ELU" in line and "Tanh" in line
