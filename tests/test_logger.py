@@ -177,3 +177,79 @@ def test_no_live_bar_or_colours_unless_stdout_is_a_terminal_the_launcher_vouches
     monkeypatch.setattr("sys.stdout", io.StringIO())  # the launcher writes to a pipe or a file
     assert not live_terminal()
     assert mpiexec_command(2)[1][PLAIN_OUTPUT_ENV] == "1"
+
+
+# ----- Spinning Up's Logger interface ---------------------------------------------------------------------
+def test_logger_is_spinning_ups_plain_table_and_epoch_logger_adds_statistics(tmp_path, capsys):
+    from spinrl.logx import Logger
+
+    logger = Logger(output_dir=str(tmp_path / "run"), tensorboard=False)
+    logger.log_tabular("Epoch", 0)
+    logger.log_tabular("Loss", 0.5)
+    logger.dump_tabular()
+    logger.log("all done", color="cyan")  # plain text: the output is not a terminal here
+    out = capsys.readouterr().out
+    assert "Loss" in out and out.rstrip().endswith("all done") and "\x1b[" not in out
+    assert read_progress(tmp_path / "run" / "progress.txt")["Loss"].tolist() == [0.5]
+    assert issubclass(EpochLogger, Logger) and not hasattr(logger, "store")
+    with pytest.raises(Exception, match="color 'pink' is not valid"):
+        logger.log("x", color="pink")
+
+
+def test_colorize_wraps_in_ansi_codes():
+    from spinrl.logx import colorize
+
+    assert colorize("hi", "red", bold=True) == "\x1b[31;1mhi\x1b[0m"
+    assert colorize("hi", "green", highlight=True) == "\x1b[42mhi\x1b[0m"
+
+
+def test_save_state_writes_safe_checkpoints_with_what_rebuilds_the_network(tmp_path, capsys):
+    import gymnasium as gym
+    import torch
+
+    from spinrl.checkpoint import load_checkpoint
+    from spinrl.nets import MLPActorCritic
+
+    env = gym.make("CartPole-v1")
+    ac = MLPActorCritic(env.observation_space, env.action_space, hidden_sizes=(8, 4), activation=torch.nn.ELU)
+    logger = EpochLogger(output_dir=str(tmp_path / "run"), quiet=True, tensorboard=False)
+    logger.setup_pytorch_saver(ac)
+    opt = torch.optim.Adam(ac.parameters())
+    logger.save_state({"env": env, "opt": opt, "step": np.int64(3), "obs": np.ones(2), "fn": print}, None)
+    logger.save_state({"env": env}, 5)
+    assert "save_state left out fn" in capsys.readouterr().err
+    state = load_checkpoint(tmp_path / "run")  # torch.load(weights_only=True) underneath
+    assert state["module"]["class"] == "spinrl.nets.MLPActorCritic"
+    assert state["module"]["kwargs"] == {"hidden_sizes": [8, 4], "activation": "torch.nn.ELU"}
+    assert state["module"]["structure"] == repr(ac)
+    assert state["env_spec"] == {"id": "CartPole-v1", "kwargs": {}, "max_episode_steps": 500}
+    assert state["state"]["step"] == 3 and state["state"]["obs"].tolist() == [1.0, 1.0]
+    assert set(state["state"]["opt"]) == {"state", "param_groups"}
+    torch.testing.assert_close(state["ac"]["v.v_net.0.weight"], ac.v.v_net[0].weight)
+    assert (tmp_path / "run" / "snapshots" / "5" / "checkpoint.json").exists()
+    with pytest.raises(Exception, match="needs a torch.nn.Module"):
+        logger.setup_pytorch_saver({"pi": ac.pi})
+
+
+def test_save_config_records_the_env_an_env_function_makes(tmp_path):
+    import gymnasium as gym
+
+    made = []
+
+    def env_fn():
+        made.append(1)
+        return gym.make("Pendulum-v1", g=9.0)
+
+    logger = EpochLogger(output_dir=str(tmp_path / "a"), quiet=True, tensorboard=False)
+    logger.save_config(dict(env_fn=env_fn, env_name=None, seed=0))
+    config = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert config["env_spec"] == {"id": "Pendulum-v1", "kwargs": {"g": 9.0}, "max_episode_steps": 200}
+    assert made == [1]
+    # A Gymnasium id says it already; an argument that is not a plain value cannot be recorded.
+    logger = EpochLogger(output_dir=str(tmp_path / "b"), quiet=True, tensorboard=False)
+    logger.save_config(dict(env_fn=env_fn, env_name="Pendulum-v1"))
+    assert "env_spec" not in json.loads((tmp_path / "b" / "config.json").read_text()) and made == [1]
+    logger = EpochLogger(output_dir=str(tmp_path / "c"), quiet=True, tensorboard=False)
+    logger.save_config(dict(env=gym.make("Pendulum-v1", g=np.float32(9.0))))
+    spec = json.loads((tmp_path / "c" / "config.json").read_text())["env_spec"]
+    assert spec["unrecorded_kwargs"] == ["g"] and "kwargs" not in spec
