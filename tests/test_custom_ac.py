@@ -401,3 +401,16 @@ def test_run_that_raises_is_marked_failed(error, expected, tmp_path):
     if expected == "failed":
         assert status["error"] == "RuntimeError: the network broke"
     assert read_progress(run / "progress.txt")["Epoch"].tolist() == [0]
+
+
+# ----- and learns as well as spinrl's own network ------------------------------------------------------
+def test_spinning_up_sac_solves_pendulum_like_spinrl_network(tmp_path):
+    """The budget and threshold of tests/test_offpolicy_learning.py's SAC test, which spinrl's own
+    network passes; measured with this module: -372 after 4k steps, -162 after 8k (spinrl's: -376, -163)."""
+    sac(
+        "Pendulum-v1", actor_critic=SUSACActorCritic, logger_kwargs=dict(output_dir=str(tmp_path), quiet=True),
+        steps_per_epoch=2000, epochs=4, start_steps=1000, update_after=1000, num_test_episodes=3,
+        ac_kwargs=dict(hidden_sizes=(64, 64)), seed=0, device="cpu",
+    )  # fmt: skip
+    returns = read_progress(tmp_path / "progress.txt")["AverageTestEpRet"]
+    assert returns[-1] >= -400, returns
