@@ -80,10 +80,15 @@ class ActionMap:
         return (a - low) / half_range - 1.0
 
     def _tensors(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-        """The bounds as float32 tensors on ``device``, copied there once."""
+        """The bounds as float32 tensors on ``device``, copied there once.
+
+        Made as ordinary tensors even when the first call comes under ``torch.inference_mode`` (acting):
+        an inference tensor could not enter a later loss that autograd differentiates.
+        """
         if device not in self._on_device:
-            low, high = self._low32.to(device), self._high32.to(device)
-            self._on_device[device] = (low, 0.5 * (high - low))
+            with torch.inference_mode(False):
+                low, high = self._low32.to(device), self._high32.to(device)
+                self._on_device[device] = (low, 0.5 * (high - low))
         return self._on_device[device]
 
 

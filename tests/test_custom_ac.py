@@ -274,6 +274,17 @@ def test_off_policy_wrapper_translates_actions_and_stacks_critics():
         as_spinrl_actor_critic(SUDDPGActorCritic(OBS, ACT, (8,)), OBS, ACT, "sac")
 
 
+def test_acting_under_inference_mode_first_leaves_the_losses_differentiable():
+    """The bounds the wrapper caches on first use must not be inference tensors: acting (under
+    torch.inference_mode) may come before the first update, e.g. right after a resume."""
+    ac = as_spinrl_actor_critic(SUTD3ActorCritic(OBS, ACT, (8,)), OBS, ACT, "td3")
+    obs = torch.randn(4, 3)
+    with torch.inference_mode():
+        ac.pi(obs)
+    ac.q(obs, ac.pi(obs)).sum().backward()
+    assert all(p.grad is not None for p in ac.pi.parameters())
+
+
 def test_wrapped_sac_log_prob_follows_spinrl_convention():
     """Same weights, same noise: the wrapped Spinning Up actor and spinrl's SAC actor agree on the
     normalised action and its log-probability, for bounds +-2 (no log(act_limit) term is due)."""
@@ -356,6 +367,17 @@ def test_spinning_up_module_runs_in_every_algorithm_and_loads(algo, env_id, cls,
             assert env.action_space.contains(np.asarray(a, dtype=env.action_space.dtype))
             obs, *_ = env.step(a)
         env.close()
+
+
+def test_resume_restores_a_wrapped_module_and_its_target(tmp_path):
+    """Checkpoints hold the user's parameter names, for the networks and the target networks alike."""
+    kwargs = dict(OFF_POLICY, logger_kwargs=dict(output_dir=str(tmp_path), quiet=True))
+    td3("Pendulum-v1", actor_critic=SUTD3ActorCritic, **dict(kwargs, epochs=1))
+    state = torch.load(tmp_path / "checkpoint-1.pt", weights_only=True)
+    assert list(state["ac"]) == list(state["ac_targ"]) == list(SUTD3ActorCritic(OBS, ACT, (16,)).state_dict())
+    td3("Pendulum-v1", actor_critic=SUTD3ActorCritic, resume=True, **kwargs)
+    assert read_progress(tmp_path / "progress.txt")["Epoch"].tolist() == [0, 1]
+    assert read_status(tmp_path)["status"] == "finished"
 
 
 # ----- a run that raises is marked failed -------------------------------------------------------------
