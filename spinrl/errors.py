@@ -15,21 +15,29 @@ class UserError(Exception):
     """
 
 
+# The error a command ended with after catching it (a run that stopped on a NaN loss, a full disk). The
+# logger's exit hook records it in status.json, as it does for an uncaught exception.
+caught_error: BaseException | None = None
+
+
 def run_main_guarded(fn: Callable[..., int], *args: Any) -> int:
     """Run a CLI function, turning user mistakes into one line on stderr and exit code 2.
 
     User mistakes are :class:`UserError` and its subclasses (such as
     :class:`~spinrl.rundir.RunExistsError`, a run directory that already holds a run).
     """
+    global caught_error
     try:
         return fn(*args)
     except UserError as e:
+        caught_error = e
         print(f"spinrl: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("spinrl: interrupted", file=sys.stderr)
         return 130
     except OSError as e:  # a path that cannot be created or written: permissions, missing parent, full disk
+        caught_error = e
         where = f": {e.filename}" if getattr(e, "filename", None) else ""
         print(f"spinrl: error: {e.strerror or e}{where}", file=sys.stderr)
         return 2

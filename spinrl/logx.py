@@ -344,12 +344,15 @@ class Logger:
         Every algorithm, however started (Python, the command line, a grid's child), ends here, so this
         is the one place that knows. Left alone: finished runs; runs stopped by Ctrl-C or ``sys.exit``,
         which stay "running" (``spinrl ls`` calls them interrupted, ``--resume`` continues them); and
-        killed processes, which run no exit handlers. An exception caught before the process ends
-        (such as the one-line errors of the command line) leaves no trace here either.
+        killed processes, which run no exit handlers. The command line's one-line errors count as
+        failures too (see ``spinrl.errors.caught_error``).
         """
+        from spinrl import errors
         from spinrl.rundir import read_status
 
-        error = getattr(sys, "last_value", None)  # set by Python when an uncaught exception ends it
+        # Python sets sys.last_value when an uncaught exception ends the process; a command that caught
+        # the error and printed it in one line leaves it in errors.caught_error.
+        error = getattr(sys, "last_value", None) or errors.caught_error
         if self._lock is None or not isinstance(error, Exception):
             return
         status = read_status(self.output_dir) or {}

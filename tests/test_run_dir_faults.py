@@ -504,3 +504,34 @@ def test_output_through_mpi_into_a_pipe_is_plain_text(tmp_data, cli):
     text = proc.stdout + proc.stderr
     assert "AverageEpRet" in text  # the epoch table is there...
     assert "\x1b" not in text and "[bold]" not in text and "\r" not in text  # ...without codes or markup
+
+
+NAN_IN_EPOCH_1 = """
+import sys
+import spinrl.algos.ppo as ppo_module
+from spinrl.checks import TrainingDiverged
+from spinrl.errors import run_main_guarded
+
+def diverge_in_epoch_1(epoch, **losses):
+    if epoch == 1:
+        raise TrainingDiverged("LossPi became nan in epoch 1: training stopped")
+
+ppo_module.check_finite = diverge_in_epoch_1
+sys.exit(run_main_guarded(lambda: ppo_module.ppo(
+    "CartPole-v1", ac_kwargs=dict(hidden_sizes=(8,)), steps_per_epoch=100, epochs=3, train_pi_iters=2,
+    train_v_iters=2, device="cpu", logger_kwargs=dict(output_dir=sys.argv[1], quiet=True)) and 0))
+"""
+
+
+def test_a_one_line_error_mid_run_marks_the_run_failed(tmp_path):
+    # The command line catches the error to print one line; status.json must still say what happened.
+    run = tmp_path / "run"
+    proc = subprocess.run(
+        [sys.executable, "-c", NAN_IN_EPOCH_1, str(run)], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith("spinrl: error: LossPi became nan in epoch 1")
+    assert "Traceback" not in proc.stderr
+    status = json.loads((run / "status.json").read_text())
+    assert status["status"] == "failed" and status["epoch"] == 1
+    assert status["error"] == "TrainingDiverged: LossPi became nan in epoch 1: training stopped"
