@@ -55,6 +55,7 @@ from spinrl.rundir import (
 from spinrl.rundir import RunExistsError as RunExistsError
 from spinrl.rundir import read_progress as read_progress
 from spinrl.rundir import setup_logger_kwargs as setup_logger_kwargs
+from spinrl.saved_policy import describe_env, describe_module, recorded_env_spec, saveable
 
 
 def convert_json(obj: Any) -> Any:
@@ -314,7 +315,7 @@ class Logger:
                 state["env_spec"] = spec
                 continue
             try:
-                state["state"][str(key)] = _saveable(value)
+                state["state"][str(key)] = saveable(value)
             except TypeError:
                 skipped.append(str(key))
         if skipped:
@@ -418,119 +419,6 @@ class EpochLogger(Logger):
         values = self.epoch_dict.get(key, [])
         flat = np.concatenate([np.ravel(v) for v in values]) if values else np.array([])
         return mpi_statistics_scalar(flat)
-
-
-# ----- what save_config and save_state record so that a policy can be loaded again ------------------------
-def describe_env(env: Any) -> dict[str, Any] | None:
-    """How to make ``env`` again, if it is a Gymnasium env with a registered id: the id, the arguments
-    given to ``gym.make`` (only when they are JSON values), the episode limit, and the names of wrappers
-    added after ``gym.make`` (which a file cannot rebuild). None for anything else."""
-    try:
-        import gymnasium as gym
-
-        spec = env.spec if isinstance(env, gym.Env) else None
-    except Exception:  # a wrapper whose spec cannot be built
-        return None
-    if spec is None:
-        return None
-    kwargs = {k: v for k, v in (spec.kwargs or {}).items() if k != "render_mode"}
-    out: dict[str, Any] = {"id": spec.id}
-    if _is_json_value(kwargs):
-        out["kwargs"] = json.loads(json.dumps(kwargs))
-    else:  # a callable or an array among them: only the env_fn can make this env again
-        out["unrecorded_kwargs"] = sorted(kwargs)
-    if spec.max_episode_steps is not None:
-        out["max_episode_steps"] = spec.max_episode_steps
-    wrappers = [w.name for w in spec.additional_wrappers]
-    if wrappers:
-        out["wrappers"] = wrappers
-    return out
-
-
-def _is_json_value(value: Any) -> bool:
-    if value is None or isinstance(value, bool | int | float | str):
-        return True
-    if isinstance(value, list | tuple):
-        return all(_is_json_value(v) for v in value)
-    return isinstance(value, dict) and all(isinstance(k, str) and _is_json_value(v) for k, v in value.items())
-
-
-def recorded_env_spec(config: dict[str, Any]) -> dict[str, Any] | None:
-    """The env a run's config points at when it has no Gymnasium id (``env_name``): an env among the
-    values, else the one its ``env_fn`` function makes (made once and closed)."""
-    if isinstance(config.get("env_name"), str) or "env_spec" in config:
-        return None
-    for value in config.values():
-        spec = describe_env(value)
-        if spec is not None:
-            return spec
-    env_fn = config.get("env_fn")
-    if not callable(env_fn) or isinstance(env_fn, type):
-        return None
-    try:
-        env = env_fn()
-    except Exception:  # the run itself will report a broken env_fn in its own words
-        return None
-    try:
-        return describe_env(env)
-    finally:
-        if hasattr(env, "close"):
-            env.close()
-
-
-def describe_module(module: Any) -> dict[str, Any]:
-    """What rebuilds ``module``: its class's dotted name, the ``hidden_sizes``/``activation`` read off its
-    first MLP when its class takes them, and its printed structure, which the rebuilt network must match."""
-    cls = type(module)
-    out: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}", "structure": repr(module)}
-    kwargs = _mlp_kwargs(module)
-    if kwargs is not None:
-        out["kwargs"] = kwargs
-    return out
-
-
-def _mlp_kwargs(module: Any) -> dict[str, Any] | None:
-    import torch
-
-    try:
-        params = inspect.signature(type(module)).parameters
-    except (TypeError, ValueError):
-        return None
-    if not {"hidden_sizes", "activation"} <= params.keys():
-        return None
-    for seq in module.modules():
-        layers = list(seq) if isinstance(seq, torch.nn.Sequential) else []
-        linears = [i for i, layer in enumerate(layers) if isinstance(layer, torch.nn.Linear)]
-        if not linears:
-            continue
-        kwargs: dict[str, Any] = {"hidden_sizes": [layers[i].out_features for i in linears[:-1]]}
-        if len(linears) > 1 and linears[0] + 1 < len(layers):
-            act = type(layers[linears[0] + 1])
-            same = getattr(torch.nn, act.__name__, None) is act
-            kwargs["activation"] = (
-                f"torch.nn.{act.__name__}" if same else f"{act.__module__}.{act.__qualname__}"
-            )
-        return kwargs
-    return None
-
-
-def _saveable(value: Any) -> Any:
-    """``value`` as what a checkpoint may hold (tensors and plain containers); TypeError when it cannot be."""
-    import torch
-
-    if value is None or isinstance(value, bool | int | float | str | torch.Tensor):
-        return value
-    if isinstance(value, np.ndarray):
-        return torch.as_tensor(value.copy())
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, list | tuple):
-        return [_saveable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _saveable(v) for k, v in value.items()}
-    if callable(getattr(value, "state_dict", None)):
-        return value.state_dict()
-    raise TypeError(type(value).__name__)
 
 
 # ----- the terminal ---------------------------------------------------------------------------------
