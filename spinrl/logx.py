@@ -39,7 +39,7 @@ import numpy as np
 
 from spinrl.checkpoint import save_checkpoint
 from spinrl.errors import UserError
-from spinrl.mpi import PLAIN_OUTPUT_ENV, mpi_statistics_scalar, proc_id
+from spinrl.mpi import PLAIN_OUTPUT_ENV, mpi_statistics_columns, mpi_statistics_scalar, proc_id
 from spinrl.rundir import (
     CONFIG_FILE,
     PROGRESS_FILE,
@@ -386,6 +386,9 @@ class EpochLogger(Logger):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.epoch_dict: dict[str, list] = defaultdict(list)
+        # Statistics columns logged in this row, computed at dump_tabular:
+        # (column names, the stored values, with_min_and_max, average_only).
+        self._pending_stats: list[tuple[list[str], np.ndarray, bool, bool]] = []
 
     def store(self, **kwargs: Any) -> None:
         """Save values (scalars or arrays) to average at the end of the epoch."""
@@ -398,21 +401,46 @@ class EpochLogger(Logger):
         """Log a column: a given value, or statistics over everything stored under ``key``.
 
         Statistics over stored values give ``Average<key>`` and ``Std<key>`` (and ``Max``/``Min``),
-        computed over all MPI ranks.
+        computed over all MPI ranks. Their columns take their place in the row now; the numbers are
+        computed at :meth:`dump_tabular`, for every column at once (see ``_fill_statistics``).
         """
         if val is not None:
             super().log_tabular(key, val)
             return
         values = self.epoch_dict.get(key, [])
         flat = np.concatenate([np.ravel(v) for v in values]) if values else np.array([], dtype=np.float64)
-        stats = mpi_statistics_scalar(flat, with_min_and_max=with_min_and_max)
-        super().log_tabular(key if average_only else "Average" + key, stats[0])
+        names = [key if average_only else "Average" + key]
         if not average_only:
-            super().log_tabular("Std" + key, stats[1])
+            names.append("Std" + key)
         if with_min_and_max:
-            super().log_tabular("Max" + key, stats[3])
-            super().log_tabular("Min" + key, stats[2])
+            names += ["Max" + key, "Min" + key]
+        for name in names:
+            super().log_tabular(name, None)  # the column's place; its number comes at dump_tabular
+        self._pending_stats.append((names, flat, with_min_and_max, average_only))
         self.epoch_dict[key] = []
+
+    def dump_tabular(self) -> dict[str, Any]:
+        """Compute the statistics columns over all ranks, then write the row as :meth:`Logger.dump_tabular`."""
+        self._fill_statistics()
+        return super().dump_tabular()
+
+    def _fill_statistics(self) -> None:
+        """The numbers of every statistics column of this row, from a few collective calls in all.
+
+        One :func:`~spinrl.mpi.mpi_statistics_columns` call replaces two to four reductions per
+        column (about thirty per PPO epoch), each a point where the ranks wait for one another; the
+        numbers are the same as column by column.
+        """
+        pending = self._pending_stats
+        if not pending:
+            return
+        stats = mpi_statistics_columns([p[1] for p in pending], [p[2] for p in pending])
+        for (names, _, with_min_and_max, average_only), col in zip(pending, stats):
+            values = [col[0]] + ([] if average_only else [col[1]])
+            if with_min_and_max:
+                values += [col[3], col[2]]  # Max, then Min, as the columns are named
+            self.log_current_row.update(zip(names, values))
+        pending.clear()
 
     def get_stats(self, key: str) -> tuple:
         """Mean and std over all ranks of the values stored under ``key`` this epoch."""

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -148,16 +149,21 @@ def mpi_fork(num_cpu: int, mpi_args: str = "", argv: list[str] | None = None) ->
     sys.exit(subprocess.call(cmd, env=env))
 
 
-def mpi_sum(x: np.ndarray) -> np.ndarray:
+def _mpi_reduce(x: np.ndarray, op: str) -> np.ndarray:
+    """Element-wise SUM or MIN of a float64 array over all ranks (``x`` itself without MPI)."""
     comm = _comm()
-    x = np.asarray(x, dtype=np.float64)
     if comm is None:
         return x
-    out = np.zeros_like(x)
     from mpi4py import MPI
 
-    comm.Allreduce(x, out, op=MPI.SUM)
+    out = np.empty_like(x)
+    comm.Allreduce(x, out, op=getattr(MPI, op))
     return out
+
+
+def mpi_sum(x: np.ndarray) -> np.ndarray:
+    """Sum a number or array over all ranks, in float64."""
+    return _mpi_reduce(np.asarray(x, dtype=np.float64), "SUM")
 
 
 def mpi_avg(x: np.ndarray) -> np.ndarray:
@@ -167,24 +173,50 @@ def mpi_avg(x: np.ndarray) -> np.ndarray:
 
 def mpi_statistics_scalar(x, with_min_and_max: bool = False) -> tuple:
     """Mean and standard deviation (and min, max) of the values held by all ranks together."""
-    x = np.asarray(x, dtype=np.float64).ravel()
-    total, n = mpi_sum(np.array([x.sum(), len(x)]))
-    mean = total / n if n > 0 else np.nan
-    sq = mpi_sum(np.array([((x - mean) ** 2).sum()]))[0]
-    std = np.sqrt(sq / n) if n > 0 else np.nan
-    if with_min_and_max:
-        comm = _comm()
-        local_min = x.min() if len(x) else np.inf
-        local_max = x.max() if len(x) else -np.inf
-        if comm is not None:
-            from mpi4py import MPI
+    return mpi_statistics_columns([x], with_min_and_max)[0]
 
-            local_min = comm.allreduce(local_min, op=MPI.MIN)
-            local_max = comm.allreduce(local_max, op=MPI.MAX)
-        if n == 0:
-            local_min = local_max = np.nan
-        return mean, std, local_min, local_max
-    return mean, std
+
+def mpi_statistics_columns(
+    columns: Sequence[np.ndarray], with_min_and_max: bool | Sequence[bool] = False
+) -> list[tuple]:
+    """:func:`mpi_statistics_scalar` of several arrays at once, in at most three collective calls.
+
+    Logging one statistic per call would cost two or four reductions per column, each a moment where
+    every rank waits for the slowest; an epoch's row has a dozen columns. Here every column's sum
+    and count travel in one reduction, every minimum and (negated) maximum in a second, and the sums
+    of squared deviations from the global means in a third. The numbers are those of
+    :func:`mpi_statistics_scalar` column by column: the same float64 sums, reduced element by element.
+
+    Returns one tuple per column: (mean, std), or (mean, std, min, max) where ``with_min_and_max``
+    (one flag for all columns, or one per column) asks for them. Columns with no values anywhere
+    give NaN.
+    """
+    flat = [np.asarray(x, dtype=np.float64).ravel() for x in columns]
+    k = len(flat)
+    wants = [bool(with_min_and_max)] * k if isinstance(with_min_and_max, bool) else list(with_min_and_max)
+    if len(wants) != k:
+        raise ValueError(f"with_min_and_max has {len(wants)} flags for {k} columns")
+    totals = mpi_sum(np.array([x.sum() for x in flat] + [len(x) for x in flat], dtype=np.float64))
+    sums, counts = totals[:k], totals[k:]
+    means = [sums[i] / counts[i] if counts[i] > 0 else np.nan for i in range(k)]
+    squares = mpi_sum(np.array([((x - m) ** 2).sum() for x, m in zip(flat, means)], dtype=np.float64))
+    stds = [np.sqrt(squares[i] / counts[i]) if counts[i] > 0 else np.nan for i in range(k)]
+    ranged = [i for i in range(k) if wants[i]]
+    if ranged:
+        # min over ranks of (each min, each -max): both extremes in one MIN reduction, exactly.
+        local = [flat[i].min() if len(flat[i]) else np.inf for i in ranged]
+        local += [-flat[i].max() if len(flat[i]) else np.inf for i in ranged]
+        extremes = _mpi_reduce(np.array(local, dtype=np.float64), "MIN")
+        lows, highs = extremes[: len(ranged)], -extremes[len(ranged) :]
+    out = []
+    for i in range(k):
+        if not wants[i]:
+            out.append((means[i], stds[i]))
+            continue
+        j = ranged.index(i)
+        low, high = (lows[j], highs[j]) if counts[i] > 0 else (np.nan, np.nan)
+        out.append((means[i], stds[i], low, high))
+    return out
 
 
 def sync_params(module: torch.nn.Module) -> None:
@@ -198,25 +230,57 @@ def sync_params(module: torch.nn.Module) -> None:
         p.data.copy_(torch.as_tensor(data))
 
 
-def mpi_avg_grads(module: torch.nn.Module) -> None:
-    """Average gradients across ranks in place (one Allreduce over a flat buffer)."""
+# Flat gradient buffers kept from one mpi_avg_grads call to the next, one per (size, dtype).
+_grad_buffers: dict[tuple[int, torch.dtype], torch.Tensor] = {}
+
+
+def mpi_avg_grads(module: torch.nn.Module, value: float | None = None) -> float | None:
+    """Average gradients across ranks in place: one Allreduce over one flat buffer.
+
+    ``value``, a number such as PPO's approximate KL, is averaged in the same reduction and returned
+    (``value`` itself without MPI), so a caller that needs both waits for the other ranks once per
+    step instead of twice. Without ``value`` the call returns None, as Spinning Up's does.
+
+    The buffer is kept across calls and reduced in place (``MPI.IN_PLACE`` on its NumPy view), so a
+    call allocates nothing. It is float32, the gradients' own type, unless ``value`` comes along:
+    then float64, so that the averaged value is exactly what :func:`mpi_avg` gives. With two ranks a
+    float32 average is bit for bit the float64 one rounded to float32 (the sum of two float32 numbers
+    rounded once, then halved exactly); benchmarks/results/onpolicy-mpi.md has the measured times.
+    """
     comm = _comm()
     if comm is None or comm.Get_size() == 1:
-        return
+        return value
     grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads]).cpu().numpy().astype(np.float64)
-    out = np.zeros_like(flat)
+    if not grads and value is None:
+        return None
+    dtype = grads[0].dtype if grads else torch.float64
+    if (
+        value is not None
+        or dtype not in (torch.float32, torch.float64)
+        or any(g.dtype != dtype for g in grads)
+    ):
+        dtype = torch.float64  # a value to average exactly, or mixed or half-precision gradients
+    sizes = [g.numel() for g in grads] + ([1] if value is not None else [])
+    key = (sum(sizes), dtype)
+    flat = _grad_buffers.get(key)
+    if flat is None:
+        flat = _grad_buffers[key] = torch.empty(key[0], dtype=dtype)
+    if grads:
+        filled = flat[: key[0] - (value is not None)]
+        pieces = [g.reshape(-1) for g in grads]
+        if all(g.device.type == "cpu" and g.dtype == dtype for g in grads):
+            torch.cat(pieces, out=filled)
+        else:
+            filled.copy_(torch.cat([p.to("cpu", dtype) for p in pieces]))
+    if value is not None:
+        flat[-1] = value
     from mpi4py import MPI
 
-    comm.Allreduce(flat, out, op=MPI.SUM)
-    out /= comm.Get_size()
-    offset = 0
-    for g in grads:
-        n = g.numel()
-        g.copy_(torch.as_tensor(out[offset : offset + n], dtype=g.dtype).view_as(g))
-        offset += n
+    comm.Allreduce(MPI.IN_PLACE, flat.numpy(), op=MPI.SUM)
+    flat /= comm.Get_size()
+    for g, piece in zip(grads, flat.split(sizes)):
+        g.copy_(piece.view_as(g))
+    return None if value is None else flat[-1].item()
 
 
 def broadcast_object(obj, root: int = 0):

@@ -18,7 +18,7 @@ from spinrl.device import resolve_device
 from spinrl.envs import check_spaces, env_name_of, env_seeds, make_vector_env, obs_dim_of, steps_per_copy
 from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
-from spinrl.mpi import mpi_avg, mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
+from spinrl.mpi import mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
 from spinrl.nets import MLPActorCritic, count_vars
 from spinrl.onpolicy import TrajectoryCollector
 from spinrl.rng import seed_everything
@@ -204,12 +204,13 @@ def ppo(
         for i in range(train_pi_iters):
             pi_optimizer.zero_grad()
             loss_pi, pi_info = compute_loss_pi(data)
-            kl = mpi_avg(pi_info["kl"])
+            loss_pi.backward()
+            # One reduction averages the gradient and the KL over all ranks (the ranks meet once per
+            # step, not twice); the step is taken only while the mean KL stays small enough.
+            kl = mpi_avg_grads(ac.pi, pi_info["kl"])
             if kl > 1.5 * target_kl:
                 stop_iter = i
                 break
-            loss_pi.backward()
-            mpi_avg_grads(ac.pi)  # every rank steps with the gradient averaged over all ranks
             pi_optimizer.step()
 
         # Fit the critic to the rewards-to-go.
