@@ -64,7 +64,10 @@ class TrajectoryCollector:
         clip = isinstance(act_space, spaces.Box)
         obs = self.obs
 
-        fast_step = numpy_policy(ac, device)  # the same policy in NumPy, when it can be (see fast_act.py)
+        # The same policy in NumPy, when it can be (see fast_act.py), told how often it will be called.
+        fast_step = numpy_policy(ac, device, num_calls=steps_per_env)
+        first_row = buf.ptr
+        one_step = np.ones(envs.num_envs, dtype=np.int64)
 
         for t in range(steps_per_env):
             if fast_step is not None:
@@ -78,20 +81,24 @@ class TrajectoryCollector:
             next_obs, rew, terminated, truncated, info = envs.step(env_action)
             ended = terminated | truncated
             ep_ret += rew
-            ep_len += 1
+            ep_len += one_step  # an int64 array: adding the Python int 1 costs a conversion (~0.6 us)
 
             buf.store(obs, a, rew, v, logp)
-            logger.store(VVals=v)
 
             epoch_ended = t == steps_per_env - 1
-            if ended.any() or epoch_ended:
+            if np.count_nonzero(ended) or epoch_ended:  # as ended.any(), in 0.2 us instead of 1.4
                 # Close the paths that end here. A terminal closes with 0; a time limit or the
                 # epoch's end closes with V of the observation really reached. Only a truncated
                 # copy needs real_next_obs (the vector env has already reset it, so next_obs holds
-                # the next episode's first observation); terminated ones do not use their value.
-                with torch.inference_mode():
-                    bootstrap_obs = torch.as_tensor(real_next_obs(next_obs, truncated, info), device=device)
-                    last_vals = ac.v(bootstrap_obs).cpu().numpy()
+                # the next episode's first observation); terminated ones do not use their value,
+                # so when only terminals end here the critic is not run at all.
+                last_vals = None
+                if epoch_ended or np.count_nonzero(truncated):
+                    with torch.inference_mode():
+                        bootstrap_obs = torch.as_tensor(
+                            real_next_obs(next_obs, truncated, info), device=device
+                        )
+                        last_vals = ac.v(bootstrap_obs).cpu().numpy()
                 for i in range(envs.num_envs) if epoch_ended else np.flatnonzero(ended):
                     buf.finish_path(i, 0.0 if terminated[i] else float(last_vals[i]))
                     if ended[i]:
@@ -101,3 +108,6 @@ class TrajectoryCollector:
             # The easy line to forget: the next step starts from the new observation.
             obs = next_obs
         self.obs = obs
+        # The critic's estimates, logged once per epoch from the buffer rather than as one small array
+        # per step: the same numbers in the same order, without a list of thousands of arrays.
+        logger.store(VVals=buf.val_buf[first_row : buf.ptr].copy())

@@ -5,11 +5,14 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from gymnasium.vector import AutoresetMode
 
 from spinrl.envs import (
     EpisodeReturns,
+    SingleCopyVectorEnv,
     check_spaces,
     env_seeds,
+    make_env,
     make_env_fn,
     make_vector_env,
     real_next_obs,
@@ -231,3 +234,63 @@ def test_steps_per_copy_notes_a_remainder_in_one_line(capsys):
 def test_steps_per_copy_refuses_fewer_steps_than_copies():
     with pytest.raises(UserError, match=r"steps_per_epoch=5 is too small for 3 env copies x 2 rank\(s\)"):
         steps_per_copy(5, 3, num_ranks=2)
+
+
+class StepInfo(gym.Wrapper):
+    """Adds an info entry on every step, so that the per-step info path is exercised too."""
+
+    def step(self, action):
+        obs, rew, terminated, truncated, info = self.env.step(action)
+        return obs, rew, terminated, truncated, {**info, "x": float(obs[0])}
+
+
+@pytest.mark.parametrize(
+    "env_fn",
+    [
+        lambda: gym.wrappers.RecordEpisodeStatistics(gym.make("CartPole-v1")),  # info when an episode ends
+        lambda: StepInfo(gym.make("Pendulum-v1")),  # Box actions, info on every step
+    ],
+    ids=["CartPole", "Pendulum"],
+)
+def test_single_copy_vector_env_steps_exactly_as_sync_vector_env(env_fn):
+    """The one-copy path returns what SyncVectorEnv returns, step by step: observations, rewards,
+    terminated/truncated (with their dtypes and shapes), and on the step an episode ends the real last
+    observation and info in info["final_obs"] / ["final_info"], the env already reset."""
+    lean = make_vector_env(env_fn, num_envs=1, max_ep_len=15)
+    ref = gym.vector.SyncVectorEnv([lambda: make_env(env_fn, 15)], autoreset_mode=AutoresetMode.SAME_STEP)
+    assert type(lean) is SingleCopyVectorEnv
+    assert lean.single_observation_space == ref.single_observation_space
+    assert lean.single_action_space == ref.single_action_space
+    obs_l, _ = lean.reset(seed=[7])
+    obs_r, _ = ref.reset(seed=[7])
+    np.testing.assert_array_equal(obs_l, obs_r)
+    rng = np.random.default_rng(0)
+    ends = {"terminated": 0, "truncated": 0}
+    for _ in range(300):
+        if isinstance(ref.single_action_space, spaces.Discrete):
+            action = rng.integers(2, size=1)
+        else:
+            action = rng.uniform(-2, 2, size=(1, 1)).astype(np.float32)
+        out_l, out_r = lean.step(action), ref.step(action)
+        for x, y in zip(out_l[:4], out_r[:4]):
+            assert x.dtype == y.dtype and x.shape == y.shape
+            np.testing.assert_array_equal(x, y)
+        info_l, info_r = out_l[4], out_r[4]
+        assert info_l.keys() == info_r.keys()
+        if out_r[2][0] or out_r[3][0]:
+            ends["terminated" if out_r[2][0] else "truncated"] += 1
+            np.testing.assert_array_equal(info_l["final_obs"][0], info_r["final_obs"][0])
+            np.testing.assert_array_equal(
+                real_next_obs(out_l[0], out_l[2] | out_l[3], info_l), info_r["final_obs"][0][None]
+            )
+            assert info_l["final_info"].keys() == info_r["final_info"].keys()
+        for key in info_r.keys() - {"final_obs", "final_info"}:
+            np.testing.assert_array_equal(info_l[key], info_r[key])
+    assert ends["truncated"] > 0  # the 15-step limit cut episodes off
+    if isinstance(ref.single_action_space, spaces.Discrete):
+        assert ends["terminated"] > 0  # and CartPole's pole fell in others
+
+
+def test_one_copy_takes_the_lean_path_only_when_stepped_in_this_process():
+    assert type(make_vector_env("CartPole-v1", num_envs=1)) is SingleCopyVectorEnv
+    assert type(make_vector_env("CartPole-v1", num_envs=2)) is gym.vector.SyncVectorEnv
