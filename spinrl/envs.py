@@ -161,7 +161,7 @@ class SingleCopyVectorEnv(gym.vector.SyncVectorEnv):
         space = self.single_observation_space
         # The lean path needs a Box to batch into; other spaces take SyncVectorEnv's general one.
         self._lean = isinstance(space, spaces.Box)
-        self._batch_shape = (1, *space.shape)
+        self._batch_shape, self._obs_dtype = (1, *space.shape), space.dtype
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Step the one copy with ``actions[0]``; the results are batches of one."""
@@ -175,7 +175,7 @@ class SingleCopyVectorEnv(gym.vector.SyncVectorEnv):
             obs, env_info = env.reset()
         if env_info:
             info = self._add_info(info, env_info, 0)
-        batch = np.empty(self._batch_shape, dtype=self.single_observation_space.dtype)
+        batch = np.empty(self._batch_shape, dtype=self._obs_dtype)
         batch[0] = obs
         return (
             batch,

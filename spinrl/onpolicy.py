@@ -79,14 +79,15 @@ class TrajectoryCollector:
             # buffer the sampled one, whose log-probability the update compares against.
             env_action = np.clip(a, act_space.low, act_space.high) if clip else a
             next_obs, rew, terminated, truncated, info = envs.step(env_action)
-            ended = terminated | truncated
             ep_ret += rew
             ep_len += one_step  # an int64 array: adding the Python int 1 costs a conversion (~0.6 us)
 
             buf.store(obs, a, rew, v, logp)
 
             epoch_ended = t == steps_per_env - 1
-            if np.count_nonzero(ended) or epoch_ended:  # as ended.any(), in 0.2 us instead of 1.4
+            # Did an episode end? (count_nonzero answers as .any() does, in 0.2 us instead of 1.4.)
+            if np.count_nonzero(terminated) or np.count_nonzero(truncated) or epoch_ended:
+                ended = terminated | truncated
                 # Close the paths that end here. A terminal closes with 0; a time limit or the
                 # epoch's end closes with V of the observation really reached. Only a truncated
                 # copy needs real_next_obs (the vector env has already reset it, so next_obs holds
