@@ -237,7 +237,8 @@ def bench_mpi(epochs: int, work: Path) -> list[str]:
     Two figures per run: over the whole run (the last row's TotalEnvInteracts / Time, the headline),
     and over the epochs from the third on (their steps / their time), which leaves out the one-off
     costs of the first two (warm-up, and the TensorBoard import and writer that the first row's
-    dump_tabular pays after its Time is taken), so that it shows the scaling alone.
+    dump_tabular pays after its Time is taken). Both still depend on how many policy steps PPO's KL
+    stop lets each run take, which differs between 1 and 2 ranks (benchmarks/results/onpolicy-mpi.md).
     """
     rows = []
     for cpu in (1, 2):
