@@ -161,7 +161,8 @@ class SingleCopyVectorEnv(gym.vector.SyncVectorEnv):
         space = self.single_observation_space
         # The lean path needs a Box to batch into; other spaces take SyncVectorEnv's general one.
         self._lean = isinstance(space, spaces.Box)
-        self._batch_shape, self._obs_dtype = (1, *space.shape), space.dtype
+        if self._lean:
+            self._batch_shape, self._obs_dtype = (1, *space.shape), space.dtype
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
         """Step the one copy with ``actions[0]``; the results are batches of one."""

@@ -294,3 +294,19 @@ def test_single_copy_vector_env_steps_exactly_as_sync_vector_env(env_fn):
 def test_one_copy_takes_the_lean_path_only_when_stepped_in_this_process():
     assert type(make_vector_env("CartPole-v1", num_envs=1)) is SingleCopyVectorEnv
     assert type(make_vector_env("CartPole-v1", num_envs=2)) is gym.vector.SyncVectorEnv
+
+
+def test_single_copy_env_with_a_dict_space_takes_the_general_path():
+    # A space spinrl refuses later (check_spaces) must still build: the refusal is one clear line.
+    def dict_env():
+        env = gym.make("CartPole-v1")
+        return gym.wrappers.TransformObservation(
+            env, lambda o: {"x": o}, spaces.Dict({"x": env.observation_space})
+        )
+
+    envs = make_vector_env(dict_env, num_envs=1)
+    with pytest.raises(UserError, match="observation space Dict"):
+        check_spaces(envs, "ppo")
+    obs, _ = envs.reset(seed=0)
+    assert obs["x"].shape == (1, 4)
+    envs.step(np.array([0]))
