@@ -144,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         f"*Cores got*: how many cores {args.parallel} CPU-bound processes (a pure-Python loop) actually got "
         f"just before and after that grid ({args.parallel} on an idle machine); other work on a shared "
         "machine takes the rest. *Best possible* is 1 / cores got (the mean of the two), the ratio a "
-        "parallel grid with no start-up cost at all would reach. *Run* is the serial grid's time / {RUNS} "
+        f"parallel grid with no start-up cost at all would reach. *Run* is the serial grid's time / {RUNS} "
         "(its start-up shared out). For the parallel grid, *start-up* is the time until the first "
         "variant started (the command line's imports and the zygote's, which overlap), and *wind-down* "
         "the time from the last variant's end to the command's exit.",
