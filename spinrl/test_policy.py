@@ -77,7 +77,13 @@ def _read_config(run_dir: Path) -> dict:
         raise UserError(f"{path} is damaged: it holds a {type(config).__name__}, not the run's settings")
     bad = [
         f"{key}={config[key]!r}"
-        for key, types in (("env_name", str), ("actor_critic", str), ("ac_kwargs", dict), ("max_ep_len", int))
+        for key, types in (
+            ("env_name", str),
+            ("env_kwargs", dict),
+            ("actor_critic", str),
+            ("ac_kwargs", dict),
+            ("max_ep_len", int),
+        )
         if config.get(key) is not None and not isinstance(config[key], types)
     ]
     if bad:
@@ -198,7 +204,8 @@ def env_maker(
         return resolve_env_fn(env_fn)
     render = {"render_mode": render_mode} if render_mode else {}
     if config.get("env_name"):
-        return make_env_fn(config["env_name"], **render)
+        # env_kwargs as recorded (for Atari, every option of the protocol), so the env is the run's.
+        return make_env_fn(config["env_name"], **(config.get("env_kwargs") or {}), **render)
     spec = config.get("env_spec") or state.get("env_spec")
     if spec is None:
         raise UserError(
