@@ -145,13 +145,14 @@ def atari_env(
     ``options`` change the defaults of :data:`ATARI_OPTIONS` (``atari_env("ALE/Pong-v5",
     clip_rewards=False)``); ``render_mode="rgb_array"`` renders the real game screen (210 x 160 in
     colour), not the small grey frames the agent sees. The function carries ``env_name`` and
-    ``env_kwargs`` (every option, defaults included), which is what a run records to rebuild it.
+    ``env_kwargs`` (the options given), and ``options`` (all of them, defaults included).
     """
     if not is_atari_id(env_id):
         raise UserError(f"{env_id!r} is not an Atari game id (ALE/...); e.g. ALE/Pong-v5")
     opts = atari_options(env_id, options)
 
     def env_fn() -> gym.Env:
+        register_atari()  # in a subprocess started afresh (spawn, forkserver) the ids are not there yet
         game_kwargs = {k: opts[k] for k in _FROM_REGISTRY if opts[k] is not None}
         game_kwargs.update({k: opts[k] for k in ("mode", "difficulty") if opts[k] is not None})
         env = gym.make(env_id, frameskip=1, render_mode=render_mode, **game_kwargs)
@@ -172,7 +173,8 @@ def atari_env(
         )
 
     env_fn.env_name = env_id
-    env_fn.env_kwargs = opts
+    env_fn.env_kwargs = options  # as given; the defaults are this module's
+    env_fn.options = opts
     return env_fn
 
 

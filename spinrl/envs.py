@@ -85,12 +85,6 @@ def resolve_env_fn(env_fn: EnvFn | str, env_kwargs: dict | None = None) -> EnvFn
     return env_fn
 
 
-def env_kwargs_of(env_fn: EnvFn | str) -> dict | None:
-    """The keyword arguments an env factory made by :func:`make_env_fn` builds its env with (None for
-    other functions). For Atari ids, every option of :mod:`spinrl.atari`, defaults included."""
-    return getattr(env_fn, "env_kwargs", None)
-
-
 def default_max_ep_len(env_fn: EnvFn, max_ep_len: int | None) -> int | None:
     """``max_ep_len`` as given; when None, 1000 steps, except for Atari games, which keep their own end
     (a lost game, or the ALE's limit of 108,000 frames): the protocol reports full games."""
@@ -103,9 +97,15 @@ def default_max_ep_len(env_fn: EnvFn, max_ep_len: int | None) -> int | None:
 
 
 def env_name_of(env_fn: EnvFn | str) -> str | None:
-    """The Gymnasium id behind an env factory, when known."""
+    """The Gymnasium id behind an env factory, when the id alone makes the same env again.
+
+    A factory made with keyword arguments (``make_env_fn("ALE/Pong-v5", frame_stack=2)``) has none:
+    a run records its id only with its ``env_kwargs`` argument, which the factory does not fill in.
+    """
     if isinstance(env_fn, str):
         return env_fn
+    if getattr(env_fn, "env_kwargs", None):
+        return None
     return getattr(env_fn, "env_name", None)
 
 

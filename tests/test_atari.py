@@ -9,6 +9,7 @@ from spinrl.atari import ATARI_OPTIONS, LearningSignals, atari_env
 from spinrl.envs import (
     EpisodeReturns,
     default_max_ep_len,
+    env_name_of,
     make_env,
     make_env_fn,
     make_vector_env,
@@ -52,8 +53,8 @@ def test_ale_ids_resolve_to_stacked_grey_uint8_frames():
 
 def test_defaults_are_the_standard_protocol_with_v5_sticky_actions():
     fn = make_env_fn("ALE/Pong-v5")
-    assert fn.env_name == "ALE/Pong-v5"
-    assert fn.env_kwargs == {name: default for name, (default, _, _) in ATARI_OPTIONS.items()} | dict(
+    assert fn.env_name == "ALE/Pong-v5" and fn.env_kwargs == {}
+    assert fn.options == {name: default for name, (default, _, _) in ATARI_OPTIONS.items()} | dict(
         repeat_action_probability=0.25, full_action_space=False, max_num_frames_per_episode=108000
     )
     ale = fn().unwrapped.ale
@@ -63,7 +64,7 @@ def test_defaults_are_the_standard_protocol_with_v5_sticky_actions():
     assert make_env_fn("ALE/Pong-v5", repeat_action_probability=0.0)().unwrapped.ale.getFloat(
         "repeat_action_probability"
     ) == pytest.approx(0.0)
-    assert make_env_fn("PongNoFrameskip-v4").env_kwargs["repeat_action_probability"] == 0.0
+    assert make_env_fn("PongNoFrameskip-v4").options["repeat_action_probability"] == 0.0
 
 
 def test_options_change_the_frames():
@@ -98,7 +99,10 @@ def test_bad_options_are_one_line_naming_the_value_and_the_valid_ones(options, m
 
 
 def test_env_kwargs_go_with_ids_only():
-    assert resolve_env_fn("ALE/Pong-v5", dict(noop_max=0)).env_kwargs["noop_max"] == 0
+    fn = resolve_env_fn("ALE/Pong-v5", dict(noop_max=0))
+    assert fn.options["noop_max"] == 0 and fn.env_kwargs == dict(noop_max=0)
+    # A factory with options has no id that alone would make its env again: runs record env_kwargs.
+    assert env_name_of(fn) is None and env_name_of(make_env_fn("ALE/Pong-v5")) == "ALE/Pong-v5"
     assert resolve_env_fn("CartPole-v1", dict(sutton_barto_reward=True))().unwrapped._sutton_barto_reward
     with pytest.raises(UserError, match=r"env_kwargs \{'x': 1\} do not fit CartPole-v1"):
         resolve_env_fn("CartPole-v1", dict(x=1))()

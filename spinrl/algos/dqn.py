@@ -23,7 +23,6 @@ from spinrl.envs import (
     EpisodeReturns,
     check_spaces,
     default_max_ep_len,
-    env_kwargs_of,
     env_name_of,
     env_seeds,
     make_vector_env,
@@ -186,10 +185,10 @@ def dqn(
     check_hyperparameters(locals())
     refuse_mpi("dqn")
     ac_kwargs = dict(ac_kwargs or {})
+    config = dict(locals(), algo="dqn", env_name=env_name_of(env_fn))
     # A Gymnasium id becomes a factory: Atari ids get spinrl.atari's protocol, env_kwargs its options.
     env_fn = resolve_env_fn(env_fn, env_kwargs)
     max_ep_len = default_max_ep_len(env_fn, max_ep_len)  # None: 1000 steps, or a full Atari game
-    config = dict(locals(), algo="dqn", env_name=env_name_of(env_fn), env_kwargs=env_kwargs_of(env_fn))
     steps_per_env = steps_per_copy(steps_per_epoch, num_envs)
 
     # Random seeds; the device; on the CPU one torch thread, fastest for small networks.

@@ -19,7 +19,6 @@ from spinrl.device import resolve_device
 from spinrl.envs import (
     check_spaces,
     default_max_ep_len,
-    env_kwargs_of,
     env_name_of,
     env_seeds,
     make_vector_env,
@@ -136,10 +135,10 @@ def vpg(
     """
     check_hyperparameters(locals())
     ac_kwargs = dict(ac_kwargs or {})
+    config = dict(locals(), algo="vpg", env_name=env_name_of(env_fn))
     # A Gymnasium id becomes a factory: Atari ids get spinrl.atari's protocol, env_kwargs its options.
     env_fn = resolve_env_fn(env_fn, env_kwargs)
     max_ep_len = default_max_ep_len(env_fn, max_ep_len)  # None: 1000 steps, or a full Atari game
-    config = dict(locals(), algo="vpg", env_name=env_name_of(env_fn), env_kwargs=env_kwargs_of(env_fn))
     setup_pytorch_for_mpi()  # one torch thread per rank, and a crash in one rank ends them all
 
     # Random seed: different on each MPI rank, so ranks collect different experience.
