@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from spinrl.atari import ATARI_OPTIONS, LearningSignals, atari_env
 from spinrl.envs import (
@@ -194,3 +195,80 @@ def test_prepared_env_keeps_the_game_length():
     env = make_env(make_env_fn("ALE/Pong-v5"), max_ep_len=None)
     assert env.spec.max_episode_steps is None
     assert env.metadata["render_fps"] == 15  # 60 frames/s, 4 frames a step: videos at the game's speed
+
+
+class RecordingBuffer:
+    """What TrajectoryCollector gives a GAE buffer: the rewards stored, and each path's closing step and value."""
+
+    def __init__(self, steps: int, num_envs: int):
+        self.ptr, self.val_buf = 0, np.zeros((steps, num_envs), dtype=np.float32)
+        self.rewards, self.closed = [], {}
+
+    def store(self, obs, act, rew, val, logp):
+        self.rewards.append(np.array(rew))
+        self.val_buf[self.ptr] = val
+        self.ptr += 1
+
+    def finish_path(self, env_index: int, last_val: float):
+        self.closed[(self.ptr - 1, env_index)] = last_val
+
+
+class RandomCritic(torch.nn.Module):
+    """Uniformly random actions and V = 0.5 everywhere, so that a path closed with 0 stands out."""
+
+    def __init__(self, n_actions: int):
+        super().__init__()
+        self.n_actions = n_actions
+
+    def step(self, obs):
+        n = obs.shape[0]
+        return torch.randint(self.n_actions, (n,)), torch.full((n,), 0.5), torch.zeros(n)
+
+    def v(self, obs):
+        return torch.full((obs.shape[0],), 0.5)
+
+
+class StepRecorder:
+    """A vector env that remembers, per step and copy, whether a life was lost or the game ended."""
+
+    def __init__(self, envs):
+        self.envs, self.lost, self.game_over = envs, [], []
+
+    def __getattr__(self, name):
+        return getattr(self.envs, name)
+
+    def step(self, actions):
+        obs, rew, terminated, truncated, info = self.envs.step(actions)
+        lost = np.zeros(self.envs.num_envs, dtype=bool)
+        for source in (info, info.get("final_info", {})):
+            if "life_lost" in source:
+                lost |= source["life_lost"] & source["_life_lost"]
+        self.lost.append(lost)
+        self.game_over.append(terminated | truncated)
+        return obs, rew, terminated, truncated, info
+
+
+def test_ppo_collector_closes_the_gae_path_with_0_at_each_lost_life_and_logs_full_games():
+    from spinrl.onpolicy import TrajectoryCollector
+
+    torch.manual_seed(0)
+    envs = StepRecorder(make_vector_env(make_env_fn("ALE/SpaceInvaders-v5"), num_envs=2))
+    steps = 700
+    buf, logger = RecordingBuffer(steps, 2), RowLogger()
+    collector = TrajectoryCollector(
+        envs, RandomCritic(envs.single_action_space.n), buf, logger, torch.device("cpu")
+    )
+    collector.collect(steps, reset_seeds=[5, 6])
+    lost, game_over = np.array(envs.lost), np.array(envs.game_over)
+    # Every lost life and every game over closes a path with 0; the epoch's end closes the others
+    # with V (0.5). No other path is closed: the game goes on after a lost life.
+    expected = {(t, i): 0.0 for t, i in zip(*np.nonzero(lost | game_over))}
+    expected.update({(steps - 1, i): 0.5 for i in range(2) if (steps - 1, i) not in expected})
+    assert lost.sum() >= 3 and buf.closed == expected
+    rewards = np.array(buf.rewards)
+    assert set(np.unique(rewards)) <= {-1.0, 0.0, 1.0}
+    # The logged episodes are whole games with their real score (5 to 30 points per invader).
+    games = [row for row in logger.rows if "EpRet" in row]
+    assert len(games) == game_over.sum() >= 1
+    assert all(row["EpRet"] % 5 == 0 and row["EpLen"] > 100 for row in games)
+    assert max(row["EpRet"] for row in games) > 1 >= rewards.max()
