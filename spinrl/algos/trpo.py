@@ -18,7 +18,7 @@ from spinrl.checkpoint import Checkpointer
 from spinrl.checks import check_finite, check_hyperparameters
 from spinrl.custom_ac import build_actor_critic
 from spinrl.device import resolve_device
-from spinrl.envs import check_spaces, env_name_of, env_seeds, make_vector_env, obs_dim_of, steps_per_copy
+from spinrl.envs import check_spaces, env_name_of, env_seeds, make_vector_env, steps_per_copy
 from spinrl.errors import UserError
 from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
@@ -167,8 +167,9 @@ def trpo(
 
     # Set up the experience buffer: steps_per_epoch is shared by all ranks and env copies.
     steps_per_env = steps_per_copy(steps_per_epoch, num_envs, num_procs())
+    obs_shape, obs_dtype = obs_space.shape, obs_space.dtype  # float32 vectors, or uint8 image frames
     buf = GAEBuffer(
-        obs_dim_of(obs_space), act_space.shape, steps_per_env, num_envs, gamma, lam, act_dtype=act_space.dtype
+        obs_shape, act_space.shape, steps_per_env, num_envs, gamma, lam, act_space.dtype, obs_dtype
     )
 
     # Set up the logger and save the configuration, only now: a refused environment, network or
