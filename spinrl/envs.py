@@ -7,7 +7,9 @@ The traps this module handles once for every algorithm:
   observation of a finished episode is in ``info["final_obs"]`` and can be bootstrapped from.
 - Every environment copy gets its own seed, derived from the run's seed, the MPI rank and the epoch
   the process starts at, so runs are reproducible and a resumed run is seeded afresh.
-- Observations of any Box shape (and Discrete ones, one-hot) are flattened to vectors.
+- Observations of any Box shape (and Discrete ones, one-hot) are flattened to float32 vectors, except
+  images (:func:`spinrl.encoders.is_image_space`: uint8 frames), which stay as they are for the
+  networks' convolutional encoders.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
+from spinrl.encoders import is_image_space
 from spinrl.errors import UserError
 from spinrl.mpi import proc_id
 
@@ -133,12 +136,19 @@ def check_spaces(
 
 
 def _prepare(env: gym.Env, max_ep_len: int | None) -> gym.Env:
-    """Flatten observations and apply ``max_ep_len`` as a time limit (a truncation, never a terminal)."""
-    if isinstance(env.observation_space, spaces.Discrete) or (
+    """Flatten observations (not images) and apply ``max_ep_len`` as a time limit (a truncation, never
+    a terminal)."""
+    if is_image_space(env.observation_space):
+        pass  # uint8 frames travel as they are: the network's encoder scales them
+    elif isinstance(env.observation_space, spaces.Discrete) or (
         isinstance(env.observation_space, spaces.Box) and len(env.observation_space.shape) != 1
     ):
         env = gym.wrappers.FlattenObservation(env)
-    if isinstance(env.observation_space, spaces.Box) and env.observation_space.dtype != np.float32:
+    if (
+        isinstance(env.observation_space, spaces.Box)
+        and env.observation_space.dtype != np.float32
+        and not is_image_space(env.observation_space)
+    ):
         env = gym.wrappers.TransformObservation(
             env,
             lambda o: np.asarray(o, dtype=np.float32),

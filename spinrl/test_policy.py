@@ -274,10 +274,11 @@ def load_policy(
         env.close()
         raise
     ac.to(device).eval()
-    act_space = env.action_space
+    act_space, obs_dtype = env.action_space, env.observation_space.dtype
 
     def get_action(obs: np.ndarray):
-        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32)[None], device=device)
+        # float32 vectors, uint8 frames: the dtype of the prepared env's observations, as in training.
+        obs_t = torch.as_tensor(np.asarray(obs, dtype=obs_dtype)[None], device=device)
         a = ac.act(obs_t, deterministic=deterministic)[0].cpu().numpy()
         if isinstance(act_space, spaces.Box):
             return np.clip(a, act_space.low, act_space.high)

@@ -26,7 +26,6 @@ from spinrl.envs import (
     env_name_of,
     env_seeds,
     make_vector_env,
-    obs_dim_of,
     real_next_obs,
     resolve_env_fn,
     steps_per_copy,
@@ -43,7 +42,7 @@ from spinrl.offpolicy import (
     seeds_for_test_episodes,
 )
 from spinrl.q_nets import MLPQNetwork
-from spinrl.replay_buffer import ReplayBuffer
+from spinrl.replay_buffer import make_replay_buffer
 from spinrl.rng import seed_everything
 
 
@@ -212,7 +211,7 @@ def dqn(
     q_params, q_targ_params = list(ac.q.parameters()), list(ac_targ.q.parameters())
 
     # The replay buffer: actions are stored as indices 0..n-1.
-    buf = ReplayBuffer(obs_dim_of(obs_space), (), replay_size, num_envs, torch.int64, device)
+    buf = make_replay_buffer(envs, replay_size, torch.int64, device)
 
     # Set up the logger and save the configuration, only now: a refused environment, network or
     # buffer size above leaves no run directory behind.

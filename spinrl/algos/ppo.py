@@ -21,7 +21,6 @@ from spinrl.envs import (
     env_name_of,
     env_seeds,
     make_vector_env,
-    obs_dim_of,
     resolve_env_fn,
     steps_per_copy,
 )
@@ -170,8 +169,9 @@ def ppo(
 
     # Set up the experience buffer: steps_per_epoch is shared by all ranks and env copies.
     steps_per_env = steps_per_copy(steps_per_epoch, num_envs, num_procs())
+    obs_shape, obs_dtype = obs_space.shape, obs_space.dtype  # float32 vectors, or uint8 image frames
     buf = GAEBuffer(
-        obs_dim_of(obs_space), act_space.shape, steps_per_env, num_envs, gamma, lam, act_dtype=act_space.dtype
+        obs_shape, act_space.shape, steps_per_env, num_envs, gamma, lam, act_space.dtype, obs_dtype
     )
 
     # Set up the logger and save the configuration, only now: a refused environment, network or

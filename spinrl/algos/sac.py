@@ -27,7 +27,6 @@ from spinrl.envs import (
     env_name_of,
     env_seeds,
     make_vector_env,
-    obs_dim_of,
     real_next_obs,
     resolve_env_fn,
     steps_per_copy,
@@ -46,7 +45,7 @@ from spinrl.offpolicy import (
     seeds_for_test_episodes,
 )
 from spinrl.q_nets import MLPSquashedGaussianActorCritic, Temperature
-from spinrl.replay_buffer import ReplayBuffer
+from spinrl.replay_buffer import make_replay_buffer
 from spinrl.rng import seed_everything
 
 
@@ -204,7 +203,7 @@ def sac(
     q_params, q_targ_params = list(ac.q.parameters()), list(ac_targ.q.parameters())  # both Q's
 
     # The replay buffer: actions are stored normalised, as the policy outputs them.
-    buf = ReplayBuffer(obs_dim_of(obs_space), act_space.shape, replay_size, num_envs, device=device)
+    buf = make_replay_buffer(envs, replay_size, device=device)
 
     # Set up the logger and save the configuration, only now: a refused environment, network or
     # buffer size above leaves no run directory behind.

@@ -25,7 +25,6 @@ from spinrl.envs import (
     env_name_of,
     env_seeds,
     make_vector_env,
-    obs_dim_of,
     real_next_obs,
     resolve_env_fn,
     steps_per_copy,
@@ -43,7 +42,7 @@ from spinrl.offpolicy import (
     seeds_for_test_episodes,
 )
 from spinrl.q_nets import MLPTwinActorCritic
-from spinrl.replay_buffer import ReplayBuffer
+from spinrl.replay_buffer import make_replay_buffer
 from spinrl.rng import seed_everything
 
 
@@ -210,7 +209,7 @@ def td3(
     params, targ_params = list(ac.parameters()), list(ac_targ.parameters())
 
     # The replay buffer: actions are stored normalised, as the actor outputs them.
-    buf = ReplayBuffer(obs_dim_of(obs_space), act_space.shape, replay_size, num_envs, device=device)
+    buf = make_replay_buffer(envs, replay_size, device=device)
 
     # Set up the logger and save the configuration, only now: a refused environment, network or
     # buffer size above leaves no run directory behind.
