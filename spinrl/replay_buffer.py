@@ -166,12 +166,16 @@ class ReplayBuffer:
             bad = ~valid[idx]
         next_idx = (idx + self.num_envs) % total
         return dict(
-            obs=self.obs_buf.view(total, *self.obs_shape).index_select(0, idx),
-            obs2=self.obs_buf.view(total, *self.obs_shape).index_select(0, next_idx),
+            obs=self._observations(idx),
+            obs2=self._observations(next_idx),
             act=self.act_buf.view(total, *self.act_buf.shape[2:]).index_select(0, idx),
             rew=self.rew_buf.view(-1).index_select(0, idx),
             done=self.term_buf.view(-1).index_select(0, idx).float(),
         )
+
+    def _observations(self, idx: torch.Tensor) -> torch.Tensor:
+        """The observations at flat indices ``idx`` (row * num_envs + copy)."""
+        return self.obs_buf.view(-1, *self.obs_shape).index_select(0, idx)
 
     def __len__(self) -> int:
         """Number of transitions that can be sampled."""
@@ -237,9 +241,16 @@ def make_replay_buffer(
     ``act_dtype`` is how actions are stored: float32 for Box actions, int64 for DQN's indices.
     """
     from spinrl.encoders import is_image_space
+    from spinrl.frame_buffer import FrameStackReplayBuffer, frame_stack_of
 
-    obs_space, act_space = envs.single_observation_space, envs.single_action_space
-    act_shape = act_space.shape
+    obs_space, act_shape, num_envs = (
+        envs.single_observation_space,
+        envs.single_action_space.shape,
+        envs.num_envs,
+    )
     if not is_image_space(obs_space):
-        return ReplayBuffer(int(np.prod(obs_space.shape)), act_shape, size, envs.num_envs, act_dtype, device)
-    return ReplayBuffer(obs_space.shape, act_shape, size, envs.num_envs, act_dtype, device, torch.uint8)
+        return ReplayBuffer(int(np.prod(obs_space.shape)), act_shape, size, num_envs, act_dtype, device)
+    stack = frame_stack_of(envs)
+    if stack is not None:
+        return FrameStackReplayBuffer(stack, act_shape, size, num_envs, act_dtype, device)
+    return ReplayBuffer(obs_space.shape, act_shape, size, num_envs, act_dtype, device, torch.uint8)

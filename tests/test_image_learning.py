@@ -7,8 +7,10 @@ keeps each run to seconds on a CPU.
 
 from __future__ import annotations
 
+import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from image_envs import DotEnv
 
 from spinrl import ddpg, dqn, ppo, sac, td3
@@ -66,3 +68,18 @@ def test_continuous_action_algorithms_run_on_images(fn, tmp_path):
     )  # fmt: skip
     for key in ("LossQ", "LossPi", "AverageTestEpRet"):
         assert np.all(np.isfinite(progress[key])), (key, progress[key])
+
+
+def test_dqn_on_stacked_frames_resumes_with_its_frame_buffer(tmp_path):
+    def stacked_dots():
+        return gym.wrappers.FrameStackObservation(DotEnv(channels=None), 4)
+
+    kwargs = dict(
+        ac_kwargs=SMALL_ENCODER, steps_per_epoch=150, start_steps=50, update_after=50, update_every=50,
+        num_test_episodes=1, replay_size=1000, save_buffer=True, save_freq=1,
+    )  # fmt: skip
+    _progress(dqn, stacked_dots, tmp_path, epochs=1, **kwargs)
+    state = torch.load(tmp_path / "run/checkpoint-1.pt", weights_only=True)["replay_buffer"]
+    assert state["stack_size"] == 4 and state["obs"].shape[2:] == (12, 12)  # one frame per row
+    progress = _progress(dqn, stacked_dots, tmp_path, epochs=2, resume=True, **kwargs)
+    assert list(progress["Epoch"]) == [0, 1] and progress["TotalEnvInteracts"][-1] == 300
