@@ -6,7 +6,8 @@ more than the arithmetic. NumPy does the same arithmetic with a fraction of the 
 :class:`spinrl.nets.MLPActorCritic` on the CPU the collection loop acts through this mirror.
 It is rebuilt from the torch weights at the start of every epoch (the policy only changes in the
 update), and draws its noise from torch's RNG, so seeding and resuming work exactly as before.
-Any other actor-critic, or a GPU, falls back to ``ac.step``.
+Any other actor-critic, an image network (its encoder is convolutional), or a GPU, falls back to
+``ac.step``.
 
 At this size the cost is the number of NumPy calls, not the arithmetic, so the mirror makes few:
 the policy's and the critic's hidden layers run as one stack, arrays are reused, and the noise of a
@@ -158,6 +159,8 @@ def numpy_policy(ac: nn.Module, device: torch.device, num_calls: int | None = No
     noise in another order than a small one.
     """
     if device.type != "cpu" or type(ac) is not MLPActorCritic:
+        return None
+    if ac.encoder is not None:  # image observations: convolutions are torch's job
         return None
     if isinstance(ac.pi, MLPCategoricalActor):
         nets = _numpy_mlp_pair(ac.pi.logits_net, ac.v.v_net)
