@@ -170,10 +170,14 @@ def start_early(module: str, tokens: list[str]) -> None:
     """From the command line, before it imports the algorithm: start the zygote for a local
     ``--parallel K`` grid of single-process runs now, so that its imports overlap the command line's own.
 
-    The grid picks it up in :func:`zygote_for`; one that goes unused ends with this process.
+    The grid picks it up in :func:`zygote_for`; one that goes unused (every variant had finished
+    already, say) ends with this process, or when the next command line in it starts another.
     """
     global _early
-    if not _wants_zygote(tokens) or os.environ.get("SPINRL_NO_ZYGOTE") == "1" or _early is not None:
+    if _early is not None:
+        _early.close(wait=False)
+        _early = None
+    if not _wants_zygote(tokens) or os.environ.get("SPINRL_NO_ZYGOTE") == "1":
         return
     try:
         _early = Zygote([*PRELOAD, module])
