@@ -12,7 +12,8 @@ FrameStackObservation with 4 frames), actions are indices. Two sections:
 2. **Measured resident memory**: each buffer, in a process of its own, is filled to its capacity
    (``--fill``, 20000 by default) with transitions from a real ALE Pong-v5 game played at random;
    the growth of the process's resident set (VmRSS) is scaled to 1M transitions. This checks that
-   the array sizes are the memory really used. Also measured: the time to sample a batch of 32.
+   the array sizes are the memory really used. Also measured: the time to sample a batch of 32, with
+   all four buffers in one process, filled alike and timed in interleaved rounds.
 
 Writes benchmarks/results/atari-memory.md.
 """
@@ -92,42 +93,61 @@ def rss() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+def play(envs, bufs: dict, steps: int) -> None:
+    """Play ``steps`` random steps of the game, storing each transition in every buffer of ``bufs``."""
+    from spinrl.envs import real_next_obs
+
+    obs, _ = envs.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for _ in range(steps):
+        act = rng.integers(envs.single_action_space.n, size=1)
+        next_obs, rew, terminated, truncated, info = envs.step(act)
+        ended = terminated | truncated
+        reached = real_next_obs(next_obs, ended, info)
+        for kind, buf in bufs.items():
+            if kind.startswith("spinrl"):
+                buf.store(obs, act, rew, reached, terminated, ended)
+            else:
+                infos = [{"TimeLimit.truncated": bool(truncated[0])}]
+                buf.add(obs, reached, act[:, None], rew, terminated, infos)
+        obs = next_obs
+
+
 def measure(kind: str, fill: int) -> dict:
     """In this process: build a ``fill``-transition buffer, fill it from a real game, report memory."""
     import torch
-
-    from spinrl.envs import real_next_obs
 
     torch.set_num_threads(1)
     envs, _ = build(kind, 8)  # warm up imports and the env before the baseline
     envs.close()
     envs, buf = build(kind, fill)
-    obs, _ = envs.reset(seed=0)
-    rng = np.random.default_rng(0)
-    for _ in range(fill):
-        act = rng.integers(envs.single_action_space.n, size=1)
-        next_obs, rew, terminated, truncated, info = envs.step(act)
-        ended = terminated | truncated
-        reached = real_next_obs(next_obs, ended, info)
-        if kind.startswith("spinrl"):
-            buf.store(obs, act, rew, reached, terminated, ended)
-        else:
-            infos = [{"TimeLimit.truncated": bool(truncated[0])}]
-            buf.add(obs, reached, act[:, None], rew, terminated, infos)
-        obs = next_obs
+    play(envs, {kind: buf}, fill)
     filled = rss()
-    # Sampling time: the median of 7 rounds of 100 batches (the shared machine's load comes and goes).
-    rounds = []
-    for _ in range(7):
-        t = time.perf_counter()
-        for _ in range(100):
-            buf.sample_batch(32) if kind.startswith("spinrl") else buf.sample(32)
-        rounds.append((time.perf_counter() - t) / 100 * 1e6)
-    sample_us = float(np.median(rounds))
     envs.close()
-    return dict(
-        kind=kind, fill=fill, rss_after_fill=filled, arrays=array_bytes(kind, buf), sample_us=sample_us
-    )
+    return dict(kind=kind, fill=fill, rss_after_fill=filled, arrays=array_bytes(kind, buf))
+
+
+def sampling_times(fill: int, rounds: int = 9, batches: int = 50) -> dict[str, float]:
+    """Microseconds to sample a batch of 32 (s and s') from each buffer: all four in this one process,
+    filled with the same ``fill`` transitions and timed in interleaved rounds, so that the shared
+    machine's changing load weighs on them alike; the median round of each."""
+    import torch
+
+    torch.set_num_threads(1)
+    bufs = {}
+    for kind in KINDS:
+        envs, bufs[kind] = build(kind, fill)
+    play(envs, bufs, fill)
+    envs.close()
+    times: dict[str, list[float]] = {kind: [] for kind in KINDS}
+    for _ in range(rounds):
+        for kind, buf in bufs.items():
+            sample = buf.sample_batch if kind.startswith("spinrl") else buf.sample
+            t = time.perf_counter()
+            for _ in range(batches):
+                sample(32)
+            times[kind].append((time.perf_counter() - t) / batches * 1e6)
+    return {kind: float(np.median(ts)) for kind, ts in times.items()}
 
 
 def measure_in_subprocess(kind: str, fill: int) -> dict:
@@ -158,6 +178,7 @@ def baseline_rss(kind: str) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--fill", type=int, default=20_000, help="transitions stored in the measured buffers")
+    parser.add_argument("--sample_fill", type=int, default=5_000, help="transitions stored to time sampling")
     args = parser.parse_args()
     from bench_onpolicy import machine
 
@@ -199,18 +220,17 @@ def main() -> None:
         f"## Measured: resident memory after filling {args.fill:,} transitions, scaled to 1M",
         "",
         "| buffer | arrays (B per transition) | resident (B per transition) | scaled to 1M (GB) "
-        "| sample a batch of 32, s and s' (us, median of 7 x 100) |",
+        f"| sample a batch of 32, s and s' (us; {args.sample_fill:,} stored) |",
         "|---|---|---|---|---|",
     ]
+    sample_us = sampling_times(args.sample_fill)
     for kind, label in KINDS.items():
         r = measure_in_subprocess(kind, args.fill)
         base = baseline_rss(kind)
-        used = (
-            r["rss_after_fill"] - base
-        )  # everything the filled buffer holds, over the same process without it
+        used = r["rss_after_fill"] - base  # the filled buffer, over the same process without it
         lines.append(
             f"| {label} | {r['arrays'] / args.fill:,.0f} | {used / args.fill:,.0f} | "
-            f"{used / args.fill * MILLION / 1e9:.2f} | {r['sample_us']:.0f} |"
+            f"{used / args.fill * MILLION / 1e9:.2f} | {sample_us[kind]:.0f} |"
         )
         print(lines[-1], flush=True)
     lines += [
@@ -218,10 +238,10 @@ def main() -> None:
         "RSS: the resident set of a process holding the filled buffer, minus that of the same process "
         "(imports, env, a buffer of 8 transitions) without it; the two differ by a few MB of noise, so the "
         "per-transition figure is meaningful at this fill size. spinrl's sampling rebuilds the 4-frame "
-        "stacks with one gather of 2 x 4 x 32 frames; SB3 copies whole stored stacks.",
+        "stacks and the next ones with one gather of 5 x 32 frames; SB3 copies whole stored stacks.",
         "",
         f"Load average after the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other work shares "
-        "this machine: the sampling times are indicative).",
+        "this machine).",
         "",
         "PPO's on-policy buffer (GAEBuffer) keeps its frames as uint8 too: 8 env copies x 128 steps x "
         "(4, 84, 84) is 29 MB, against 116 MB as float32.",
