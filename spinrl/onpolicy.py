@@ -8,6 +8,8 @@ keep the trajectories". Three traps are handled here, once:
   future: they close with V of the observation really reached (:func:`spinrl.envs.real_next_obs`).
 - Episodes are not tied to epochs: the env copies are reset once per process, and an episode that
   is still running when the epoch ends goes on in the next one.
+- The buffer learns from :class:`spinrl.atari.LearningSignals`: for Atari, clipped rewards, and a
+  lost life closes the path with 0 as a terminal would, while the game and its logged EpRet go on.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from spinrl.atari import LearningSignals
 from spinrl.envs import real_next_obs
 from spinrl.fast_act import numpy_policy
 from spinrl.gae_buffer import GAEBuffer
@@ -41,6 +44,7 @@ class TrajectoryCollector:
         device: torch.device,
     ):
         self.envs, self.ac, self.buf, self.logger, self.device = envs, ac, buf, logger, device
+        self.learning_signals = LearningSignals(envs)
         self.obs: np.ndarray | None = None
         self.ep_ret = np.zeros(envs.num_envs)  # return and length of each copy's running episode
         self.ep_len = np.zeros(envs.num_envs, dtype=np.int64)
@@ -82,12 +86,15 @@ class TrajectoryCollector:
             ep_ret += rew
             ep_len += one_step  # an int64 array: adding the Python int 1 costs a conversion (~0.6 us)
 
-            buf.store(obs, a, rew, v, logp)
+            # What the buffer learns from: the env's reward and terminal flag, except for Atari
+            # (clipped rewards; a lost life is a terminal, though the game goes on).
+            learn_rew, learn_term = self.learning_signals(rew, terminated, info)
+            buf.store(obs, a, learn_rew, v, logp)
 
             epoch_ended = t == steps_per_env - 1
-            # Did an episode end? (count_nonzero answers as .any() does, in 0.2 us instead of 1.4.)
-            if np.count_nonzero(terminated) or np.count_nonzero(truncated) or epoch_ended:
-                ended = terminated | truncated
+            # Did a path end? (count_nonzero answers as .any() does, in 0.2 us instead of 1.4.)
+            if np.count_nonzero(learn_term) or np.count_nonzero(truncated) or epoch_ended:
+                ended = terminated | truncated  # the episode (the whole game) ended
                 # Close the paths that end here. A terminal closes with 0; a time limit or the
                 # epoch's end closes with V of the observation really reached. Only a truncated
                 # copy needs real_next_obs (the vector env has already reset it, so next_obs holds
@@ -100,8 +107,8 @@ class TrajectoryCollector:
                             real_next_obs(next_obs, truncated, info), device=device
                         )
                         last_vals = ac.v(bootstrap_obs).cpu().numpy()
-                for i in range(envs.num_envs) if epoch_ended else np.flatnonzero(ended):
-                    buf.finish_path(i, 0.0 if terminated[i] else float(last_vals[i]))
+                for i in range(envs.num_envs) if epoch_ended else np.flatnonzero(ended | learn_term):
+                    buf.finish_path(i, 0.0 if learn_term[i] else float(last_vals[i]))
                     if ended[i]:
                         logger.store(EpRet=ep_ret[i], EpLen=ep_len[i])
                         ep_ret[i], ep_len[i] = 0.0, 0

@@ -21,10 +21,12 @@ from spinrl.device import resolve_device, set_thread_budget
 from spinrl.envs import (
     EpisodeReturns,
     check_spaces,
+    default_max_ep_len,
     env_name_of,
     env_seeds,
     make_vector_env,
     real_next_obs,
+    resolve_env_fn,
     steps_per_copy,
 )
 from spinrl.logx import EpochLogger
@@ -65,13 +67,14 @@ def td3(
     noise_clip: float = 0.5,
     policy_delay: int = 2,
     num_test_episodes: int = 10,
-    max_ep_len: int = 1000,
+    max_ep_len: int | None = None,
     logger_kwargs: dict | None = None,
     save_freq: int = 1,
     resume: bool = False,
     num_envs: int = 1,
     device: str = "auto",
     save_buffer: bool = False,
+    env_kwargs: dict | None = None,
 ) -> MLPTwinActorCritic:
     """Twin Delayed Deep Deterministic Policy Gradient (TD3)
 
@@ -149,7 +152,8 @@ def td3(
             in TotalEnvInteracts.
         max_ep_len: The longest an episode may run, in env steps. Hitting it is a truncation, not a
             terminal: the target of the last transition still bootstraps from Q(s', a'). The env's
-            own time limit applies where it is shorter. 1000 by default, the MuJoCo limit.
+            own time limit applies where it is shorter. None (default): 1000 steps, the MuJoCo
+            limit (Atari games, not for this algorithm, would run to the end of the game).
         logger_kwargs: Arguments for spinrl.logx.EpochLogger, chiefly output_dir (where progress.txt,
             config.json and checkpoints go) and exp_name; spinrl.logx.setup_logger_kwargs makes them.
         save_freq: Save a checkpoint every save_freq epochs, and after the last. Checkpoints never
@@ -168,6 +172,11 @@ def td3(
         save_buffer: Also write the filled part of the replay buffer into each checkpoint, so that
             a resumed run keeps its experience. Big: about 1.5 GB per save for a million Humanoid
             transitions. Without it, a resumed run starts from an empty buffer.
+        env_kwargs: Keyword arguments for making the environment from its id: ``gym.make(env_fn,
+            **env_kwargs)``, e.g. ``{"continuous": True}`` for LunarLander-v3. For an Atari id
+            (ALE/Pong-v5) they change the options of its protocol (spinrl.atari.ATARI_OPTIONS), e.g.
+            ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them (for Atari,
+            every option), so resumed runs, grid children and test_policy make the same env.
 
     Returns:
         The trained actor-critic.
@@ -176,6 +185,9 @@ def td3(
     refuse_mpi("td3")
     ac_kwargs = dict(ac_kwargs or {})
     config = dict(locals(), algo="td3", env_name=env_name_of(env_fn))
+    # A Gymnasium id becomes a factory: Atari ids get spinrl.atari's protocol, env_kwargs its options.
+    env_fn = resolve_env_fn(env_fn, env_kwargs)
+    max_ep_len = default_max_ep_len(env_fn, max_ep_len)  # None: 1000 steps, or a full Atari game
     steps_per_env = steps_per_copy(steps_per_epoch, num_envs)
 
     # Random seeds; the device; on the CPU one torch thread, fastest for small networks.
