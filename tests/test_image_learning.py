@@ -13,7 +13,7 @@ import pytest
 import torch
 from image_envs import DotEnv
 
-from spinrl import ddpg, dqn, ppo, sac, td3
+from spinrl import ddpg, dqn, ppo, sac, td3, trpo, vpg
 from spinrl.logx import read_progress
 from spinrl.test_policy import load_policy
 
@@ -57,6 +57,15 @@ def test_ppo_learns_to_act_toward_the_dot(tmp_path):
     returns = progress["AverageEpRet"]
     # 80 episodes per epoch: the mean of a random policy is 5 +- 0.2.
     assert returns[-1] >= 7 and returns[-1] - returns[0] >= 1.5, returns
+
+
+@pytest.mark.parametrize("fn", [vpg, trpo], ids=["vpg", "trpo"])
+def test_vpg_and_trpo_run_on_images(fn, tmp_path):
+    progress = _progress(
+        fn, DotEnv, tmp_path, ac_kwargs=SMALL_ENCODER, steps_per_epoch=200, epochs=2, train_v_iters=5
+    )
+    for key in ("LossPi", "LossV", "AverageEpRet"):
+        assert np.all(np.isfinite(progress[key])), (key, progress[key])
 
 
 @pytest.mark.parametrize("fn", [sac, td3, ddpg], ids=["sac", "td3", "ddpg"])

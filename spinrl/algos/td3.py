@@ -93,6 +93,8 @@ def td3(
         ac_kwargs: Keyword arguments for actor_critic, such as ``dict(hidden_sizes=(256, 256),
             activation="ReLU")`` (the defaults). The cost of an update grows with the number of
             weights; too small a network cannot represent a good policy on hard tasks.
+            Image observations get a convolutional encoder first, picked and sized by ``encoder``
+            ("nature", "small" or a class) and ``features_dim`` (see docs/user/custom-networks.md).
         seed: The one integer every random number of the run derives from: Python, NumPy, torch, the
             reset seeds of each env copy and of the test episodes. The same seed and settings on the
             same machine log the same numbers. Single runs differ a lot, so compare over seeds.
