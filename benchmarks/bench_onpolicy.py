@@ -274,7 +274,8 @@ def bench_mpi(epochs: int, work: Path) -> list[str]:
 
 
 def bench_throughput(num_envs: int) -> list[str]:
-    """Collection speed of spinrl's PPO loop vs the raw env with random actions, same process."""
+    """Collection speed of spinrl's PPO loop, and of SB3's PPO ``collect_rollouts`` with one env, vs the
+    raw env with random actions, same process (so each row's share of raw compares like with like)."""
     import gymnasium as gym
     import torch
 
@@ -285,6 +286,7 @@ def bench_throughput(num_envs: int) -> list[str]:
     from spinrl.onpolicy import TrajectoryCollector
 
     torch.set_num_threads(1)
+    load_before = os.getloadavg()[0]
     env = gym.make("CartPole-v1")
     env.reset(seed=0)
     n = 100_000
@@ -309,6 +311,24 @@ def bench_throughput(num_envs: int) -> list[str]:
         collector.collect(steps)
         sps = steps * k / (time.time() - t)
         rows.append(f"| spinrl PPO collection, --num_envs {k} | {sps:,.0f} | {sps / raw:.0%} |")
+
+    from stable_baselines3 import PPO
+
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=4000, device="cpu", seed=0)  # one env (DummyVecEnv)
+    _, callback = model._setup_learn(10**6, None)
+    callback.on_training_start(locals(), globals())
+    model.collect_rollouts(
+        model.env, callback, model.rollout_buffer, n_rollout_steps=model.n_steps
+    )  # warm-up
+    t = time.time()
+    model.collect_rollouts(model.env, callback, model.rollout_buffer, n_rollout_steps=model.n_steps)
+    sps = model.n_steps / (time.time() - t)
+    rows.append(f"| SB3 PPO `collect_rollouts`, n_envs 1 | {sps:,.0f} | {sps / raw:.0%} |")
+    rows.append(
+        f"\nLoad average (1 min) before and after: {load_before:.1f}, {os.getloadavg()[0]:.1f} "
+        f"({len(os.sched_getaffinity(0))} usable cores; with more runnable processes than cores, other "
+        "work took turns on this process's core and every row is slower)."
+    )
     return rows
 
 
