@@ -187,9 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         f"Runs written: {finished} of {RUNS * 2 * len(cases) * args.repeats}.",
         "",
     ]
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
-    print(f"wrote {RESULTS}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
+    print(f"wrote {args.out}")
     return 0
 
 
