@@ -100,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeats", type=int, default=2, help="time each grid this often; report the fastest"
     )
+    parser.add_argument(
+        "--out", type=Path, default=RESULTS, help=f"the table's file (default {RESULTS.name})"
+    )
     args = parser.parse_args(argv)
 
     cases = [args.short_epochs, args.long_epochs]
