@@ -17,6 +17,7 @@ from torch.optim import Adam
 
 from spinrl.checkpoint import Checkpointer
 from spinrl.checks import check_hyperparameters
+from spinrl.compiled_update import compile_update
 from spinrl.custom_ac import build_actor_critic
 from spinrl.device import resolve_device, set_thread_budget
 from spinrl.envs import (
@@ -71,6 +72,7 @@ def ddpg(
     num_envs: int = 1,
     device: str = "auto",
     save_buffer: bool = False,
+    compile: bool = False,
 ) -> MLPDeterministicActorCritic:
     """Deep Deterministic Policy Gradient (DDPG)
 
@@ -157,6 +159,11 @@ def ddpg(
         save_buffer: Also write the filled part of the replay buffer into each checkpoint, so that
             a resumed run keeps its experience. Big: about 1.5 GB per save for a million Humanoid
             transitions. Without it, a resumed run starts from an empty buffer.
+        compile: Run the whole update step (losses, backward passes, optimiser steps, target
+            averaging) through torch.compile; on a CUDA GPU also as CUDA graphs. Same algorithm, same
+            random draws; the first update takes tens of seconds to compile (logged). Meant for a
+            GPU, for runs long enough to repay that; on a CPU the compiled update measured slower
+            than the eager one (benchmarks/results/offpolicy-quick.md). Off by default.
 
     Returns:
         The trained actor-critic.
@@ -243,6 +250,9 @@ def ddpg(
         # Finally, the target networks move a little towards the trained ones.
         polyak_update(targ_params, params, polyak)
         stats.add(LossQ=loss_q, LossPi=loss_pi, QVals=q)
+
+    # With compile=True, the same update as compiled code (spinrl.compiled_update).
+    update = compile_update(update, compile, device, logger)
 
     def get_action(o: np.ndarray) -> np.ndarray:
         """The actor's action plus Gaussian exploration noise, clipped to [-1, 1]."""

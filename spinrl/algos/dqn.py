@@ -17,6 +17,7 @@ from torch.optim import Adam
 
 from spinrl.checkpoint import Checkpointer
 from spinrl.checks import check_hyperparameters
+from spinrl.compiled_update import compile_update
 from spinrl.device import resolve_device, set_thread_budget
 from spinrl.envs import (
     EpisodeReturns,
@@ -70,6 +71,7 @@ def dqn(
     num_envs: int = 1,
     device: str = "auto",
     save_buffer: bool = False,
+    compile: bool = False,
 ) -> MLPQNetwork:
     """Deep Q-Network (DQN), with double-Q targets and a Polyak-averaged target network.
 
@@ -168,6 +170,11 @@ def dqn(
         save_buffer: Also write the filled part of the replay buffer into each checkpoint, so that
             a resumed run keeps its experience. Without it, a resumed run starts from an empty
             buffer.
+        compile: Run the whole update step (losses, backward passes, optimiser steps, target
+            averaging) through torch.compile; on a CUDA GPU also as CUDA graphs. Same algorithm, same
+            random draws; the first update takes tens of seconds to compile (logged). Meant for a
+            GPU, for runs long enough to repay that; on a CPU the compiled update measured slower
+            than the eager one (benchmarks/results/offpolicy-quick.md). Off by default.
 
     Returns:
         The trained Q-network.
@@ -235,6 +242,9 @@ def dqn(
         # Then the target network moves a little towards the trained one.
         polyak_update(q_targ_params, q_params, polyak)
         stats.add(LossQ=loss_q, QVals=q)
+
+    # With compile=True, the same update as compiled code (spinrl.compiled_update).
+    update = compile_update(update, compile, device, logger)
 
     def epsilon(t: int) -> float:
         """The exploration rate after t env steps: epsilon_start at start_steps, then a straight line

@@ -18,6 +18,7 @@ from torch.optim import Adam
 
 from spinrl.checkpoint import Checkpointer
 from spinrl.checks import check_hyperparameters
+from spinrl.compiled_update import compile_update
 from spinrl.custom_ac import build_actor_critic
 from spinrl.device import resolve_device, set_thread_budget
 from spinrl.envs import (
@@ -72,6 +73,7 @@ def sac(
     num_envs: int = 1,
     device: str = "auto",
     save_buffer: bool = False,
+    compile: bool = False,
 ) -> MLPSquashedGaussianActorCritic:
     """Soft Actor-Critic (SAC)
 
@@ -158,6 +160,11 @@ def sac(
         save_buffer: Also write the filled part of the replay buffer into each checkpoint, so that
             a resumed run keeps its experience. Big: about 1.5 GB per save for a million Humanoid
             transitions. Without it, a resumed run starts from an empty buffer.
+        compile: Run the whole update step (losses, backward passes, optimiser steps, target
+            averaging) through torch.compile; on a CUDA GPU also as CUDA graphs. Same algorithm, same
+            random draws; the first update takes tens of seconds to compile (logged). Meant for a
+            GPU, for runs long enough to repay that; on a CPU the compiled update measured slower
+            than the eager one (benchmarks/results/offpolicy-quick.md). Off by default.
 
     Returns:
         The trained actor-critic.
@@ -264,6 +271,9 @@ def sac(
         # Finally, the target Q-networks move a little towards the trained ones.
         polyak_update(q_targ_params, q_params, polyak)
         stats.add(LossQ=loss_q, LossPi=loss_pi, QVals=q, LogPi=logp_pi, Alpha=temperature.alpha)
+
+    # With compile=True, the same update as compiled code (spinrl.compiled_update).
+    update = compile_update(update, compile, device, logger)
 
     def get_action(o: np.ndarray) -> np.ndarray:
         """A sample from the current policy, in [-1, 1]: SAC explores through its own randomness."""

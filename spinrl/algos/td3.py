@@ -16,6 +16,7 @@ from torch.optim import Adam
 
 from spinrl.checkpoint import Checkpointer
 from spinrl.checks import check_hyperparameters
+from spinrl.compiled_update import compile_update
 from spinrl.custom_ac import build_actor_critic
 from spinrl.device import resolve_device, set_thread_budget
 from spinrl.envs import (
@@ -73,6 +74,7 @@ def td3(
     num_envs: int = 1,
     device: str = "auto",
     save_buffer: bool = False,
+    compile: bool = False,
 ) -> MLPTwinActorCritic:
     """Twin Delayed Deep Deterministic Policy Gradient (TD3)
 
@@ -167,6 +169,11 @@ def td3(
         save_buffer: Also write the filled part of the replay buffer into each checkpoint, so that
             a resumed run keeps its experience. Big: about 1.5 GB per save for a million Humanoid
             transitions. Without it, a resumed run starts from an empty buffer.
+        compile: Run the whole update step (losses, backward passes, optimiser steps, target
+            averaging) through torch.compile; on a CUDA GPU also as CUDA graphs. Same algorithm, same
+            random draws; the first update takes tens of seconds to compile (logged). Meant for a
+            GPU, for runs long enough to repay that; on a CPU the compiled update measured slower
+            than the eager one (benchmarks/results/offpolicy-quick.md). Off by default.
 
     Returns:
         The trained actor-critic.
@@ -241,7 +248,7 @@ def td3(
     q_optimizer = Adam(q_params, lr=q_lr, fused=True)
     stats = UpdateStats()
 
-    def update(data: dict[str, torch.Tensor], timer: int) -> None:
+    def update(data: dict[str, torch.Tensor], update_policy: bool) -> None:
         # First one gradient step on both Q-functions.
         q_optimizer.zero_grad()
         loss_q, q = compute_loss_q(data)
@@ -251,7 +258,7 @@ def td3(
 
         # Delayed policy updates (TD3 paper, Section 5.2): the actor and the targets only move on
         # every policy_delay-th critic step.
-        if timer % policy_delay == 0:
+        if update_policy:
             # One gradient step on the actor, with the Q-networks frozen so that no effort goes into
             # gradients for them.
             with frozen(q_params):
@@ -263,6 +270,9 @@ def td3(
             # Finally, the target networks (actor and critics) move a little towards the trained ones.
             polyak_update(targ_params, params, polyak)
             stats.add(LossPi=loss_pi)
+
+    # With compile=True, the same update as compiled code (spinrl.compiled_update).
+    update = compile_update(update, compile, device, logger)
 
     def get_action(o: np.ndarray) -> np.ndarray:
         """The actor's action plus Gaussian exploration noise, clipped to [-1, 1]."""
@@ -323,7 +333,7 @@ def td3(
             rounds = progress.t // update_every - (progress.t - num_envs) // update_every
             if rounds and buf.steps_stored >= update_after:
                 for j in range(rounds * update_every):
-                    update(buf.sample_batch(batch_size), timer=j)
+                    update(buf.sample_batch(batch_size), update_policy=j % policy_delay == 0)
 
         # End of epoch: test the deterministic actor, log the epoch's row, save a checkpoint.
         run_test_episodes(

@@ -1,0 +1,82 @@
+"""``compile=True``: an algorithm's whole update step (losses, backward passes, optimiser steps, Polyak
+averaging) run through ``torch.compile``.
+
+Each off-policy algorithm writes its update as a plain function and adds one line,
+``update = compile_update(update, compile, device, logger)``; with ``compile=False`` that line hands
+the function back untouched. The algorithm is the same either way: the same losses and the same
+random draws (inductor's ``fallback_random`` makes a compiled update draw SAC's action noise and
+TD3's target noise from torch's generator, as the eager code does), so a seeded compiled run follows
+the eager one up to floating-point rounding (tests/test_compile.py checks it).
+
+What the compiled function becomes:
+
+- On a CPU, TorchInductor turns each piece between two ``backward()`` calls into C++ kernels that fuse
+  the element-wise work (activations, the targets, Adam's arithmetic, the Polyak average) around the
+  matrix products, which stay in oneDNN/MKL. ``backward()`` itself splits the update into a few
+  graphs (three for SAC: critic loss; critic step and policy loss; policy step and targets), each
+  forward graph compiled together with its backward.
+- On a CUDA GPU, ``mode="reduce-overhead"`` also records the graphs as CUDA graphs, replayed with one
+  launch instead of one launch per kernel: what limits small networks on a GPU is the launches.
+  Recorded graphs overwrite their outputs on the next replay, which is why
+  :class:`spinrl.offpolicy.UpdateStats` keeps copies.
+
+Compiling costs time up front, once per process (and again after ``--resume``): measured in
+benchmarks/results/offpolicy-quick.md together with the steps per second, and logged when it happens.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from spinrl.errors import UserError
+from spinrl.logx import EpochLogger
+
+
+def compile_options(device: torch.device) -> dict[str, Any]:
+    """Inductor settings: CUDA graphs only where they exist (the "reduce-overhead" mode on CUDA), and
+    torch's own random-number kernels, so that compiled and eager runs draw the same numbers."""
+    mode = "reduce-overhead" if device.type == "cuda" else "default"
+    return {**torch._inductor.list_mode_options(mode), "fallback_random": True}
+
+
+def compile_update(
+    update: Callable[..., None], enabled: bool, device: torch.device, logger: EpochLogger | None = None
+) -> Callable[..., None]:
+    """``update`` compiled with ``torch.compile`` when ``enabled``, else ``update`` itself.
+
+    The first call with each combination of non-tensor arguments (TD3's ``update_policy`` True or
+    False) compiles a variant; its wall-clock is logged through ``logger`` as the compile time.
+    """
+    if not isinstance(enabled, bool):
+        raise UserError(f"compile={enabled!r} is not valid: it must be True or False")
+    if not enabled:
+        return update
+    compiled = torch.compile(update, options=compile_options(device))
+    seen: set[tuple] = set()
+    on_cuda = device.type == "cuda"
+
+    def compiled_update(*args: Any, **kwargs: Any) -> None:
+        # Tell the CUDA-graph runtime that a new step begins: the previous step's outputs may now be
+        # overwritten (nothing holds them but UpdateStats' copies).
+        if on_cuda:
+            torch.compiler.cudagraph_mark_step_begin()
+        flags = {k: v for k, v in kwargs.items() if not isinstance(v, dict | torch.Tensor)}
+        variant = (*(v for v in args if not isinstance(v, dict | torch.Tensor)), *flags.items())
+        if variant in seen:
+            return compiled(*args, **kwargs)
+        start = time.perf_counter()
+        result = compiled(*args, **kwargs)
+        seen.add(variant)
+        if logger is not None:
+            what = f" with {', '.join(f'{k}={v}' for k, v in flags.items())}" if flags else ""
+            logger.log_message(
+                f"compile: the first update{what} took {time.perf_counter() - start:.1f} s, most of it "
+                "compiling; later updates run the compiled code"
+            )
+        return result
+
+    return compiled_update
