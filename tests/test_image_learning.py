@@ -52,7 +52,7 @@ def test_dqn_learns_to_act_toward_the_dot(tmp_path):
 
 def test_ppo_learns_to_act_toward_the_dot(tmp_path):
     progress = _progress(
-        ppo, DotEnv, tmp_path, ac_kwargs=SMALL_ENCODER, steps_per_epoch=800, epochs=6, train_v_iters=10,
+        ppo, DotEnv, tmp_path, ac_kwargs=SMALL_ENCODER, steps_per_epoch=800, epochs=6, train_v_iters=10, pi_lr=1e-3,
     )  # fmt: skip
     returns = progress["AverageEpRet"]
     # 80 episodes per epoch: the mean of a random policy is 5 +- 0.2.
