@@ -12,7 +12,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # learning_curves.py trains all seven algorithms (3 seeds each) for the learning-curve figure in the docs.
-SCRIPTS = ["bench_onpolicy.py", "bench_offpolicy.py", "bench_grid.py", "learning_curves.py"]
+# bench_atari_memory.py measures replay-buffer memory for Atari frames against SB3's buffers.
+SCRIPTS = [
+    "bench_onpolicy.py",
+    "bench_offpolicy.py",
+    "bench_grid.py",
+    "bench_atari_memory.py",
+    "learning_curves.py",
+]
 TAKES_QUICK = {"bench_onpolicy.py", "bench_offpolicy.py"}  # the others are small already
 
 

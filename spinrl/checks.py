@@ -63,6 +63,7 @@ _POSITIVE_INTS = {
     "epsilon_decay_steps",
 }
 _NON_NEGATIVE_INTS = {"start_steps", "update_after", "seed"}
+_MAY_BE_NONE = {"max_ep_len"}  # None: the algorithm's default rule (spinrl.envs.default_max_ep_len)
 
 
 # Seeds are offset per MPI rank and fed to NumPy (which takes 32 bits): keep them well inside that.
@@ -72,6 +73,8 @@ MAX_SEED = 2**31 - 1
 def check_hyperparameters(values: Mapping[str, Any]) -> None:
     """Refuse out-of-range hyperparameters with one line naming the value and the valid range."""
     for name, v in values.items():
+        if name in _MAY_BE_NONE and v is None:
+            continue
         if name in _POSITIVE_INTS or name in _NON_NEGATIVE_INTS:
             if isinstance(v, bool) or not isinstance(v, int | np.integer):
                 example = f", e.g. {int(v)}" if isinstance(v, float) and v.is_integer() else ""

@@ -341,6 +341,10 @@ def run_algorithm(algo: str, tokens: list[str]) -> int:
     algos = available_algorithms()
     if algo not in algos:
         raise UserError(f"unknown command {algo!r}")
+    if "--parallel" in tokens:  # a local parallel grid: its zygote's imports overlap ours (launch_zygote)
+        from spinrl.launch_zygote import start_early
+
+        start_early(algos[algo].split(":")[0], tokens)
     fn = _load(algos[algo])
     if any(t in ("-h", "--help") for t in tokens):
         print(algorithm_help(algo, fn))

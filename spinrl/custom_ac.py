@@ -108,7 +108,7 @@ def _spinning_up_critics(
         )
     if hasattr(q, "first"):
         return None
-    obs = torch.zeros(2, int(np.prod(observation_space.shape)))
+    obs = torch.as_tensor(np.zeros((2, *observation_space.shape), dtype=observation_space.dtype))
     act = torch.zeros(2, int(np.prod(action_space.shape)))
     with torch.random.fork_rng(devices=[]), torch.no_grad():
         return [q] if q(obs, act).dim() == 1 else None

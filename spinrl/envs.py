@@ -7,7 +7,9 @@ The traps this module handles once for every algorithm:
   observation of a finished episode is in ``info["final_obs"]`` and can be bootstrapped from.
 - Every environment copy gets its own seed, derived from the run's seed, the MPI rank and the epoch
   the process starts at, so runs are reproducible and a resumed run is seeded afresh.
-- Observations of any Box shape (and Discrete ones, one-hot) are flattened to vectors.
+- Observations of any Box shape (and Discrete ones, one-hot) are flattened to float32 vectors, except
+  images (:func:`spinrl.encoders.is_image_space`: uint8 frames), which stay as they are for the
+  networks' convolutional encoders.
 """
 
 from __future__ import annotations
@@ -20,31 +22,32 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
+from spinrl.encoders import is_image_space
 from spinrl.errors import UserError
 from spinrl.mpi import proc_id
 
 EnvFn = Callable[[], gym.Env]
 
 
-def _register_atari() -> None:
-    """ALE ids exist only once ale-py has registered them; without it, say which extra installs it."""
-    try:
-        import ale_py
-    except ImportError:
-        raise UserError(
-            "Atari environments (ALE/...) need ale-py: pip install 'spinrl[atari]' (or pip install ale-py)"
-        ) from None
-    gym.register_envs(ale_py)
-
-
 def make_env_fn(env_id: str, **make_kwargs) -> EnvFn:
-    """A factory for the Gymnasium environment ``env_id``; unknown ids suggest close matches."""
-    if env_id.startswith("ALE/") and env_id not in gym.registry:
-        _register_atari()
+    """A factory for the Gymnasium environment ``env_id``, made with ``gym.make(env_id, **make_kwargs)``.
+
+    Atari ids (``ALE/Pong-v5``) get the Atari protocol of :mod:`spinrl.atari`, with ``make_kwargs`` as
+    its options. Unknown ids suggest close matches. The factory carries ``env_name`` and ``env_kwargs``,
+    which config.json and child processes record to rebuild the env.
+    """
+    from spinrl.atari import atari_env, is_atari_id, register_atari
+
+    if env_id not in gym.registry and not register_atari() and env_id.startswith("ALE/"):
+        raise UserError(
+            f"{env_id} is an Atari game: it needs ale-py, pip install 'spinrl[atari]' (or pip install ale-py)"
+        )
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see gymnasium.registry for valid ids"
         raise UserError(f"unknown environment id {env_id!r}{hint}")
+    if is_atari_id(env_id):
+        return atari_env(env_id, **make_kwargs)
 
     def env_fn() -> gym.Env:
         try:
@@ -59,24 +62,53 @@ def make_env_fn(env_id: str, **make_kwargs) -> EnvFn:
             raise UserError(
                 f"environment {env_id!r} cannot be built here{hint} ({str(e).splitlines()[0]})"
             ) from None
+        except TypeError as e:
+            if not make_kwargs:
+                raise
+            raise UserError(f"env_kwargs {make_kwargs!r} do not fit {env_id}: {e}") from None
 
     env_fn.env_name = env_id  # lets config.json and child processes record how to rebuild it
+    env_fn.env_kwargs = dict(make_kwargs)
     return env_fn
 
 
-def resolve_env_fn(env_fn: EnvFn | str) -> EnvFn:
-    """Accept either an env factory or a Gymnasium id string."""
+def resolve_env_fn(env_fn: EnvFn | str, env_kwargs: dict | None = None) -> EnvFn:
+    """Accept either an env factory or a Gymnasium id string; ``env_kwargs`` go with an id only."""
     if isinstance(env_fn, str):
-        return make_env_fn(env_fn)
+        if env_kwargs is not None and not isinstance(env_kwargs, dict):
+            raise UserError(f"env_kwargs={env_kwargs!r} is not valid: give a dictionary of keyword arguments")
+        return make_env_fn(env_fn, **(env_kwargs or {}))
     if not callable(env_fn):
         raise UserError(f"env_fn must be a Gymnasium id or a function returning an env, got {env_fn!r}")
+    if env_kwargs:
+        raise UserError(
+            f"env_kwargs={env_kwargs!r} apply to a Gymnasium id: give env_fn as an id such as "
+            "'ALE/Pong-v5', or put the arguments in your env function"
+        )
     return env_fn
+
+
+def default_max_ep_len(env_fn: EnvFn, max_ep_len: int | None) -> int | None:
+    """``max_ep_len`` as given; when None, 1000 steps, except for Atari games, which keep their own end
+    (a lost game, or the ALE's limit of 108,000 frames): the protocol reports full games."""
+    if max_ep_len is not None:
+        return max_ep_len
+    from spinrl.atari import is_atari_id
+
+    name = env_name_of(env_fn)
+    return None if name is not None and is_atari_id(name) else 1000
 
 
 def env_name_of(env_fn: EnvFn | str) -> str | None:
-    """The Gymnasium id behind an env factory, when known."""
+    """The Gymnasium id behind an env factory, when the id alone makes the same env again.
+
+    A factory made with keyword arguments (``make_env_fn("ALE/Pong-v5", frame_stack=2)``) has none:
+    a run records its id only with its ``env_kwargs`` argument, which the factory does not fill in.
+    """
     if isinstance(env_fn, str):
         return env_fn
+    if getattr(env_fn, "env_kwargs", None):
+        return None
     return getattr(env_fn, "env_name", None)
 
 
@@ -104,12 +136,19 @@ def check_spaces(
 
 
 def _prepare(env: gym.Env, max_ep_len: int | None) -> gym.Env:
-    """Flatten observations and apply ``max_ep_len`` as a time limit (a truncation, never a terminal)."""
-    if isinstance(env.observation_space, spaces.Discrete) or (
+    """Flatten observations (not images) and apply ``max_ep_len`` as a time limit (a truncation, never
+    a terminal)."""
+    if is_image_space(env.observation_space):
+        pass  # uint8 frames travel as they are: the network's encoder scales them
+    elif isinstance(env.observation_space, spaces.Discrete) or (
         isinstance(env.observation_space, spaces.Box) and len(env.observation_space.shape) != 1
     ):
         env = gym.wrappers.FlattenObservation(env)
-    if isinstance(env.observation_space, spaces.Box) and env.observation_space.dtype != np.float32:
+    if (
+        isinstance(env.observation_space, spaces.Box)
+        and env.observation_space.dtype != np.float32
+        and not is_image_space(env.observation_space)
+    ):
         env = gym.wrappers.TransformObservation(
             env,
             lambda o: np.asarray(o, dtype=np.float32),

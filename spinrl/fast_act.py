@@ -6,7 +6,8 @@ more than the arithmetic. NumPy does the same arithmetic with a fraction of the 
 :class:`spinrl.nets.MLPActorCritic` on the CPU the collection loop acts through this mirror.
 It is rebuilt from the torch weights at the start of every epoch (the policy only changes in the
 update), and draws its noise from torch's RNG, so seeding and resuming work exactly as before.
-Any other actor-critic, or a GPU, falls back to ``ac.step``.
+Any other actor-critic, an image network (its encoder is convolutional), or a GPU, falls back to
+``ac.step``.
 
 At this size the cost is the number of NumPy calls, not the arithmetic, so the mirror makes few:
 the policy's and the critic's hidden layers run as one stack, arrays are reused, and the noise of a
@@ -33,7 +34,7 @@ _NUMPY_ACTIVATIONS: dict[type[nn.Module], Callable[[np.ndarray], np.ndarray]] = 
     nn.Sigmoid: lambda x: 1.0 / (1.0 + np.exp(-x)),
 }
 
-_sum, _add, _matmul = np.add.reduce, np.add, np.matmul
+_sum, _cumsum, _add, _matmul = np.add.reduce, np.add.accumulate, np.add, np.matmul
 
 
 @functools.cache
@@ -159,27 +160,23 @@ def numpy_policy(ac: nn.Module, device: torch.device, num_calls: int | None = No
     """
     if device.type != "cpu" or type(ac) is not MLPActorCritic:
         return None
+    if ac.encoder is not None:  # image observations: convolutions are torch's job
+        return None
     if isinstance(ac.pi, MLPCategoricalActor):
         nets = _numpy_mlp_pair(ac.pi.logits_net, ac.v.v_net)
         if nets is None:
             return None
         noise: Iterator[np.ndarray] | None = None  # started at the first call, which knows the batch size
+        n_actions = [m for m in ac.pi.logits_net if isinstance(m, nn.Linear)][-1].out_features
+        sample = _sample_two_actions if n_actions == 2 else _sample_categorical
 
         def step(obs: np.ndarray):
             nonlocal noise
             if noise is None:
                 noise = _uniform_noise(num_calls or 0, obs.shape[0])
             logits, v = nets(obs)
-            logits -= np.maximum.reduce(logits, axis=-1, keepdims=True)
-            logp_all = logits - np.log(_sum(np.exp(logits), axis=-1, keepdims=True))
-            # Inverse-CDF sampling with torch's RNG, exactly as MLPCategoricalActor.sample: the
-            # action is the number of cumulative probabilities below u, at most n_actions - 1. The
-            # sums never decrease, so counting among the first n_actions - 1 gives that cap for free.
-            cdf = np.exp(logp_all[:, :-1]).cumsum(-1)
-            a = _sum(cdf < next(noise), axis=-1)
-            # log pi(a|obs) of each row: logp_all is a new C-ordered array, so row i's entry for a_i
-            # sits at i * n_actions + a_i of its flat view (one take: ~0.4 us less than [rows, a]).
-            return a, v[:, 0], logp_all.take(_row_starts(*logp_all.shape) + a)
+            a, logp = sample(logits, next(noise))
+            return a, v[:, 0], logp
 
         return step
     if isinstance(ac.pi, MLPGaussianActor):
@@ -207,3 +204,33 @@ def _uniform_noise(num_calls: int, batch: int) -> Iterator[np.ndarray]:
         yield from torch.rand(num_calls, batch, 1).numpy()
     while True:
         yield torch.rand(batch, 1).numpy()
+
+
+# Sampling from a categorical policy, as MLPCategoricalActor.sample does it: log-softmax of the logits,
+# then inverse-CDF sampling with u ~ U(0, 1): the action is the number of cumulative probabilities
+# below u, at most n_actions - 1 (the sums never decrease, so counting among the first n_actions - 1
+# gives that cap for free). Both functions overwrite ``logits``.
+def _sample_categorical(logits: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Actions and their log-probabilities for a batch of logits (rows) and uniforms (rows, 1)."""
+    logits -= np.maximum.reduce(logits, -1, None, None, True)
+    logp_all = logits - np.log(_sum(np.exp(logits), -1, None, None, True))
+    cdf = _cumsum(np.exp(logp_all[:, :-1]), -1)
+    a = _sum(cdf < u, -1)
+    # log pi(a|obs) of each row: logp_all is a new C-ordered array, so row i's entry for a_i sits at
+    # i * n_actions + a_i of its flat view (one take: ~0.4 us less than [rows, a]).
+    return a, logp_all.take(_row_starts(*logp_all.shape) + a)
+
+
+def _sample_two_actions(logits: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_sample_categorical` for two actions, with the same float operations on the two columns
+    in place of reductions along the rows: the max and the sum of two numbers are one ``maximum`` and
+    one ``add``, the cumulative sum of one number is that number, and the count of one comparison is
+    the comparison. The same results bit for bit, ~2 us sooner (6.2 vs 8.2 us per call, measured with
+    CartPole's logits; tests/test_fast_act.py checks the two agree)."""
+    logits -= np.maximum(logits[:, :1], logits[:, 1:])
+    probs = np.exp(logits)
+    logp_all = logits - np.log(_add(probs[:, :1], probs[:, 1:]))
+    a = (np.exp(logp_all[:, :1]) < u)[:, 0].astype(np.int64)
+    if len(a) == 1:
+        return a, logp_all.take(a)  # row 0: a's entry of the flat view
+    return a, logp_all.take(_row_starts(*logp_all.shape) + a)

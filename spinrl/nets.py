@@ -15,6 +15,11 @@ call                 returns                 shape
 ``ac.pi(obs, act)``  distribution, logp      logp (B,)
 ``ac.v(obs)``        value estimate          (B,)  (not (B, 1): see MLPCritic)
 ===================  ======================  =============================================
+
+**Image observations** (:func:`spinrl.encoders.is_image_space`: uint8 frames such as Atari's
+(4, 84, 84)) go through a convolutional encoder first (:mod:`spinrl.encoders`), and the MLPs above
+become heads on its features. One encoder serves both heads; see :class:`MLPActorCritic` for who
+trains it.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from gymnasium import spaces
 from torch import nn
 from torch.distributions import Categorical, Distribution, Normal
 
+from spinrl.encoders import DetachedFeatures, is_image_space, make_encoder
 from spinrl.errors import UserError
 
 # Argument validation in torch.distributions costs more than the tiny networks here on every step.
@@ -124,6 +130,11 @@ def mlp(
     return nn.Sequential(*layers)
 
 
+def with_encoder(encoder: nn.Module | None, head: nn.Module) -> nn.Module:
+    """``head`` itself for vector observations; ``encoder`` then ``head`` for images."""
+    return head if encoder is None else nn.Sequential(encoder, head)
+
+
 def count_vars(module: nn.Module) -> int:
     """How many numbers ``module`` learns: the entries of all its parameters."""
     return sum(p.numel() for p in module.parameters())
@@ -132,9 +143,16 @@ def count_vars(module: nn.Module) -> int:
 class MLPCategoricalActor(nn.Module):
     """pi(a|s) = Categorical(logits = MLP(s)), for Discrete action spaces."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int], activation: type[nn.Module]):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden_sizes: Sequence[int],
+        activation: type[nn.Module],
+        encoder: nn.Module | None = None,
+    ):
         super().__init__()
-        self.logits_net = mlp([obs_dim, *hidden_sizes, act_dim], activation)
+        self.logits_net = with_encoder(encoder, mlp([obs_dim, *hidden_sizes, act_dim], activation))
 
     def distribution(self, obs: torch.Tensor) -> Distribution:
         return Categorical(logits=self.logits_net(obs))
@@ -164,10 +182,17 @@ class MLPGaussianActor(nn.Module):
     ``log_std`` is a learned vector that does not depend on the state, started at -0.5 (std ~0.6).
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int], activation: type[nn.Module]):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden_sizes: Sequence[int],
+        activation: type[nn.Module],
+        encoder: nn.Module | None = None,
+    ):
         super().__init__()
         self.log_std = nn.Parameter(torch.full((act_dim,), -0.5))
-        self.mu_net = mlp([obs_dim, *hidden_sizes, act_dim], activation)
+        self.mu_net = with_encoder(encoder, mlp([obs_dim, *hidden_sizes, act_dim], activation))
 
     def distribution(self, obs: torch.Tensor) -> Distribution:
         return Normal(self.mu_net(obs), torch.exp(self.log_std))
@@ -193,9 +218,15 @@ class MLPGaussianActor(nn.Module):
 class MLPCritic(nn.Module):
     """V(s) = MLP(s)."""
 
-    def __init__(self, obs_dim: int, hidden_sizes: Sequence[int], activation: type[nn.Module]):
+    def __init__(
+        self,
+        obs_dim: int,
+        hidden_sizes: Sequence[int],
+        activation: type[nn.Module],
+        encoder: nn.Module | None = None,
+    ):
         super().__init__()
-        self.v_net = mlp([obs_dim, *hidden_sizes, 1], activation)
+        self.v_net = with_encoder(encoder, mlp([obs_dim, *hidden_sizes, 1], activation))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         # (B, 1) -> (B,). Left as (B, 1), V minus (B,) returns would broadcast to a (B, B) matrix and
@@ -204,35 +235,70 @@ class MLPCritic(nn.Module):
 
 
 class MLPActorCritic(nn.Module):
-    """A policy ``pi`` and a value function ``v`` with separate MLPs, built from the env's spaces.
+    """A policy ``pi`` and a value function ``v``, built from the env's spaces.
+
+    Vector observations: separate MLPs for the two. Image observations: one convolutional encoder
+    (:mod:`spinrl.encoders`) and an MLP head on its features for each.
+
+    **Who trains a shared encoder.** VPG, TRPO and PPO update ``pi`` and ``v`` with separate optimisers,
+    one after the other, and only the policy steps are checked (PPO's KL stop, TRPO's trust region).
+    The encoder therefore belongs to ``pi``: it is among ``pi.parameters()``, trained by the policy
+    objective, while ``v`` reads its features without gradient (:class:`spinrl.encoders.DetachedFeatures`).
+    Were the value steps also to move the encoder, they would change the policy after its step was
+    accepted, by an amount nothing bounds, and PPO would no longer be PPO. With ``share_encoder=False``
+    the critic gets an encoder of its own, trained by the value loss: sound as well, at twice the cost
+    of the convolutions.
 
     Args:
-        observation_space: a flat Box space (spinrl flattens other shapes first).
+        observation_space: a flat Box (spinrl flattens vector observations first) or an image space.
         action_space: Box (diagonal Gaussian policy) or Discrete (categorical policy).
-        hidden_sizes: units per hidden layer, for both networks.
-        activation: an activation class from torch.nn, or its name.
+        hidden_sizes: units per hidden layer, for both networks: (64, 64) by default for vectors, none
+            for images (the heads are then one linear layer on the encoder's features, as in the Nature
+            DQN and the usual Atari PPO networks).
+        activation: an activation class from torch.nn, or its name (between the heads' hidden layers).
+        encoder: images only: "nature" (default), "small", or a class (see :func:`spinrl.encoders.make_encoder`).
+        features_dim: images only: width of the encoder's output (512 for "nature").
+        share_encoder: images only: one encoder owned by the policy (True) or one for each network.
     """
 
     def __init__(
         self,
         observation_space: spaces.Space,
         action_space: spaces.Space,
-        hidden_sizes: Sequence[int] = (64, 64),
+        hidden_sizes: Sequence[int] | None = None,
         activation: type[nn.Module] | str = nn.Tanh,
+        encoder: str | type[nn.Module] = "nature",
+        features_dim: int | None = None,
+        share_encoder: bool = True,
     ):
         super().__init__()
-        obs_dim = int(np.prod(observation_space.shape))
         activation = resolve_activation(activation)
+        image = is_image_space(observation_space)
+        if hidden_sizes is None:
+            hidden_sizes = () if image else (64, 64)
         hidden_sizes = check_hidden_sizes(hidden_sizes)
+        pi_encoder = v_encoder = None
+        if image:
+            pi_encoder = make_encoder(observation_space, encoder, features_dim)
+            v_encoder = (
+                DetachedFeatures(pi_encoder)
+                if share_encoder
+                else make_encoder(observation_space, encoder, features_dim)
+            )
+            obs_dim = pi_encoder.features_dim
+        else:
+            obs_dim = int(np.prod(observation_space.shape))
+        # Not a registered submodule (pi owns it); kept so that code can tell an image network apart.
+        object.__setattr__(self, "encoder", pi_encoder)
         if isinstance(action_space, spaces.Box):
-            self.pi = MLPGaussianActor(obs_dim, action_space.shape[0], hidden_sizes, activation)
+            self.pi = MLPGaussianActor(obs_dim, action_space.shape[0], hidden_sizes, activation, pi_encoder)
         elif isinstance(action_space, spaces.Discrete):
-            self.pi = MLPCategoricalActor(obs_dim, int(action_space.n), hidden_sizes, activation)
+            self.pi = MLPCategoricalActor(obs_dim, int(action_space.n), hidden_sizes, activation, pi_encoder)
         else:
             raise UserError(
                 f"MLPActorCritic cannot handle the action space {action_space}; use Box or Discrete"
             )
-        self.v = MLPCritic(obs_dim, hidden_sizes, activation)
+        self.v = MLPCritic(obs_dim, hidden_sizes, activation, v_encoder)
 
     @torch.inference_mode()
     def step(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

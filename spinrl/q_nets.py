@@ -26,6 +26,14 @@ call                       returns                     shape
 ``ac.q(obs, act)``         Q(s, a) of every member      (K, B)
 ``ac.q(obs)``              Q(s, .) for DQN              (1, B, n)
 =========================  ==========================  =======================================
+
+**Image observations** (:func:`spinrl.encoders.is_image_space`) go through one convolutional encoder
+(:mod:`spinrl.encoders`) whose features replace the observation vector: Q(s, a) reads the features
+concatenated with the action. The encoder belongs to the critic ``q``: the Q-losses train it, and the
+actor reads its features without gradient (:class:`spinrl.encoders.DetachedFeatures`), as in SAC-AE
+and DrQ (Yarats et al. 2019, 2021), where letting the actor's loss into the encoder made learning
+unstable. The target critic holds its own copy of the encoder, which follows by Polyak averaging like
+the rest of it.
 """
 
 from __future__ import annotations
@@ -39,8 +47,9 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from torch import nn
 
+from spinrl.encoders import DetachedFeatures, is_image_space, make_encoder
 from spinrl.errors import UserError
-from spinrl.nets import check_hidden_sizes, mlp, resolve_activation
+from spinrl.nets import check_hidden_sizes, mlp, resolve_activation, with_encoder
 from spinrl.offpolicy import ActionMap
 
 LOG_STD_MAX = 2
@@ -69,7 +78,8 @@ class MLPQEnsemble(nn.Module):
     """K Q-networks with identical architecture and separate weights, evaluated in one pass.
 
     ``forward(obs, act)`` gives Q(s, a) of every member, shape (K, B). With ``act_dim = 0`` and
-    ``out_dim = n`` it is DQN's Q(s, .), shape (K, B, n).
+    ``out_dim = n`` it is DQN's Q(s, .), shape (K, B, n). With an ``encoder`` (image observations),
+    ``obs_dim`` is the width of its features, and all members read the same features.
     """
 
     def __init__(
@@ -80,8 +90,10 @@ class MLPQEnsemble(nn.Module):
         activation: type[nn.Module],
         num_members: int = 2,
         out_dim: int = 1,
+        encoder: nn.Module | None = None,
     ):
         super().__init__()
+        self.encoder = encoder
         sizes = [obs_dim + act_dim, *hidden_sizes, out_dim]
         layers: list[nn.Module] = []
         for j in range(len(sizes) - 1):
@@ -92,6 +104,8 @@ class MLPQEnsemble(nn.Module):
         self.num_members, self.out_dim = num_members, out_dim
 
     def forward(self, obs: torch.Tensor, act: torch.Tensor | None = None) -> torch.Tensor:
+        if self.encoder is not None:
+            obs = self.encoder(obs)
         x = obs if act is None else torch.cat([obs, act], dim=-1)
         # The same batch goes to every member: expand is a view, no copy.
         q = self.net(x.unsqueeze(0).expand(self.num_members, *x.shape))
@@ -99,6 +113,8 @@ class MLPQEnsemble(nn.Module):
 
     def first(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         """Q_1(s, a) alone, shape (B,): TD3's policy loss needs only the first member, at half the cost."""
+        if self.encoder is not None:
+            obs = self.encoder(obs)
         x = torch.cat([obs, act], dim=-1)
         for layer in self.net:
             x = (
@@ -112,9 +128,16 @@ class MLPQEnsemble(nn.Module):
 class MLPActor(nn.Module):
     """The deterministic policy of DDPG and TD3: a = tanh(MLP(s)), in [-1, 1]."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int], activation: type[nn.Module]):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden_sizes: Sequence[int],
+        activation: type[nn.Module],
+        encoder: nn.Module | None = None,
+    ):
         super().__init__()
-        self.pi = mlp([obs_dim, *hidden_sizes, act_dim], activation, nn.Tanh)
+        self.pi = with_encoder(encoder, mlp([obs_dim, *hidden_sizes, act_dim], activation, nn.Tanh))
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.pi(obs)
@@ -124,10 +147,13 @@ class _BoxActorCritic(nn.Module):
     """Shared set-up for Box action spaces: dimensions, the env's bounds, the actor and the critics.
 
     Args:
-        observation_space: a flat Box space (spinrl flattens other shapes first).
+        observation_space: a flat Box (spinrl flattens vector observations first) or an image space.
         action_space: a Box with finite bounds.
-        hidden_sizes: units per hidden layer, for the actor and each critic.
+        hidden_sizes: units per hidden layer, for the actor and each critic (also after an image
+            encoder: Q(s, a) must be a nonlinear function of the action).
         activation: an activation class from torch.nn, or its name.
+        encoder: images only: "nature" (default), "small", or a class (:func:`spinrl.encoders.make_encoder`).
+        features_dim: images only: width of the encoder's output (512 for "nature").
     """
 
     num_q = 2
@@ -139,6 +165,8 @@ class _BoxActorCritic(nn.Module):
         action_space: spaces.Space,
         hidden_sizes: Sequence[int] = (256, 256),
         activation: type[nn.Module] | str = nn.ReLU,
+        encoder: str | type[nn.Module] = "nature",
+        features_dim: int | None = None,
     ):
         super().__init__()
         if not isinstance(action_space, spaces.Box):
@@ -147,8 +175,13 @@ class _BoxActorCritic(nn.Module):
         hidden_sizes, activation = check_hidden_sizes(hidden_sizes), resolve_activation(activation)
         # From normalised actions to the env's bounds; not saved: the bounds come from the env.
         self.action_map = ActionMap(action_space)
-        self.pi = self.actor_class(obs_dim, act_dim, hidden_sizes, activation)
-        self.q = MLPQEnsemble(obs_dim, act_dim, hidden_sizes, activation, self.num_q)
+        q_encoder = pi_features = None
+        if is_image_space(observation_space):  # the critic owns the encoder (module docstring)
+            q_encoder = make_encoder(observation_space, encoder, features_dim)
+            pi_features, obs_dim = DetachedFeatures(q_encoder), q_encoder.features_dim
+        object.__setattr__(self, "encoder", q_encoder)  # not registered: q owns it
+        self.pi = self.actor_class(obs_dim, act_dim, hidden_sizes, activation, pi_features)
+        self.q = MLPQEnsemble(obs_dim, act_dim, hidden_sizes, activation, self.num_q, encoder=q_encoder)
 
 
 class MLPDeterministicActorCritic(_BoxActorCritic):
@@ -179,11 +212,19 @@ class SquashedGaussianMLPActor(nn.Module):
     log pi(a|s) = log N(u; mu, sigma) - sum_i log(1 - tanh(u_i)^2).
     """
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: Sequence[int], activation: type[nn.Module]):
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        hidden_sizes: Sequence[int],
+        activation: type[nn.Module],
+        encoder: nn.Module | None = None,
+    ):
         super().__init__()
-        self.net = mlp([obs_dim, *hidden_sizes], activation, activation)
-        self.mu_layer = nn.Linear(hidden_sizes[-1], act_dim)
-        self.log_std_layer = nn.Linear(hidden_sizes[-1], act_dim)
+        self.net = with_encoder(encoder, mlp([obs_dim, *hidden_sizes], activation, activation))
+        width = hidden_sizes[-1] if hidden_sizes else obs_dim
+        self.mu_layer = nn.Linear(width, act_dim)
+        self.log_std_layer = nn.Linear(width, act_dim)
 
     def forward(
         self, obs: torch.Tensor, deterministic: bool = False, with_logprob: bool = True
@@ -226,27 +267,37 @@ class MLPQNetwork(nn.Module):
     """DQN's network: Q(s, .) for every discrete action, one output each (Mnih et al. 2015).
 
     Args:
-        observation_space: a flat Box space (spinrl flattens other shapes first).
+        observation_space: a flat Box (spinrl flattens vector observations first) or an image space.
         action_space: a Discrete space.
-        hidden_sizes: units per hidden layer.
+        hidden_sizes: units per hidden layer: (256, 256) by default for vectors, none for images (the
+            Nature DQN: the encoder's 512 features, then one linear layer to the Q-values).
         activation: an activation class from torch.nn, or its name.
+        encoder: images only: "nature" (default), "small", or a class (:func:`spinrl.encoders.make_encoder`).
+        features_dim: images only: width of the encoder's output (512 for "nature").
     """
 
     def __init__(
         self,
         observation_space: spaces.Space,
         action_space: spaces.Space,
-        hidden_sizes: Sequence[int] = (256, 256),
+        hidden_sizes: Sequence[int] | None = None,
         activation: type[nn.Module] | str = nn.ReLU,
+        encoder: str | type[nn.Module] = "nature",
+        features_dim: int | None = None,
     ):
         super().__init__()
         if not isinstance(action_space, spaces.Discrete):
             raise UserError(f"MLPQNetwork needs a Discrete action space, got {action_space}")
-        obs_dim = int(np.prod(observation_space.shape))
+        image = is_image_space(observation_space)
+        q_encoder = make_encoder(observation_space, encoder, features_dim) if image else None
+        obs_dim = q_encoder.features_dim if image else int(np.prod(observation_space.shape))
+        if hidden_sizes is None:
+            hidden_sizes = () if image else (256, 256)
+        object.__setattr__(self, "encoder", q_encoder)  # not registered: q owns it
         self.n = int(action_space.n)
         self.action_map = ActionMap(action_space)  # index -> the env's action (start + index)
         self.q = MLPQEnsemble(
-            obs_dim, 0, check_hidden_sizes(hidden_sizes), resolve_activation(activation), 1, self.n
+            obs_dim, 0, check_hidden_sizes(hidden_sizes), resolve_activation(activation), 1, self.n, q_encoder
         )
 
     @torch.inference_mode()

@@ -28,6 +28,12 @@ The price: each episode end spends one row on its final observation, so the buff
 fewer than ``replay_size`` transitions (one fewer per episode in it; 0.1% for 1000-step episodes).
 Observations stay float32: float16 would halve the memory again but round MuJoCo velocities.
 
+**Images.** Observations keep their shape and dtype: image frames are stored as uint8, a quarter of
+float32, and :meth:`ReplayBuffer.sample_batch` returns them as uint8 ``(N, C, H, W)`` (the network
+scales them). Stacked frames (Atari's four) are better served by
+:class:`spinrl.frame_buffer.FrameStackReplayBuffer`, which keeps each frame once;
+:func:`make_replay_buffer` picks the right buffer for an env.
+
 The arrays are torch tensors on the chosen device (sampling never leaves it). A checkpoint can hold
 the filled part (:meth:`ReplayBuffer.state_dict`), as plain tensors that
 ``torch.load(weights_only=True)`` reads.
@@ -42,26 +48,32 @@ from spinrl.checks import check_fits_in_memory
 from spinrl.errors import UserError
 
 
+def _itemsize(dtype: torch.dtype) -> int:
+    return torch.empty((), dtype=dtype).element_size()
+
+
 class ReplayBuffer:
     """A FIFO experience replay buffer of ``size`` observation rows, shared by ``num_envs`` copies.
 
     Args:
-        obs_dim: length of the (flattened) observation vector.
+        obs_dim: length of the (flattened) observation vector, or the shape of an observation.
         act_shape: shape of one action: ``(act_dim,)`` for Box, ``()`` for Discrete.
         size: total number of observation rows (split evenly between the env copies).
         num_envs: number of env copies whose transitions arrive together in :meth:`store`.
         act_dtype: torch dtype of stored actions (float32 for Box, int64 for Discrete).
         device: where the arrays live and where :meth:`sample_batch` returns its tensors.
+        obs_dtype: torch dtype of stored observations (float32 for vectors, uint8 for images).
     """
 
     def __init__(
         self,
-        obs_dim: int,
+        obs_dim: int | tuple[int, ...],
         act_shape: tuple[int, ...],
         size: int,
         num_envs: int = 1,
         act_dtype: torch.dtype = torch.float32,
         device: str | torch.device = "cpu",
+        obs_dtype: torch.dtype = torch.float32,
     ):
         rows = int(size) // num_envs
         if rows < 3:
@@ -69,12 +81,13 @@ class ReplayBuffer:
                 f"replay_size={size} is too small for {num_envs} env copies: give at least 3 each"
             )
         self.rows, self.num_envs, self.device = rows, num_envs, torch.device(device)
+        self.obs_shape = (obs_dim,) if isinstance(obs_dim, int | np.integer) else tuple(obs_dim)
         if self.device.type == "cpu":
-            elem = torch.empty((), dtype=act_dtype).element_size()
-            row_bytes = obs_dim * 4 + int(np.prod(act_shape)) * elem + 4 + 1 + 1
+            obs_bytes = int(np.prod(self.obs_shape)) * _itemsize(obs_dtype)
+            row_bytes = obs_bytes + int(np.prod(act_shape)) * _itemsize(act_dtype) + 4 + 1 + 1
             check_fits_in_memory(rows * num_envs * row_bytes, f"replay_size={size}", "--replay_size")
         # Row-major (row, env copy): each column is one copy's observation stream.
-        self.obs_buf = torch.zeros((rows, num_envs, obs_dim), dtype=torch.float32, device=self.device)
+        self.obs_buf = torch.zeros((rows, num_envs, *self.obs_shape), dtype=obs_dtype, device=self.device)
         self.act_buf = torch.zeros((rows, num_envs, *act_shape), dtype=act_dtype, device=self.device)
         self.rew_buf = torch.zeros((rows, num_envs), dtype=torch.float32, device=self.device)
         self.term_buf = torch.zeros((rows, num_envs), dtype=torch.bool, device=self.device)
@@ -152,13 +165,21 @@ class ReplayBuffer:
             idx = torch.where(bad, torch.randint(0, high, (batch_size,), device=self.device), idx)
             bad = ~valid[idx]
         next_idx = (idx + self.num_envs) % total
+        obs, obs2 = self._observation_pairs(idx, next_idx)
         return dict(
-            obs=self.obs_buf.view(total, -1).index_select(0, idx),
-            obs2=self.obs_buf.view(total, -1).index_select(0, next_idx),
+            obs=obs,
+            obs2=obs2,
             act=self.act_buf.view(total, *self.act_buf.shape[2:]).index_select(0, idx),
             rew=self.rew_buf.view(-1).index_select(0, idx),
             done=self.term_buf.view(-1).index_select(0, idx).float(),
         )
+
+    def _observation_pairs(
+        self, idx: torch.Tensor, next_idx: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The observations at flat indices ``idx`` (row * num_envs + copy) and ``next_idx``."""
+        rows = self.obs_buf.view(-1, *self.obs_shape)
+        return rows.index_select(0, idx), rows.index_select(0, next_idx)
 
     def __len__(self) -> int:
         """Number of transitions that can be sampled."""
@@ -212,3 +233,28 @@ class ReplayBuffer:
         self.valid[:n] = state["valid"].to(self.device)
         self.ptr = state["ptr"].numpy().astype(np.int64)
         self.rows_used, self.steps_stored = n, int(state["steps_stored"])
+
+
+def make_replay_buffer(
+    envs, size: int, act_dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"
+) -> ReplayBuffer:
+    """The replay buffer for the vector env ``envs`` (its spaces, its number of copies): a
+    :class:`ReplayBuffer` of float32 vectors, or of uint8 images; for stacked frames a
+    :class:`spinrl.frame_buffer.FrameStackReplayBuffer` that keeps each frame once.
+
+    ``act_dtype`` is how actions are stored: float32 for Box actions, int64 for DQN's indices.
+    """
+    from spinrl.encoders import is_image_space
+    from spinrl.frame_buffer import FrameStackReplayBuffer, frame_stack_of
+
+    obs_space, act_shape, num_envs = (
+        envs.single_observation_space,
+        envs.single_action_space.shape,
+        envs.num_envs,
+    )
+    if not is_image_space(obs_space):
+        return ReplayBuffer(int(np.prod(obs_space.shape)), act_shape, size, num_envs, act_dtype, device)
+    stack = frame_stack_of(envs)
+    if stack is not None:
+        return FrameStackReplayBuffer(stack, act_shape, size, num_envs, act_dtype, device)
+    return ReplayBuffer(obs_space.shape, act_shape, size, num_envs, act_dtype, device, torch.uint8)

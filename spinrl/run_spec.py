@@ -1,7 +1,8 @@
 """A run as plain JSON data, so that another process (an MPI rank, a parallel child, a Ray task) can start it.
 
 A run spec is ``{"thunk": {"__callable__": "module:function"}, "kwargs": {...}}``. Classes and functions
-travel by name (``{"__callable__": "torch.nn:Tanh"}``), environment factories by their Gymnasium id, and
+travel by name (``{"__callable__": "torch.nn:Tanh"}``), environment factories by their Gymnasium id
+(with their ``env_kwargs`` when they have some: ``{"__env__": "ALE/Pong-v5", "kwargs": {...}}``), and
 everything else as JSON literals. Nothing is pickled: reading a spec runs no code but the import of the
 modules it names. JSON has no tuples, so ``(64, 64)`` comes back as ``[64, 64]``; the arguments that
 take sizes accept either.
@@ -49,7 +50,8 @@ def encode_value(v: Any) -> Any:
     if isinstance(v, list | tuple):
         return [encode_value(x) for x in v]
     if callable(v) and hasattr(v, "env_name"):  # env factories made by spinrl.envs.make_env_fn
-        return v.env_name
+        kwargs = getattr(v, "env_kwargs", None)
+        return {"__env__": v.env_name, "kwargs": encode_value(kwargs)} if kwargs else v.env_name
     if inspect.isclass(v) or inspect.isfunction(v):
         return encode_callable(v)
     return v
@@ -57,6 +59,10 @@ def encode_value(v: Any) -> Any:
 
 def decode_value(v: Any) -> Any:
     """The inverse of :func:`encode_value`: named callables are imported, the rest comes back as it is."""
+    if isinstance(v, dict) and set(v) == {"__env__", "kwargs"}:
+        from spinrl.envs import make_env_fn
+
+        return make_env_fn(v["__env__"], **v["kwargs"])
     if isinstance(v, dict) and set(v) == {"__callable__"}:
         module, qualname = v["__callable__"].rsplit(":", 1)
         obj: Any = _import_module(module)

@@ -77,7 +77,13 @@ def _read_config(run_dir: Path) -> dict:
         raise UserError(f"{path} is damaged: it holds a {type(config).__name__}, not the run's settings")
     bad = [
         f"{key}={config[key]!r}"
-        for key, types in (("env_name", str), ("actor_critic", str), ("ac_kwargs", dict), ("max_ep_len", int))
+        for key, types in (
+            ("env_name", str),
+            ("env_kwargs", dict),
+            ("actor_critic", str),
+            ("ac_kwargs", dict),
+            ("max_ep_len", int),
+        )
         if config.get(key) is not None and not isinstance(config[key], types)
     ]
     if bad:
@@ -198,7 +204,8 @@ def env_maker(
         return resolve_env_fn(env_fn)
     render = {"render_mode": render_mode} if render_mode else {}
     if config.get("env_name"):
-        return make_env_fn(config["env_name"], **render)
+        # env_kwargs as recorded (for Atari, every option of the protocol), so the env is the run's.
+        return make_env_fn(config["env_name"], **(config.get("env_kwargs") or {}), **render)
     spec = config.get("env_spec") or state.get("env_spec")
     if spec is None:
         raise UserError(
@@ -242,7 +249,7 @@ def load_policy(
     it is needed when the run's env came from a function whose env could not be recorded.
     ``itr`` picks a numbered snapshot (see :func:`load_saved`).
     """
-    from spinrl.envs import make_env
+    from spinrl.envs import default_max_ep_len, make_env
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -255,7 +262,10 @@ def load_policy(
     from spinrl.custom_ac import as_spinrl_actor_critic
 
     base_fn = env_maker(config, state, run_dir, env_fn, render_mode)
-    env = make_env(base_fn, config.get("max_ep_len"))
+    max_ep_len = config.get("max_ep_len")
+    if "max_ep_len" in config and max_ep_len is None:  # the algorithm's default: 1000, or a full Atari game
+        max_ep_len = default_max_ep_len(base_fn, None)
+    env = make_env(base_fn, max_ep_len)
     try:
         ac = _build_network(actor_critic, config, env, state, run_dir)
         # A network written to Spinning Up's core.py interface acts through spinrl's (spinrl.custom_ac).
@@ -264,10 +274,11 @@ def load_policy(
         env.close()
         raise
     ac.to(device).eval()
-    act_space = env.action_space
+    act_space, obs_dtype = env.action_space, env.observation_space.dtype
 
     def get_action(obs: np.ndarray):
-        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32)[None], device=device)
+        # float32 vectors, uint8 frames: the dtype of the prepared env's observations, as in training.
+        obs_t = torch.as_tensor(np.asarray(obs, dtype=obs_dtype)[None], device=device)
         a = ac.act(obs_t, deterministic=deterministic)[0].cpu().numpy()
         if isinstance(act_space, spaces.Box):
             return np.clip(a, act_space.low, act_space.high)

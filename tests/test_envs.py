@@ -212,7 +212,13 @@ def test_atari_ids_without_ale_py_name_the_extra(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_ale)
-    with pytest.raises(UserError, match=r"spinrl\[atari\]"):
+    # As in a fresh process: no ALE id registered yet (other tests may have registered them here).
+    without_ale = {k: v for k, v in gym.registry.items() if v.entry_point != "ale_py.env:AtariEnv"}
+    monkeypatch.setattr(gym.envs.registration, "registry", without_ale)
+    monkeypatch.setattr(gym, "registry", without_ale)
+    with pytest.raises(
+        UserError, match=r"ALE/Pong-v5 is an Atari game: it needs ale-py, pip install 'spinrl\[atari\]'"
+    ):
         make_env_fn("ALE/Pong-v5")
 
 

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from torch.optim import Adam
 
+from spinrl.atari import LearningSignals
 from spinrl.checkpoint import Checkpointer
 from spinrl.checks import check_hyperparameters
 from spinrl.compiled_update import compile_update
@@ -22,11 +23,12 @@ from spinrl.device import resolve_device, set_thread_budget
 from spinrl.envs import (
     EpisodeReturns,
     check_spaces,
+    default_max_ep_len,
     env_name_of,
     env_seeds,
     make_vector_env,
-    obs_dim_of,
     real_next_obs,
+    resolve_env_fn,
     steps_per_copy,
 )
 from spinrl.logx import EpochLogger
@@ -41,7 +43,7 @@ from spinrl.offpolicy import (
     seeds_for_test_episodes,
 )
 from spinrl.q_nets import MLPQNetwork
-from spinrl.replay_buffer import ReplayBuffer
+from spinrl.replay_buffer import make_replay_buffer
 from spinrl.rng import seed_everything
 
 
@@ -64,13 +66,14 @@ def dqn(
     epsilon_end: float = 0.05,
     epsilon_decay_steps: int = 10000,
     num_test_episodes: int = 10,
-    max_ep_len: int = 1000,
+    max_ep_len: int | None = None,
     logger_kwargs: dict | None = None,
     save_freq: int = 1,
     resume: bool = False,
     num_envs: int = 1,
     device: str = "auto",
     save_buffer: bool = False,
+    env_kwargs: dict | None = None,
     compile: bool = False,
 ) -> MLPQNetwork:
     """Deep Q-Network (DQN), with double-Q targets and a Polyak-averaged target network.
@@ -99,6 +102,9 @@ def dqn(
         ac_kwargs: Keyword arguments for actor_critic, such as ``dict(hidden_sizes=(256, 256),
             activation="ReLU")`` (the defaults). The cost of an update grows with the number of
             weights; too small a network cannot tell similar states apart.
+            Image observations get a convolutional encoder first, picked and sized by ``encoder``
+            ("nature", "small" or a class) and ``features_dim``, with no hidden layers after it by
+            default, as in the Nature DQN (see docs/user/custom-networks.md).
         seed: The one integer every random number of the run derives from: Python, NumPy, torch, the
             reset seeds of each env copy and of the test episodes. The same seed and settings on the
             same machine log the same numbers. Single runs differ a lot, so compare over seeds.
@@ -150,8 +156,9 @@ def dqn(
             in TotalEnvInteracts.
         max_ep_len: The longest an episode may run, in env steps. Hitting it is a truncation, not a
             terminal: the target of the last transition still bootstraps from the next state's value.
-            The env's own time limit applies where it is shorter (500 for CartPole-v1). 1000 by
-            default.
+            The env's own time limit applies where it is shorter (500 for CartPole-v1). None
+            (default): 1000 steps, except for Atari games, which run to the end of the game (at
+            most the ALE's 108,000 frames): their EpRet is a full game's score.
         logger_kwargs: Arguments for spinrl.logx.EpochLogger, chiefly output_dir (where progress.txt,
             config.json and checkpoints go) and exp_name; spinrl.logx.setup_logger_kwargs makes them.
         save_freq: Save a checkpoint every save_freq epochs, and after the last. Checkpoints never
@@ -170,6 +177,11 @@ def dqn(
         save_buffer: Also write the filled part of the replay buffer into each checkpoint, so that
             a resumed run keeps its experience. Without it, a resumed run starts from an empty
             buffer.
+        env_kwargs: Keyword arguments for making the environment from its id: ``gym.make(env_fn,
+            **env_kwargs)``, e.g. ``{"continuous": True}`` for LunarLander-v3. For an Atari id
+            (ALE/Pong-v5) they change the options of its protocol (spinrl.atari.ATARI_OPTIONS), e.g.
+            ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them (for Atari,
+            every option), so resumed runs, grid children and test_policy make the same env.
         compile: Run the whole update step (losses, backward passes, optimiser steps, target
             averaging) through torch.compile; on a CUDA GPU also as CUDA graphs. Same algorithm, same
             random draws; the first update takes tens of seconds to compile (logged). Meant for a
@@ -183,6 +195,9 @@ def dqn(
     refuse_mpi("dqn")
     ac_kwargs = dict(ac_kwargs or {})
     config = dict(locals(), algo="dqn", env_name=env_name_of(env_fn))
+    # A Gymnasium id becomes a factory: Atari ids get spinrl.atari's protocol, env_kwargs its options.
+    env_fn = resolve_env_fn(env_fn, env_kwargs)
+    max_ep_len = default_max_ep_len(env_fn, max_ep_len)  # None: 1000 steps, or a full Atari game
     steps_per_env = steps_per_copy(steps_per_epoch, num_envs)
 
     # Random seeds; the device; on the CPU one torch thread, fastest for small networks.
@@ -197,6 +212,7 @@ def dqn(
     check_spaces(envs, "dqn", action_spaces=(spaces.Discrete,))
     test_envs = make_vector_env(env_fn, num_test_episodes, max_ep_len)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
+    learning_signals = LearningSignals(envs)  # Atari: clipped rewards, a lost life as terminal
     to_env = ActionMap(act_space)  # the index of a Q-network output -> the env's action
 
     # Create the Q-network and its target network, which only moves by Polyak averaging.
@@ -205,7 +221,7 @@ def dqn(
     q_params, q_targ_params = list(ac.q.parameters()), list(ac_targ.q.parameters())
 
     # The replay buffer: actions are stored as indices 0..n-1.
-    buf = ReplayBuffer(obs_dim_of(obs_space), (), replay_size, num_envs, torch.int64, device)
+    buf = make_replay_buffer(envs, replay_size, torch.int64, device)
 
     # Set up the logger and save the configuration, only now: a refused environment, network or
     # buffer size above leaves no run directory behind.
@@ -292,12 +308,15 @@ def dqn(
             next_obs, rew, terminated, truncated, info = envs.step(to_env(a))
             ended = terminated | truncated
             episodes.add(rew, ended, logger)  # logs EpRet and EpLen of the episodes that ended
+            # What the network learns from: the env's reward and terminal flag, except for Atari
+            # (clipped rewards; a lost life is a terminal, though the game goes on).
+            learn_rew, learn_term = learning_signals(rew, terminated, info)
 
             # Store the transitions. Where an episode ended, the vector env has already reset that
             # copy and next_obs starts a new episode: store the observation really reached instead.
-            # Only `terminated` counts as done; a time limit merely cut the episode off, so its last
+            # Only a terminal counts as done; a time limit merely cut the episode off, so its last
             # target still bootstraps from the next state's value.
-            buf.store(obs, a, rew, real_next_obs(next_obs, ended, info), terminated, ended)
+            buf.store(obs, a, learn_rew, real_next_obs(next_obs, ended, info), learn_term, ended)
 
             # Move on to the observation the copies are in now: the next action must be chosen from
             # it. Forgetting this line raises no error; the agent keeps acting on a stale state.

@@ -24,11 +24,12 @@ from spinrl.device import resolve_device, set_thread_budget
 from spinrl.envs import (
     EpisodeReturns,
     check_spaces,
+    default_max_ep_len,
     env_name_of,
     env_seeds,
     make_vector_env,
-    obs_dim_of,
     real_next_obs,
+    resolve_env_fn,
     steps_per_copy,
 )
 from spinrl.errors import UserError
@@ -45,7 +46,7 @@ from spinrl.offpolicy import (
     seeds_for_test_episodes,
 )
 from spinrl.q_nets import MLPSquashedGaussianActorCritic, Temperature
-from spinrl.replay_buffer import ReplayBuffer
+from spinrl.replay_buffer import make_replay_buffer
 from spinrl.rng import seed_everything
 
 
@@ -66,13 +67,14 @@ def sac(
     update_after: int = 1000,
     update_every: int = 50,
     num_test_episodes: int = 10,
-    max_ep_len: int = 1000,
+    max_ep_len: int | None = None,
     logger_kwargs: dict | None = None,
     save_freq: int = 1,
     resume: bool = False,
     num_envs: int = 1,
     device: str = "auto",
     save_buffer: bool = False,
+    env_kwargs: dict | None = None,
     compile: bool = False,
 ) -> MLPSquashedGaussianActorCritic:
     """Soft Actor-Critic (SAC)
@@ -92,6 +94,8 @@ def sac(
         ac_kwargs: Keyword arguments for actor_critic, such as ``dict(hidden_sizes=(256, 256),
             activation="ReLU")`` (the defaults). The cost of an update grows with the number of
             weights; too small a network cannot represent a good policy on hard tasks.
+            Image observations get a convolutional encoder first, picked and sized by ``encoder``
+            ("nature", "small" or a class) and ``features_dim`` (see docs/user/custom-networks.md).
         seed: The one integer every random number of the run derives from: Python, NumPy, torch, the
             reset seeds of each env copy and of the test episodes. The same seed and settings on the
             same machine log the same numbers. Single runs differ a lot, so compare over seeds.
@@ -141,7 +145,8 @@ def sac(
             are not counted in TotalEnvInteracts.
         max_ep_len: The longest an episode may run, in env steps. Hitting it is a truncation, not a
             terminal: the target of the last transition still bootstraps from Q(s', a'). The env's
-            own time limit applies where it is shorter. 1000 by default, the MuJoCo limit.
+            own time limit applies where it is shorter. None (default): 1000 steps, the MuJoCo
+            limit (Atari games, not for this algorithm, would run to the end of the game).
         logger_kwargs: Arguments for spinrl.logx.EpochLogger, chiefly output_dir (where progress.txt,
             config.json and checkpoints go) and exp_name; spinrl.logx.setup_logger_kwargs makes them.
         save_freq: Save a checkpoint every save_freq epochs, and after the last. Checkpoints never
@@ -160,6 +165,11 @@ def sac(
         save_buffer: Also write the filled part of the replay buffer into each checkpoint, so that
             a resumed run keeps its experience. Big: about 1.5 GB per save for a million Humanoid
             transitions. Without it, a resumed run starts from an empty buffer.
+        env_kwargs: Keyword arguments for making the environment from its id: ``gym.make(env_fn,
+            **env_kwargs)``, e.g. ``{"continuous": True}`` for LunarLander-v3. For an Atari id
+            (ALE/Pong-v5) they change the options of its protocol (spinrl.atari.ATARI_OPTIONS), e.g.
+            ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them (for Atari,
+            every option), so resumed runs, grid children and test_policy make the same env.
         compile: Run the whole update step (losses, backward passes, optimiser steps, target
             averaging) through torch.compile; on a CUDA GPU also as CUDA graphs. Same algorithm, same
             random draws; the first update takes tens of seconds to compile (logged). Meant for a
@@ -177,6 +187,9 @@ def sac(
     refuse_mpi("sac")
     ac_kwargs = dict(ac_kwargs or {})
     config = dict(locals(), algo="sac", env_name=env_name_of(env_fn))
+    # A Gymnasium id becomes a factory: Atari ids get spinrl.atari's protocol, env_kwargs its options.
+    env_fn = resolve_env_fn(env_fn, env_kwargs)
+    max_ep_len = default_max_ep_len(env_fn, max_ep_len)  # None: 1000 steps, or a full Atari game
     steps_per_env = steps_per_copy(steps_per_epoch, num_envs)
 
     # Random seeds; the device; on the CPU one torch thread, fastest for small networks.
@@ -199,7 +212,7 @@ def sac(
     q_params, q_targ_params = list(ac.q.parameters()), list(ac_targ.q.parameters())  # both Q's
 
     # The replay buffer: actions are stored normalised, as the policy outputs them.
-    buf = ReplayBuffer(obs_dim_of(obs_space), act_space.shape, replay_size, num_envs, device=device)
+    buf = make_replay_buffer(envs, replay_size, device=device)
 
     # Set up the logger and save the configuration, only now: a refused environment, network or
     # buffer size above leaves no run directory behind.

@@ -7,7 +7,7 @@ Kakade 2002, "A Natural Policy Gradient".
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch.distributions import kl_divergence
@@ -18,7 +18,15 @@ from spinrl.checkpoint import Checkpointer
 from spinrl.checks import check_finite, check_hyperparameters
 from spinrl.custom_ac import build_actor_critic
 from spinrl.device import resolve_device
-from spinrl.envs import check_spaces, env_name_of, env_seeds, make_vector_env, obs_dim_of, steps_per_copy
+from spinrl.envs import (
+    check_spaces,
+    default_max_ep_len,
+    env_name_of,
+    env_seeds,
+    make_vector_env,
+    resolve_env_fn,
+    steps_per_copy,
+)
 from spinrl.errors import UserError
 from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
@@ -44,7 +52,7 @@ def trpo(
     backtrack_iters: int = 10,
     backtrack_coeff: float = 0.8,
     lam: float = 0.97,
-    max_ep_len: int = 1000,
+    max_ep_len: int | None = None,
     logger_kwargs: dict | None = None,
     save_freq: int = 10,
     resume: bool = False,
@@ -52,6 +60,7 @@ def trpo(
     async_envs: bool = False,
     device: str = "auto",
     algo: str = "trpo",
+    env_kwargs: dict | None = None,
 ) -> MLPActorCritic:
     """TRPO, with GAE-Lambda advantages (and NPG with ``algo="npg"``).
 
@@ -84,6 +93,9 @@ def trpo(
             and works too; docs/user/custom-networks.md describes both interfaces.
         ac_kwargs: Keyword arguments for ``actor_critic``. The default one takes ``hidden_sizes``
             (units per hidden layer, (64, 64)) and ``activation`` (a torch.nn class or its name, Tanh).
+            Image observations get a convolutional encoder first, picked and sized by ``encoder``
+            ("nature", "small" or a class) and ``features_dim``, with no hidden layers after it by
+            default (see docs/user/custom-networks.md).
         seed: The one integer every random draw of the run follows from: Python, NumPy and torch, and
             the reset seeds of each env copy. MPI rank r adds 10000 * r, so ranks see different
             episodes. The same seed on the same machine logs the same progress.txt (Time aside).
@@ -122,6 +134,8 @@ def trpo(
             the whole discounted return minus V (unbiased, noisy). 0.95 to 0.97 is usual.
         max_ep_len: The longest episode, in steps. An episode this long is truncated: its last step
             bootstraps from V, it is not a terminal. An environment's own shorter time limit wins.
+            None (default): 1000 steps, except for Atari games, which run to the end of the
+            game (at most the ALE's 108,000 frames): their EpRet is a full game's score.
         logger_kwargs: Where and how the run is logged: arguments of spinrl.logx.EpochLogger, usually
             from setup_logger_kwargs (``output_dir``, ``exp_name``, ``quiet``).
         save_freq: Checkpoint every save_freq epochs and after the last one. Checkpoints change
@@ -140,6 +154,11 @@ def trpo(
         algo: "trpo" (the line search above) or "npg", the natural policy gradient: the same
             direction and step size, taken in full without a line search. The two differ in
             nothing else, hence one function.
+        env_kwargs: Keyword arguments for making the environment from its id: ``gym.make(env_fn,
+            **env_kwargs)``, e.g. ``{"continuous": True}`` for LunarLander-v3. For an Atari id
+            (ALE/Pong-v5) they change the options of its protocol (spinrl.atari.ATARI_OPTIONS), e.g.
+            ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them (for Atari,
+            every option), so resumed runs, grid children and test_policy make the same env.
 
     Returns:
         The trained actor-critic.
@@ -149,6 +168,9 @@ def trpo(
         raise UserError(f"algo={algo!r} is not valid: use 'trpo' or 'npg'")
     ac_kwargs = dict(ac_kwargs or {})
     config = dict(locals(), algo=algo, env_name=env_name_of(env_fn))
+    # A Gymnasium id becomes a factory: Atari ids get spinrl.atari's protocol, env_kwargs its options.
+    env_fn = resolve_env_fn(env_fn, env_kwargs)
+    max_ep_len = default_max_ep_len(env_fn, max_ep_len)  # None: 1000 steps, or a full Atari game
     setup_pytorch_for_mpi()  # one torch thread per rank, and a crash in one rank ends them all
 
     # Random seed: different on each MPI rank, so ranks collect different experience.
@@ -167,8 +189,9 @@ def trpo(
 
     # Set up the experience buffer: steps_per_epoch is shared by all ranks and env copies.
     steps_per_env = steps_per_copy(steps_per_epoch, num_envs, num_procs())
+    obs_shape, obs_dtype = obs_space.shape, obs_space.dtype  # float32 vectors, or uint8 image frames
     buf = GAEBuffer(
-        obs_dim_of(obs_space), act_space.shape, steps_per_env, num_envs, gamma, lam, act_dtype=act_space.dtype
+        obs_shape, act_space.shape, steps_per_env, num_envs, gamma, lam, act_space.dtype, obs_dtype
     )
 
     # Set up the logger and save the configuration, only now: a refused environment, network or
@@ -202,8 +225,8 @@ def trpo(
     def hessian_vector_product(kl: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(H + damping I) x, where H is the Hessian of the KL: the gradient of (grad KL . x)."""
         grad_kl = torch.autograd.grad(kl, pi_params, create_graph=True)
-        grad_kl_x = (parameters_to_vector(grad_kl) * x).sum()
-        hx = parameters_to_vector(torch.autograd.grad(grad_kl_x, pi_params, retain_graph=True))
+        grad_kl_x = (flat_concat(grad_kl) * x).sum()
+        hx = flat_concat(torch.autograd.grad(grad_kl_x, pi_params, retain_graph=True))
         return _mpi_avg_tensor(hx) + damping_coeff * x
 
     def update(epoch: int):
@@ -221,7 +244,7 @@ def trpo(
         with torch.no_grad():
             v_l_old = compute_loss_v(data).item()
         check_finite(epoch, LossPi=pi_l_old, LossV=v_l_old)
-        g = _mpi_avg_tensor(parameters_to_vector(torch.autograd.grad(loss_pi, pi_params, retain_graph=True)))
+        g = _mpi_avg_tensor(flat_concat(torch.autograd.grad(loss_pi, pi_params, retain_graph=True)))
 
         # Natural gradient direction x = H^-1 g by conjugate gradient, and the step size that puts
         # the quadratic approximation of the KL exactly at delta: sqrt(2 delta / x^T H x).
@@ -324,6 +347,12 @@ def conjugate_gradient(
         p = r + (r_dot_new / (r_dot_old + 1e-8)) * p
         r_dot_old = r_dot_new
     return x
+
+
+def flat_concat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """All entries of ``tensors`` in one vector, as parameters_to_vector lays them out; unlike it, this
+    accepts the non-contiguous gradients that convolutions (image encoders) can give."""
+    return torch.cat([t.reshape(-1) for t in tensors])
 
 
 def _mpi_avg_tensor(x: torch.Tensor) -> torch.Tensor:

@@ -16,7 +16,15 @@ from spinrl.checkpoint import Checkpointer
 from spinrl.checks import check_finite, check_hyperparameters
 from spinrl.custom_ac import build_actor_critic
 from spinrl.device import resolve_device
-from spinrl.envs import check_spaces, env_name_of, env_seeds, make_vector_env, obs_dim_of, steps_per_copy
+from spinrl.envs import (
+    check_spaces,
+    default_max_ep_len,
+    env_name_of,
+    env_seeds,
+    make_vector_env,
+    resolve_env_fn,
+    steps_per_copy,
+)
 from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
 from spinrl.mpi import mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
@@ -37,13 +45,14 @@ def vpg(
     vf_lr: float = 1e-3,
     train_v_iters: int = 80,
     lam: float = 0.97,
-    max_ep_len: int = 1000,
+    max_ep_len: int | None = None,
     logger_kwargs: dict | None = None,
     save_freq: int = 10,
     resume: bool = False,
     num_envs: int = 1,
     async_envs: bool = False,
     device: str = "auto",
+    env_kwargs: dict | None = None,
 ) -> MLPActorCritic:
     """VPG: one policy-gradient step per epoch, GAE-Lambda advantages, a learned critic as baseline.
 
@@ -72,6 +81,9 @@ def vpg(
             and works too; docs/user/custom-networks.md describes both interfaces.
         ac_kwargs: Keyword arguments for ``actor_critic``. The default one takes ``hidden_sizes``
             (units per hidden layer, (64, 64)) and ``activation`` (a torch.nn class or its name, Tanh).
+            Image observations get a convolutional encoder first, picked and sized by ``encoder``
+            ("nature", "small" or a class) and ``features_dim``, with no hidden layers after it by
+            default (see docs/user/custom-networks.md).
         seed: The one integer every random draw of the run follows from: Python, NumPy and torch, and
             the reset seeds of each env copy. MPI rank r adds 10000 * r, so ranks see different
             episodes. The same seed on the same machine logs the same progress.txt (Time aside).
@@ -97,6 +109,8 @@ def vpg(
             the whole discounted return minus V (unbiased, noisy). 0.95 to 0.97 is usual.
         max_ep_len: The longest episode, in steps. An episode this long is truncated: its last step
             bootstraps from V, it is not a terminal. An environment's own shorter time limit wins.
+            None (default): 1000 steps, except for Atari games, which run to the end of the
+            game (at most the ALE's 108,000 frames): their EpRet is a full game's score.
         logger_kwargs: Where and how the run is logged: arguments of spinrl.logx.EpochLogger, usually
             from setup_logger_kwargs (``output_dir``, ``exp_name``, ``quiet``).
         save_freq: Checkpoint every save_freq epochs and after the last one. Checkpoints change
@@ -112,6 +126,11 @@ def vpg(
             processes, with cores to spare.
         device: Where the networks and the update run: "auto" (a CUDA GPU when there is one), "cpu"
             or "cuda". The environments always step on the CPU.
+        env_kwargs: Keyword arguments for making the environment from its id: ``gym.make(env_fn,
+            **env_kwargs)``, e.g. ``{"continuous": True}`` for LunarLander-v3. For an Atari id
+            (ALE/Pong-v5) they change the options of its protocol (spinrl.atari.ATARI_OPTIONS), e.g.
+            ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them (for Atari,
+            every option), so resumed runs, grid children and test_policy make the same env.
 
     Returns:
         The trained actor-critic.
@@ -119,6 +138,9 @@ def vpg(
     check_hyperparameters(locals())
     ac_kwargs = dict(ac_kwargs or {})
     config = dict(locals(), algo="vpg", env_name=env_name_of(env_fn))
+    # A Gymnasium id becomes a factory: Atari ids get spinrl.atari's protocol, env_kwargs its options.
+    env_fn = resolve_env_fn(env_fn, env_kwargs)
+    max_ep_len = default_max_ep_len(env_fn, max_ep_len)  # None: 1000 steps, or a full Atari game
     setup_pytorch_for_mpi()  # one torch thread per rank, and a crash in one rank ends them all
 
     # Random seed: different on each MPI rank, so ranks collect different experience.
@@ -137,8 +159,9 @@ def vpg(
 
     # Set up the experience buffer: steps_per_epoch is shared by all ranks and env copies.
     steps_per_env = steps_per_copy(steps_per_epoch, num_envs, num_procs())
+    obs_shape, obs_dtype = obs_space.shape, obs_space.dtype  # float32 vectors, or uint8 image frames
     buf = GAEBuffer(
-        obs_dim_of(obs_space), act_space.shape, steps_per_env, num_envs, gamma, lam, act_dtype=act_space.dtype
+        obs_shape, act_space.shape, steps_per_env, num_envs, gamma, lam, act_space.dtype, obs_dtype
     )
 
     # Set up the logger and save the configuration, only now: a refused environment, network or

@@ -1,0 +1,273 @@
+"""Atari benchmark: env stepping, then spinrl DQN and PPO vs Stable-Baselines3 on ALE/Pong-v5.
+
+    .venv/bin/python benchmarks/bench_atari.py --quick    # tiny budgets (about 15 minutes on 2 cores)
+    .venv/bin/python benchmarks/bench_atari.py            # 100k agent steps per run (hours on a CPU)
+
+Sections:
+
+1. Env stepping: agent steps (and frames, 4 per step) per second of random play through the full
+   preprocessing (frame skip 4, 84x84 grey, 4 stacked frames, sticky actions), for Gymnasium's
+   SyncVectorEnv and AsyncVectorEnv as spinrl makes them (spinrl.envs.make_vector_env), SB3's
+   make_atari_env + VecFrameStack (DummyVecEnv and SubprocVecEnv), and envpool when it can be
+   imported (it is not a spinrl dependency; see docs/user/atari.md).
+2. Training: spinrl DQN and PPO and SB3 DQN and PPO (CnnPolicy, the Atari settings of the RL Zoo)
+   for the same number of agent steps: frames per second including updates, gradient steps taken,
+   and the real score (full games, unclipped) of the games finished in the last part of the run.
+
+Both libraries run side by side in the same invocation on the same machine with one torch thread
+each, so a drifting machine affects both. Writes benchmarks/results/atari.md (atari-quick.md with
+--quick); the table records the load average before and after each section, since the machine may
+be shared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+RESULTS = ROOT / "benchmarks" / "results"
+ENV_ID = "ALE/Pong-v5"
+
+import gymnasium as gym  # noqa: E402
+import torch  # noqa: E402
+from bench_onpolicy import machine  # noqa: E402
+
+from spinrl.logx import read_progress  # noqa: E402
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+# ----- 1. env stepping ----------------------------------------------------------------------------
+def steps_per_second(step, num_envs: int, n_actions: int, seconds: float) -> float:
+    """Agent steps per second (over all copies) of random actions for about ``seconds``."""
+    rng = np.random.default_rng(0)
+    steps, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for _ in range(20):
+            step(rng.integers(n_actions, size=num_envs))
+        steps += 20 * num_envs
+    return steps / (time.perf_counter() - start)
+
+
+def spinrl_stepping(num_envs: int, asynchronous: bool, seconds: float) -> float:
+    from spinrl.envs import make_vector_env
+
+    envs = make_vector_env(ENV_ID, num_envs, None, asynchronous=asynchronous)
+    envs.reset(seed=list(range(num_envs)))
+    try:
+        return steps_per_second(envs.step, num_envs, envs.single_action_space.n, seconds)
+    finally:
+        envs.close()
+
+
+def sb3_atari_env(num_envs: int, subprocesses: bool, seed: int = 0):
+    """SB3's Atari set-up: make_atari_env (noop 30, skip 4, life loss, fire reset, 84x84 grey, reward
+    clipping) on the v5 game with frameskip=1 (the wrapper skips), then 4 stacked frames."""
+    import ale_py
+    from stable_baselines3.common.env_util import make_atari_env
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecFrameStack
+
+    gym.register_envs(ale_py)
+    cls = SubprocVecEnv if subprocesses else DummyVecEnv
+    env = make_atari_env(ENV_ID, n_envs=num_envs, seed=seed, env_kwargs=dict(frameskip=1), vec_env_cls=cls)
+    return VecFrameStack(env, n_stack=4)
+
+
+def sb3_stepping(num_envs: int, subprocesses: bool, seconds: float) -> float:
+    env = sb3_atari_env(num_envs, subprocesses)
+    env.reset()
+    try:
+        return steps_per_second(env.step, num_envs, env.action_space.n, seconds)
+    finally:
+        env.close()
+
+
+def envpool_stepping(num_envs: int, seconds: float) -> float | None:
+    try:
+        import envpool
+    except ImportError:
+        return None
+    env = envpool.make(
+        "Pong-v5", env_type="gymnasium", num_envs=num_envs, seed=0, episodic_life=False, reward_clip=False,
+        stack_num=4, img_height=84, img_width=84, noop_max=30, frame_skip=4, repeat_action_probability=0.25,
+    )  # fmt: skip
+    env.reset()
+    try:
+        return steps_per_second(env.step, num_envs, env.action_space.n, seconds)
+    finally:
+        env.close()
+
+
+def section_stepping(lines: list[str], seconds: float) -> None:
+    lines += [
+        "## 1. Env stepping, random actions (agent steps/s; frames/s = 4x)",
+        "",
+        f"{load()} before; {cores()} cores available to this process.",
+        "",
+        "| env copies | spinrl Sync | spinrl Async | SB3 DummyVecEnv | SB3 SubprocVecEnv | envpool |",
+        "|---|---|---|---|---|---|",
+    ]
+    for n in (1, 2, 4, 8):
+        row = [
+            spinrl_stepping(n, False, seconds),
+            spinrl_stepping(n, True, seconds) if n > 1 else None,
+            sb3_stepping(n, False, seconds),
+            sb3_stepping(n, True, seconds) if n > 1 else None,
+            envpool_stepping(n, seconds),
+        ]
+        cells = ["-" if x is None else f"{x:.0f}" for x in row]
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+        print(lines[-1], flush=True)
+    lines += ["", f"{load()} after.", ""]
+
+
+# ----- 2. training ----------------------------------------------------------------------------------
+def real_scores_spinrl(out: Path, tail: int) -> tuple[float, int]:
+    """Mean EpRet (full games, real score) of the last ``tail`` epochs' rows, and the games counted."""
+    progress = read_progress(out / "progress.txt")
+    rets = progress.get("AverageEpRet", [])[-tail:]
+    finite = [r for r in rets if np.isfinite(r)]
+    return (float(np.mean(finite)) if finite else float("nan")), len(finite)
+
+
+def spinrl_dqn(steps: int, seed: int, quick: bool) -> dict:
+    from spinrl.algos.dqn import dqn
+
+    out = Path(tempfile.mkdtemp(prefix="bench-atari-dqn-")) / "run"
+    epoch = min(steps // 4, 10_000)
+    start = time.perf_counter()
+    dqn(
+        ENV_ID, seed=seed, steps_per_epoch=epoch, epochs=steps // epoch, replay_size=min(steps, 100_000),
+        q_lr=1e-4, batch_size=32, polyak=0.999, start_steps=steps // 10, update_after=steps // 10,
+        update_every=4, epsilon_end=0.01, epsilon_decay_steps=steps // 10, num_test_episodes=1,
+        logger_kwargs=dict(output_dir=str(out), quiet=True), device="cpu",
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    score, games = real_scores_spinrl(out, 2)
+    updates = steps - steps // 10
+    return dict(seconds=seconds, steps=steps, updates=updates, score=score, games=games)
+
+
+def spinrl_ppo(steps: int, seed: int, quick: bool) -> dict:
+    from spinrl.algos.ppo import ppo
+
+    out = Path(tempfile.mkdtemp(prefix="bench-atari-ppo-")) / "run"
+    num_envs, epoch = 8, 1024  # 128 steps per copy, as SB3's Atari PPO
+    start = time.perf_counter()
+    ppo(
+        ENV_ID, seed=seed, steps_per_epoch=epoch, epochs=max(1, steps // epoch), pi_lr=2.5e-4, vf_lr=2.5e-4,
+        clip_ratio=0.1, train_pi_iters=4, train_v_iters=4, lam=0.95, target_kl=0.05, num_envs=num_envs,
+        logger_kwargs=dict(output_dir=str(out), quiet=True), device="cpu",
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    score, games = real_scores_spinrl(out, 4)
+    epochs = max(1, steps // epoch)
+    return dict(seconds=seconds, steps=epochs * epoch, updates=epochs * 8, score=score, games=games)
+
+
+def sb3_run(algo: str, steps: int, seed: int) -> dict:
+    import stable_baselines3 as sb3
+
+    if algo == "DQN":
+        env = sb3_atari_env(1, False, seed)
+        model = sb3.DQN(
+            "CnnPolicy", env, seed=seed, device="cpu", verbose=0, buffer_size=min(steps, 100_000),
+            learning_rate=1e-4, batch_size=32, learning_starts=steps // 10, target_update_interval=1000,
+            train_freq=4, gradient_steps=1, exploration_fraction=0.1, exploration_final_eps=0.01,
+            optimize_memory_usage=False,
+        )  # fmt: skip
+    else:
+        env = sb3_atari_env(8, False, seed)
+        model = sb3.PPO(
+            "CnnPolicy", env, seed=seed, device="cpu", verbose=0, n_steps=128, n_epochs=4, batch_size=256,
+            learning_rate=2.5e-4, clip_range=0.1, ent_coef=0.01, vf_coef=0.5,
+        )  # fmt: skip
+    start = time.perf_counter()
+    model.learn(total_timesteps=steps)
+    seconds = time.perf_counter() - start
+    # Monitor sits below AtariWrapper: these are full games with their real score.
+    games = [ep["r"] for ep in model.ep_info_buffer]
+    tail = games[-max(1, len(games) // 2) :]
+    updates = (steps - steps // 10) // 4 if algo == "DQN" else (steps // 1024) * 4 * (1024 // 256)
+    env.close()
+    return dict(seconds=seconds, steps=model.num_timesteps, updates=updates,
+                score=float(np.mean(tail)) if tail else float("nan"), games=len(tail))  # fmt: skip
+
+
+def section_training(lines: list[str], steps_dqn: int, steps_ppo: int, seed: int, quick: bool) -> None:
+    lines += [
+        f"## 2. Training on {ENV_ID}: DQN {steps_dqn} and PPO {steps_ppo} agent steps, seed {seed}",
+        "",
+        f"{load()} before.",
+        "",
+        "| run | agent steps | frames/s (with updates) | gradient steps | wall-clock s | real score (games) |",
+        "|---|---|---|---|---|---|",
+    ]
+    runs = [
+        ("spinrl DQN", lambda: spinrl_dqn(steps_dqn, seed, quick)),
+        ("SB3 DQN", lambda: sb3_run("DQN", steps_dqn, seed)),
+        ("spinrl PPO (8 copies)", lambda: spinrl_ppo(steps_ppo, seed, quick)),
+        ("SB3 PPO (8 copies)", lambda: sb3_run("PPO", steps_ppo, seed)),
+    ]
+    for name, run in runs:
+        r = run()
+        lines.append(
+            f"| {name} | {r['steps']} | {4 * r['steps'] / r['seconds']:.0f} | {r['updates']} | "
+            f"{r['seconds']:.0f} | {r['score']:.1f} ({r['games']}) |"
+        )
+        print(lines[-1], flush=True)
+    lines += ["", f"{load()} after.", ""]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny budgets")
+    parser.add_argument("--only", nargs="*", default=None, help="sections: stepping training")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=None, help="result file name in benchmarks/results/")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    os.environ.setdefault("SPINRL_NUM_THREADS", "1")
+    only = set(args.only or ["stepping", "training"])
+    command = "python benchmarks/bench_atari.py " + " ".join(sys.argv[1:])
+    lines = [
+        f"# Atari benchmark: spinrl vs Stable-Baselines3 on {ENV_ID}{' (quick)' if args.quick else ''}",
+        "",
+        f"- Command: `{command.strip()}`",
+        f"- Machine: {machine()}; {cores()} cores available; CPU only, 1 torch thread for both libraries",
+        f"- Date: {time.strftime('%Y-%m-%d %H:%M')}",
+        "",
+    ]
+    start = time.time()
+    if "stepping" in only:
+        section_stepping(lines, 3.0 if args.quick else 10.0)
+    if "training" in only:
+        if args.quick:
+            section_training(lines, 4000, 4096, args.seed, True)
+        else:
+            section_training(lines, 100_000, 100_352, args.seed, False)
+    lines.append(f"Total benchmark time: {(time.time() - start) / 60:.1f} minutes.")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / (args.out or ("atari-quick.md" if args.quick else "atari.md"))
+    out.write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,274 @@
+"""The Atari protocol (spinrl.atari) on real ALE games: the env pipeline, its options, the learning signals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from spinrl.atari import ATARI_OPTIONS, LearningSignals, atari_env
+from spinrl.envs import (
+    EpisodeReturns,
+    default_max_ep_len,
+    env_name_of,
+    make_env,
+    make_env_fn,
+    make_vector_env,
+    resolve_env_fn,
+)
+from spinrl.errors import UserError
+
+pytest.importorskip("ale_py")
+
+
+class RowLogger:
+    def __init__(self):
+        self.rows = []
+
+    def store(self, **kv):
+        self.rows.append(kv)
+
+
+def play(env, steps: int, seed: int = 0, action_seed: int = 0):
+    """Random play in one env: (observations, rewards, terminated, truncated, infos), one per step."""
+    rng = np.random.default_rng(action_seed)
+    obs, info = env.reset(seed=seed)
+    out = []
+    for _ in range(steps):
+        obs, rew, terminated, truncated, info = env.step(int(rng.integers(env.action_space.n)))
+        out.append((obs, rew, terminated, truncated, info))
+        if terminated or truncated:
+            break
+    return out
+
+
+def test_ale_ids_resolve_to_stacked_grey_uint8_frames():
+    env = make_env_fn("ALE/Pong-v5")()
+    obs, info = env.reset(seed=0)
+    assert env.observation_space.shape == (4, 84, 84) and env.observation_space.dtype == np.uint8
+    assert obs.shape == (4, 84, 84) and obs.dtype == np.uint8
+    # Older ids of the same games get the same protocol.
+    assert make_env_fn("PongNoFrameskip-v4")().observation_space.shape == (4, 84, 84)
+    env.close()
+
+
+def test_defaults_are_the_standard_protocol_with_v5_sticky_actions():
+    fn = make_env_fn("ALE/Pong-v5")
+    assert fn.env_name == "ALE/Pong-v5" and fn.env_kwargs == {}
+    assert fn.options == {name: default for name, (default, _, _) in ATARI_OPTIONS.items()} | dict(
+        repeat_action_probability=0.25, full_action_space=False, max_num_frames_per_episode=108000
+    )
+    ale = fn().unwrapped.ale
+    assert ale.getFloat("repeat_action_probability") == pytest.approx(0.25)
+    assert ale.getInt("frame_skip") == 1  # the skipping is AtariPreprocessing's
+    # Overridden, and an old v4 id keeps its own (no sticky actions).
+    assert make_env_fn("ALE/Pong-v5", repeat_action_probability=0.0)().unwrapped.ale.getFloat(
+        "repeat_action_probability"
+    ) == pytest.approx(0.0)
+    assert make_env_fn("PongNoFrameskip-v4").options["repeat_action_probability"] == 0.0
+
+
+def test_options_change_the_frames():
+    env = atari_env("ALE/Pong-v5", frame_stack=2, screen_size=42, grayscale=False)()
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (6, 42, 42) and obs.dtype == np.uint8
+    assert env.observation_space.shape == (6, 42, 42)
+    # The colour frame is the RGB image, channels first: the last three channels are one frame.
+    rgb = obs[3:].transpose(1, 2, 0)
+    assert rgb.shape == (42, 42, 3) and len(np.unique(rgb.reshape(-1, 3), axis=0)) > 1
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (
+            dict(clip_reward=False),
+            r"unknown Atari option 'clip_reward' .*did you mean clip_rewards\?.*valid: ",
+        ),
+        (dict(frameskip=2), r"unknown Atari option 'frameskip' .*use frame_skip"),
+        (
+            dict(frame_skip=0),
+            r"Atari option frame_skip=0 is not valid for ALE/Pong-v5: give a whole number >= 1",
+        ),
+        (dict(repeat_action_probability=1.5), r"repeat_action_probability=1.5 .*a probability in \[0, 1\]"),
+        (dict(clip_rewards="no"), r"clip_rewards='no' is not valid .*True or False"),
+    ],
+)
+def test_bad_options_are_one_line_naming_the_value_and_the_valid_ones(options, message):
+    with pytest.raises(UserError, match=message):
+        make_env_fn("ALE/Pong-v5", **options)
+
+
+def test_env_kwargs_go_with_ids_only():
+    fn = resolve_env_fn("ALE/Pong-v5", dict(noop_max=0))
+    assert fn.options["noop_max"] == 0 and fn.env_kwargs == dict(noop_max=0)
+    # A factory with options has no id that alone would make its env again: runs record env_kwargs.
+    assert env_name_of(fn) is None and env_name_of(make_env_fn("ALE/Pong-v5")) == "ALE/Pong-v5"
+    assert resolve_env_fn("CartPole-v1", dict(sutton_barto_reward=True))().unwrapped._sutton_barto_reward
+    with pytest.raises(UserError, match=r"env_kwargs \{'x': 1\} do not fit CartPole-v1"):
+        resolve_env_fn("CartPole-v1", dict(x=1))()
+    with pytest.raises(UserError, match="apply to a Gymnasium id"):
+        resolve_env_fn(lambda: None, dict(noop_max=0))
+
+
+def test_atari_games_run_to_their_own_end_by_default():
+    assert default_max_ep_len(make_env_fn("ALE/Pong-v5"), None) is None
+    assert default_max_ep_len(make_env_fn("CartPole-v1"), None) == 1000
+    assert default_max_ep_len(make_env_fn("ALE/Pong-v5"), 50) == 50
+
+
+def test_a_lost_life_is_flagged_at_its_step_and_the_game_goes_on():
+    env = make_env_fn("ALE/SpaceInvaders-v5")()
+    steps = play(env, 5000)
+    lives = [3] + [info["lives"] for *_, info in steps]
+    lost = [info["life_lost"] for *_, info in steps]
+    assert lost == [now < before for before, now in zip(lives[:-1], lives[1:])]
+    assert sum(lost) == 3  # every life, the last one at the end of the game
+    assert not any(terminated for _, _, terminated, _, _ in steps[:-1])  # one episode: the full game
+    assert steps[-1][2] and lives[-1] == 0
+
+
+def test_learning_signals_clip_rewards_and_end_learning_episodes_at_each_life():
+    """In a vector env: learning rewards are signs and a lost life is terminal, while the real score
+    (EpRet) and the episode (EpLen) are those of the whole game."""
+    envs = make_vector_env(make_env_fn("ALE/SpaceInvaders-v5"), num_envs=2)
+    signals = LearningSignals(envs)
+    episodes, logger = EpisodeReturns(2), RowLogger()
+    envs.reset(seed=[1, 2])
+    rng = np.random.default_rng(0)
+    real, learned, learn_ends, game_ends = [], [], [], []
+    while len(logger.rows) < 2:
+        _, rew, terminated, truncated, info = envs.step(rng.integers(envs.single_action_space.n, size=2))
+        learn_rew, learn_term = signals(rew, terminated, info)
+        episodes.add(rew, terminated | truncated, logger)
+        real.append(rew), learned.append(learn_rew)
+        learn_ends.append(learn_term), game_ends.append(terminated | truncated)
+    real, learned = np.array(real), np.array(learned)
+    learn_ends, game_ends = np.array(learn_ends), np.array(game_ends)
+    assert np.array_equal(learned, np.sign(real)) and real.max() > 1  # SpaceInvaders scores 5 to 30
+    assert np.all(learn_ends >= game_ends)  # every end of a game is a learning end
+    expected = []
+    for i in range(2):
+        if game_ends[:, i].any():
+            last = int(np.flatnonzero(game_ends[:, i])[0])
+            # A game of 3 lives: 3 learning episodes (the last ends with the game), 1 logged episode
+            # whose return is the real score.
+            assert np.count_nonzero(learn_ends[: last + 1, i]) == 3
+            assert learned[: last + 1, i].sum() < real[: last + 1, i].sum()
+            expected.append((real[: last + 1, i].sum(), last + 1))
+    assert sorted(expected) == sorted((row["EpRet"], row["EpLen"]) for row in logger.rows)
+
+
+def test_learning_signals_can_be_turned_off_and_leave_other_envs_alone():
+    envs = make_vector_env(
+        make_env_fn("ALE/SpaceInvaders-v5", clip_rewards=False, terminal_on_life_loss=False)
+    )
+    signals = LearningSignals(envs)
+    rew, term = np.array([15.0]), np.array([False])
+    assert signals(rew, term, {"life_lost": np.array([True]), "_life_lost": np.array([True])}) == (rew, term)
+    cartpole = LearningSignals(make_vector_env("CartPole-v1"))
+    out_rew, out_term = cartpole(rew, term, {})
+    assert out_rew is rew and out_term is term  # the identity: the very same arrays
+
+
+def test_a_life_lost_on_a_truncated_step_still_ends_the_learning_episode():
+    signals = LearningSignals(make_vector_env(make_env_fn("ALE/SpaceInvaders-v5"), num_envs=2))
+    info = {
+        "final_info": {"life_lost": np.array([True, False]), "_life_lost": np.array([True, False])},
+        "life_lost": np.array([False, True]),
+        "_life_lost": np.array([False, True]),
+    }
+    _, term = signals(np.zeros(2), np.array([False, False]), info)
+    assert term.tolist() == [True, True]
+
+
+def test_the_same_seed_plays_the_same_game():
+    def frames(seed):
+        return np.stack([obs for obs, *_ in play(make_env_fn("ALE/Breakout-v5")(), 60, seed=seed)])
+
+    a, b, c = frames(3), frames(3), frames(4)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)  # sticky actions and no-op starts draw from the seed
+
+
+def test_prepared_env_keeps_the_game_length():
+    env = make_env(make_env_fn("ALE/Pong-v5"), max_ep_len=None)
+    assert env.spec.max_episode_steps is None
+    assert env.metadata["render_fps"] == 15  # 60 frames/s, 4 frames a step: videos at the game's speed
+
+
+class RecordingBuffer:
+    """What TrajectoryCollector gives a GAE buffer: the rewards stored, and each path's closing step and value."""
+
+    def __init__(self, steps: int, num_envs: int):
+        self.ptr, self.val_buf = 0, np.zeros((steps, num_envs), dtype=np.float32)
+        self.rewards, self.closed = [], {}
+
+    def store(self, obs, act, rew, val, logp):
+        self.rewards.append(np.array(rew))
+        self.val_buf[self.ptr] = val
+        self.ptr += 1
+
+    def finish_path(self, env_index: int, last_val: float):
+        self.closed[(self.ptr - 1, env_index)] = last_val
+
+
+class RandomCritic(torch.nn.Module):
+    """Uniformly random actions and V = 0.5 everywhere, so that a path closed with 0 stands out."""
+
+    def __init__(self, n_actions: int):
+        super().__init__()
+        self.n_actions = n_actions
+
+    def step(self, obs):
+        n = obs.shape[0]
+        return torch.randint(self.n_actions, (n,)), torch.full((n,), 0.5), torch.zeros(n)
+
+    def v(self, obs):
+        return torch.full((obs.shape[0],), 0.5)
+
+
+class StepRecorder:
+    """A vector env that remembers, per step and copy, whether a life was lost or the game ended."""
+
+    def __init__(self, envs):
+        self.envs, self.lost, self.game_over = envs, [], []
+
+    def __getattr__(self, name):
+        return getattr(self.envs, name)
+
+    def step(self, actions):
+        obs, rew, terminated, truncated, info = self.envs.step(actions)
+        lost = np.zeros(self.envs.num_envs, dtype=bool)
+        for source in (info, info.get("final_info", {})):
+            if "life_lost" in source:
+                lost |= source["life_lost"] & source["_life_lost"]
+        self.lost.append(lost)
+        self.game_over.append(terminated | truncated)
+        return obs, rew, terminated, truncated, info
+
+
+def test_ppo_collector_closes_the_gae_path_with_0_at_each_lost_life_and_logs_full_games():
+    from spinrl.onpolicy import TrajectoryCollector
+
+    torch.manual_seed(0)
+    envs = StepRecorder(make_vector_env(make_env_fn("ALE/SpaceInvaders-v5"), num_envs=2))
+    steps = 700
+    buf, logger = RecordingBuffer(steps, 2), RowLogger()
+    collector = TrajectoryCollector(
+        envs, RandomCritic(envs.single_action_space.n), buf, logger, torch.device("cpu")
+    )
+    collector.collect(steps, reset_seeds=[5, 6])
+    lost, game_over = np.array(envs.lost), np.array(envs.game_over)
+    # Every lost life and every game over closes a path with 0; the epoch's end closes the others
+    # with V (0.5). No other path is closed: the game goes on after a lost life.
+    expected = {(t, i): 0.0 for t, i in zip(*np.nonzero(lost | game_over))}
+    expected.update({(steps - 1, i): 0.5 for i in range(2) if (steps - 1, i) not in expected})
+    assert lost.sum() >= 3 and buf.closed == expected
+    rewards = np.array(buf.rewards)
+    assert set(np.unique(rewards)) <= {-1.0, 0.0, 1.0}
+    # The logged episodes are whole games with their real score (5 to 30 points per invader).
+    games = [row for row in logger.rows if "EpRet" in row]
+    assert len(games) == game_over.sum() >= 1
+    assert all(row["EpRet"] % 5 == 0 and row["EpLen"] > 100 for row in games)
+    assert max(row["EpRet"] for row in games) > 1 >= rewards.max()
