@@ -8,20 +8,29 @@ random draws (inductor's ``fallback_random`` makes a compiled update draw SAC's 
 TD3's target noise from torch's generator, as the eager code does), so a seeded compiled run follows
 the eager one up to floating-point rounding (tests/test_compile.py checks it).
 
-What the compiled function becomes:
+What the compiled function becomes (torch 2.13, checked with ``TORCH_LOGS=graph_breaks``):
 
-- On a CPU, TorchInductor turns each piece between two ``backward()`` calls into C++ kernels that fuse
-  the element-wise work (activations, the targets, Adam's arithmetic, the Polyak average) around the
-  matrix products, which stay in oneDNN/MKL. ``backward()`` itself splits the update into a few
-  graphs (three for SAC: critic loss; critic step and policy loss; policy step and targets), each
-  forward graph compiled together with its backward.
+- Each loss is compiled together with its backward pass, and the Polyak average is a graph of its own
+  (three graphs for SAC, one per loss and one for the targets). TorchInductor fuses the element-wise
+  work around the matrix products (activations, targets, the loss) into generated kernels; the
+  matrix products stay oneDNN/MKL's (CPU) or cuBLAS's (GPU).
+- Between the graphs, PyTorch runs eagerly what torch.compile does not trace: ``zero_grad``, the
+  ``backward()`` call that starts the compiled backward graph, the optimiser steps (PyTorch ends a
+  graph around every ``optimizer.step()`` on purpose, and fused Adam is one kernel already), the
+  freezing of the critic for the policy step, and :class:`spinrl.offpolicy.UpdateStats`. No
+  ``.item()`` or logging call sits in a graph.
 - On a CUDA GPU, ``mode="reduce-overhead"`` also records the graphs as CUDA graphs, replayed with one
   launch instead of one launch per kernel: what limits small networks on a GPU is the launches.
-  Recorded graphs overwrite their outputs on the next replay, which is why
-  :class:`spinrl.offpolicy.UpdateStats` keeps copies.
+  Recorded graphs overwrite their outputs on the next replay, which is why UpdateStats keeps copies.
+  (Not measured yet: no GPU was at hand when this was written.)
 
-Compiling costs time up front, once per process (and again after ``--resume``): measured in
-benchmarks/results/offpolicy-quick.md together with the steps per second, and logged when it happens.
+On a CPU it does not pay (benchmarks/results/offpolicy-throughput.md, profile-compile.md): the
+update is bound by matrix products, which compiling leaves as they are, and TorchInductor's kernel
+for the ReLU masks that the backward pass keeps runs about 30x slower than PyTorch's own.
+
+Compiling costs time up front, once per process (and again after ``--resume``), logged when it
+happens: 81 s for SAC's first update on the 2-core benchmark machine with an empty TorchInductor
+cache, 4-5 s with the kernels of an earlier run cached.
 """
 
 from __future__ import annotations

@@ -170,11 +170,11 @@ def sac(
             (ALE/Pong-v5) they change the options of its protocol (spinrl.atari.ATARI_OPTIONS), e.g.
             ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them (for Atari,
             every option), so resumed runs, grid children and test_policy make the same env.
-        compile: Run the whole update step (losses, backward passes, optimiser steps, target
-            averaging) through torch.compile; on a CUDA GPU also as CUDA graphs. Same algorithm, same
-            random draws; the first update takes tens of seconds to compile (logged). Meant for a
-            GPU, for runs long enough to repay that; on a CPU the compiled update measured slower
-            than the eager one (benchmarks/results/offpolicy-quick.md). Off by default.
+        compile: Run the update step (losses with their backward passes, target averaging)
+            through torch.compile, on a CUDA GPU also as CUDA graphs. Same algorithm, same random
+            draws; the first update compiles (logged; 5-80 s on a 2-core CPU). Meant for a GPU and
+            long runs (untested on a GPU so far); on a CPU the compiled update measured 12-18%
+            slower than the eager one, so off by default (benchmarks/results/offpolicy-throughput.md).
 
     Returns:
         The trained actor-critic.
