@@ -126,6 +126,22 @@ def test_actor_critic_on_images_shares_one_encoder_owned_by_the_policy():
     assert ac.pi.logits_net[1][0].in_features == 512 and len(ac.pi.logits_net[1]) == 2
 
 
+@pytest.mark.parametrize("act_space", [spaces.Discrete(4), spaces.Box(-1, 1, (2,))], ids=["discrete", "box"])
+def test_step_runs_the_shared_encoder_once_with_the_numbers_of_two_passes(act_space):
+    ac = MLPActorCritic(SMALL, act_space, encoder="small")
+    x = frames(SMALL, 5)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        a_ref, logp_ref = ac.pi.sample(x)
+        v_ref = ac.v(x)
+    calls = []
+    ac.encoder.register_forward_hook(lambda *args: calls.append(1))
+    torch.manual_seed(3)
+    a, v, logp = ac.step(x)
+    assert len(calls) == 1
+    assert torch.equal(a, a_ref) and torch.equal(v, v_ref) and torch.equal(logp, logp_ref)
+
+
 def test_actor_critic_with_separate_encoders_and_gaussian_policy():
     ac = MLPActorCritic(
         SMALL, spaces.Box(-1, 1, (2,)), encoder="small", share_encoder=False, hidden_sizes=(8,)
