@@ -33,8 +33,8 @@ def _progress(fn, env_fn, tmp_path, **kwargs) -> dict:
 
 def test_dqn_learns_to_act_toward_the_dot(tmp_path):
     progress = _progress(
-        dqn, DotEnv, tmp_path, ac_kwargs=SMALL_ENCODER, steps_per_epoch=500, epochs=3, start_steps=200,
-        update_after=200, epsilon_decay_steps=1000, num_test_episodes=5,
+        dqn, DotEnv, tmp_path, ac_kwargs=SMALL_ENCODER, steps_per_epoch=300, epochs=2, start_steps=100,
+        update_after=100, epsilon_decay_steps=400, num_test_episodes=5,
     )  # fmt: skip
     # The greedy policy scores 10 of 10 once it reads the dot's side; random play scores about 5.
     assert progress["AverageTestEpRet"][-1] >= 9, progress["AverageTestEpRet"]
@@ -52,7 +52,7 @@ def test_dqn_learns_to_act_toward_the_dot(tmp_path):
 
 def test_ppo_learns_to_act_toward_the_dot(tmp_path):
     progress = _progress(
-        ppo, DotEnv, tmp_path, ac_kwargs=SMALL_ENCODER, steps_per_epoch=800, epochs=6, train_v_iters=10,
+        ppo, DotEnv, tmp_path, ac_kwargs=SMALL_ENCODER, steps_per_epoch=800, epochs=6, train_v_iters=10, pi_lr=1e-3,
     )  # fmt: skip
     returns = progress["AverageEpRet"]
     # 80 episodes per epoch: the mean of a random policy is 5 +- 0.2.
