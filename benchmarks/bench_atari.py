@@ -15,8 +15,8 @@ Sections:
    and the real score (full games, unclipped) of the games finished in the last part of the run.
 
 Both libraries run side by side in the same invocation on the same machine with one torch thread
-each, so a drifting machine affects both. Writes benchmarks/results/atari.md (atari-quick.md with
---quick); the table records the load average before and after each section, since the machine may
+each, so a drifting machine affects both. Writes benchmarks/results/atari.md (the title says whether
+it was --quick); the table records the load average before and after each section, since the machine may
 be shared.
 """
 
@@ -263,7 +263,7 @@ def main() -> None:
             section_training(lines, 100_000, 100_352, args.seed, False)
     lines.append(f"Total benchmark time: {(time.time() - start) / 60:.1f} minutes.")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / (args.out or ("atari-quick.md" if args.quick else "atari.md"))
+    out = RESULTS / (args.out or "atari.md")
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"wrote {out}")

@@ -12,8 +12,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # learning_curves.py trains all seven algorithms (3 seeds each) for the learning-curve figure in the docs.
-SCRIPTS = ["bench_onpolicy.py", "bench_offpolicy.py", "bench_grid.py", "learning_curves.py"]
-TAKES_QUICK = {"bench_onpolicy.py", "bench_offpolicy.py"}  # the others are small already
+SCRIPTS = [
+    "bench_onpolicy.py",
+    "bench_offpolicy.py",
+    "bench_atari.py",
+    "bench_grid.py",
+    "learning_curves.py",
+]
+TAKES_QUICK = {"bench_onpolicy.py", "bench_offpolicy.py", "bench_atari.py"}  # the others are small already
 
 
 def main() -> int:
