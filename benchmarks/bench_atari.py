@@ -75,16 +75,22 @@ def spinrl_stepping(num_envs: int, asynchronous: bool, seconds: float) -> float:
         envs.close()
 
 
+def make_pong(**kwargs) -> gym.Env:
+    """The v5 game for SB3, registering the ALE's ids first (SubprocVecEnv's workers start afresh)."""
+    import ale_py
+
+    gym.register_envs(ale_py)
+    return gym.make(ENV_ID, **kwargs)
+
+
 def sb3_atari_env(num_envs: int, subprocesses: bool, seed: int = 0):
     """SB3's Atari set-up: make_atari_env (noop 30, skip 4, life loss, fire reset, 84x84 grey, reward
     clipping) on the v5 game with frameskip=1 (the wrapper skips), then 4 stacked frames."""
-    import ale_py
     from stable_baselines3.common.env_util import make_atari_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecFrameStack
 
-    gym.register_envs(ale_py)
     cls = SubprocVecEnv if subprocesses else DummyVecEnv
-    env = make_atari_env(ENV_ID, n_envs=num_envs, seed=seed, env_kwargs=dict(frameskip=1), vec_env_cls=cls)
+    env = make_atari_env(make_pong, n_envs=num_envs, seed=seed, env_kwargs=dict(frameskip=1), vec_env_cls=cls)
     return VecFrameStack(env, n_stack=4)
 
 
