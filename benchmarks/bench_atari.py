@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 RESULTS = ROOT / "benchmarks" / "results"
 ENV_ID = "ALE/Pong-v5"
+DEVICE = "cpu"  # --device: where both libraries put their networks
 
 import gymnasium as gym  # noqa: E402
 import torch  # noqa: E402
@@ -46,6 +47,10 @@ from spinrl.logx import read_progress  # noqa: E402
 
 def load() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def gpu_name(device: str) -> str:
+    return f"the GPU ({torch.cuda.get_device_name()})" if device.startswith("cuda") else "the CPU"
 
 
 def cores() -> int:
@@ -103,6 +108,16 @@ def sb3_stepping(num_envs: int, subprocesses: bool, seconds: float) -> float:
         env.close()
 
 
+def envpool_version() -> str:
+    try:
+        import envpool
+    except ImportError:
+        return "envpool: not importable here (not a spinrl dependency), its column stays empty"
+    return (
+        f"envpool {envpool.__version__} from {Path(envpool.__file__).parent.parent} (not a spinrl dependency)"
+    )
+
+
 def envpool_stepping(num_envs: int, seconds: float) -> float | None:
     try:
         import envpool
@@ -133,7 +148,7 @@ def section_stepping(lines: list[str], seconds: float, rounds: int = 3) -> None:
         "## 1. Env stepping, random actions (agent steps/s; frames/s = 4x)",
         "",
         f"{load()} before; {cores()} cores available to this process; median of {rounds} interleaved rounds "
-        f"of {seconds:.1f} s each.",
+        f"of {seconds:.1f} s each. {envpool_version()}.",
         "",
         "| env copies | " + " | ".join(setups) + " |",
         "|---|" + "---|" * len(setups),
@@ -170,7 +185,7 @@ def spinrl_dqn(steps: int, seed: int, quick: bool) -> dict:
         ENV_ID, seed=seed, steps_per_epoch=epoch, epochs=steps // epoch, replay_size=min(steps, 100_000),
         q_lr=1e-4, batch_size=32, polyak=0.999, start_steps=steps // 10, update_after=steps // 10,
         update_every=4, epsilon_end=0.01, epsilon_decay_steps=steps // 10, num_test_episodes=1,
-        logger_kwargs=dict(output_dir=str(out), quiet=True), device="cpu",
+        logger_kwargs=dict(output_dir=str(out), quiet=True), device=DEVICE,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     score, games = real_scores_spinrl(out, 2)
@@ -187,7 +202,7 @@ def spinrl_ppo(steps: int, seed: int, quick: bool) -> dict:
     ppo(
         ENV_ID, seed=seed, steps_per_epoch=epoch, epochs=max(1, steps // epoch), pi_lr=2.5e-4, vf_lr=2.5e-4,
         clip_ratio=0.1, train_pi_iters=4, train_v_iters=4, lam=0.95, target_kl=0.05, num_envs=num_envs,
-        logger_kwargs=dict(output_dir=str(out), quiet=True), device="cpu",
+        logger_kwargs=dict(output_dir=str(out), quiet=True), device=DEVICE,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     score, games = real_scores_spinrl(out, 4)
@@ -201,7 +216,7 @@ def sb3_run(algo: str, steps: int, seed: int) -> dict:
     if algo == "DQN":
         env = sb3_atari_env(1, False, seed)
         model = sb3.DQN(
-            "CnnPolicy", env, seed=seed, device="cpu", verbose=0, buffer_size=min(steps, 100_000),
+            "CnnPolicy", env, seed=seed, device=DEVICE, verbose=0, buffer_size=min(steps, 100_000),
             learning_rate=1e-4, batch_size=32, learning_starts=steps // 10, target_update_interval=1000,
             train_freq=4, gradient_steps=1, exploration_fraction=0.1, exploration_final_eps=0.01,
             optimize_memory_usage=False,
@@ -209,7 +224,7 @@ def sb3_run(algo: str, steps: int, seed: int) -> dict:
     else:
         env = sb3_atari_env(8, False, seed)
         model = sb3.PPO(
-            "CnnPolicy", env, seed=seed, device="cpu", verbose=0, n_steps=128, n_epochs=4, batch_size=256,
+            "CnnPolicy", env, seed=seed, device=DEVICE, verbose=0, n_steps=128, n_epochs=4, batch_size=256,
             learning_rate=2.5e-4, clip_range=0.1, ent_coef=0.01, vf_coef=0.5,
         )  # fmt: skip
     start = time.perf_counter()
@@ -266,8 +281,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny budgets")
     parser.add_argument("--only", nargs="*", default=None, help="sections: stepping training")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda, for both libraries' networks")
     parser.add_argument("--out", default=None, help="result file name in benchmarks/results/")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
     torch.set_num_threads(1)
     os.environ.setdefault("SPINRL_NUM_THREADS", "1")
     only = set(args.only or ["stepping", "training"])
@@ -276,7 +294,8 @@ def main() -> None:
         f"# Atari benchmark: spinrl vs Stable-Baselines3 on {ENV_ID}{' (quick)' if args.quick else ''}",
         "",
         f"- Command: `{command.strip()}`",
-        f"- Machine: {machine()}; {cores()} cores available; CPU only, 1 torch thread for both libraries",
+        f"- Machine: {machine()}; {cores()} cores available; networks on {gpu_name(args.device)}, "
+        "1 torch thread for both libraries",
         f"- Date: {time.strftime('%Y-%m-%d %H:%M')}",
         "",
     ]
