@@ -10,7 +10,8 @@ affects both), each on the same device with the same number of torch threads. Se
    1000 env steps) reaches -200, each library with its own defaults. Evaluation time is excluded
    for both (spinrl's vectorised test episodes would otherwise be an unfair advantage).
 2. Equal configuration (256x256 networks, batch 256, one update per env step, no warm-up gap): env
-   steps per second while updating.
+   steps per second while updating, spinrl eager and with ``--compile`` (its compile seconds apart,
+   and after how many updates compiling pays), next to SB3.
 3. Hopper-v5, 100k steps, final test return of SAC (full mode, or ``--hopper``).
 4. Replay-buffer memory for Humanoid-v5 at 1M capacity.
 
@@ -189,36 +190,81 @@ def section_pendulum(seeds, max_steps, device, lines):
     lines += ["", *summary, ""]
 
 
+def spinrl_compiled(module, algo: str, *args, **kwargs) -> tuple[dict, float]:
+    """``spinrl_until`` with compile=True, and the seconds its first updates spent compiling."""
+    real, made = module.compile_update, []
+
+    def recording(*a, **kw):
+        made.append(real(*a, **kw))
+        return made[-1]
+
+    module.compile_update = recording
+    try:
+        result = spinrl_until(module, algo, *args, compile=True, **kwargs)
+    finally:
+        module.compile_update = real
+    return result, sum(getattr(f, "compile_seconds", 0.0) for f in made)
+
+
 def section_throughput(steps, device, lines):
-    """Equal configuration: 256x256, batch 256, an update every env step from step 1000 on."""
+    """Equal configuration: 256x256, batch 256, an update every env step from step 1000 on; spinrl
+    eager, spinrl compiled and SB3 side by side."""
+    load_before = os.getloadavg()
     lines += [
         "## Equal configuration: env steps per second while updating",
         "",
         f"Pendulum-v1, 256x256 networks, batch 256, one gradient update per env step (spinrl update_every=1), "
-        f"updates from step 1000 on; {steps:,} steps timed after a 1000-step warm-up, test episodes excluded.",
+        f"updates from step 1000 on; {steps:,} steps timed after a 1000-step warm-up, test episodes excluded. "
+        "spinrl eager, spinrl with `compile=True` (`--compile`) and SB3 take turns, twice; the faster run of each "
+        "counts. The compiled runs' steps/s leave out their compile seconds, shown apart (TorchInductor's cache empty at the start, as on a user's first run). Break-even: the updates after which compiling has paid for "
+        'itself (compile seconds / time saved per update), "never" when the compiled update is slower.',
         "",
-        "| algo | spinrl steps/s | SB3 steps/s | speed-up (goal 1.5x) |",
-        "|---|---|---|---|",
+        "| algo | spinrl eager steps/s | spinrl --compile steps/s | compile s | break-even | SB3 steps/s "
+        "| eager vs SB3 | --compile vs SB3 | goal |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     common = dict(start_steps=1000, update_after=1000, update_every=1, batch_size=256, num_test_episodes=1)
-    for algo, module, sb3_name, extra in (
-        ("sac", spinrl_sac_module, "SAC", dict(lr=3e-4)),
-        ("td3", spinrl_td3_module, "TD3", {}),
+    for algo, module, sb3_name, extra, goal in (
+        ("sac", spinrl_sac_module, "SAC", dict(lr=3e-4), 1.5),
+        ("td3", spinrl_td3_module, "TD3", {}, 2.0),
     ):
         total = 1000 + steps
         r0 = spinrl_until(
             module, algo, "Pendulum-v1", 0, None, 1000, device, steps_per_epoch=1000, **common, **extra
         )
-        r1 = spinrl_until(
-            module, algo, "Pendulum-v1", 0, None, total, device, steps_per_epoch=total, **common, **extra
-        )
-        ours = steps / (r1["train_seconds"] - r0["train_seconds"])
         s0 = sb3_until(sb3_name, "Pendulum-v1", 0, None, 1000, device, learning_starts=1000)
-        s1 = sb3_until(sb3_name, "Pendulum-v1", 0, None, total, device, learning_starts=1000)
-        theirs = steps / (s1["train_seconds"] - s0["train_seconds"])
-        lines.append(f"| {algo.upper()} | {ours:.0f} | {theirs:.0f} | **{ours / theirs:.2f}x** |")
+        # spinrl eager, spinrl compiled and SB3 take turns, twice, and the faster run of each counts: on
+        # a shared machine the load drifts from one run to the next. The second compiled run finds its
+        # code compiled already (in this process), so the compile seconds are the first run's.
+        eager_rates, compiled_rates, sb3_rates, compile_seconds = [], [], [], []
+        for _ in range(2):
+            r1 = spinrl_until(
+                module, algo, "Pendulum-v1", 0, None, total, device, steps_per_epoch=total, **common, **extra
+            )
+            eager_rates.append(steps / (r1["train_seconds"] - r0["train_seconds"]))
+            rc, seconds = spinrl_compiled(
+                module, algo, "Pendulum-v1", 0, None, total, device, steps_per_epoch=total, **common, **extra
+            )
+            compiled_rates.append(steps / (rc["train_seconds"] - seconds - r0["train_seconds"]))
+            compile_seconds.append(seconds)
+            s1 = sb3_until(sb3_name, "Pendulum-v1", 0, None, total, device, learning_starts=1000)
+            sb3_rates.append(steps / (s1["train_seconds"] - s0["train_seconds"]))
+        eager, compiled, theirs = max(eager_rates), max(compiled_rates), max(sb3_rates)
+        compile_s = compile_seconds[0]
+        saved_per_update = 1 / eager - 1 / compiled
+        break_even = f"{compile_s / saved_per_update:,.0f} updates" if saved_per_update > 0 else "never"
+        lines.append(
+            f"| {algo.upper()} | {eager:.0f} | {compiled:.0f} | {compile_s:.0f} | {break_even} | {theirs:.0f} "
+            f"| **{eager / theirs:.2f}x** | **{compiled / theirs:.2f}x** | {goal}x |"
+        )
         print(lines[-1], flush=True)
-    lines.append("")
+    load_after = os.getloadavg()
+    lines += [
+        "",
+        f"Load average (1, 5, 15 min) before this section: {', '.join(f'{x:.1f}' for x in load_before)}; "
+        f"after: {', '.join(f'{x:.1f}' for x in load_after)} (on {len(os.sched_getaffinity(0))} usable cores).",
+        "",
+    ]
 
 
 def section_hopper(seeds, steps, device, lines, libs=("spinrl", "SB3")):
@@ -301,6 +347,9 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="result file name in benchmarks/results/")
     args = parser.parse_args()
     torch.set_num_threads(1)  # spinrl's choice on the CPU; SB3 gets the same
+    # --compile's seconds as a user's first run sees them: TorchInductor's on-disk cache starts empty
+    # (torch sets this variable to its default when imported; the cache reads it at each use).
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="bench-inductor-cache-")
     os.environ.setdefault("SPINRL_NUM_THREADS", "1")
     seeds = list(range(args.seeds or (1 if args.quick else 3)))
     only = set(args.only or ["pendulum", "throughput", "hopper", "memory"])

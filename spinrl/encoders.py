@@ -202,8 +202,12 @@ def make_encoder(
     if isinstance(encoder, str):
         cls = ENCODERS.get(encoder.lower())
         if cls is None:
+            recorded = (
+                " (config.json records a class by its name only: rebuild the network with actor_critic=)"
+            )
             raise UserError(
-                f"encoder {encoder!r} is not valid: use one of {', '.join(ENCODERS)}, or pass a class from Python"
+                f"encoder {encoder!r} is not valid: use one of {', '.join(ENCODERS)}, or pass a class from "
+                f"Python{recorded if '.' in encoder else ''}"
             )
         return cls(observation_space, **kwargs)
     if not callable(encoder):

@@ -26,15 +26,20 @@ from torch import nn
 
 from spinrl.nets import LOG_2PI, MLPActorCritic, MLPCategoricalActor, MLPGaussianActor
 
+
+def _identity(x: np.ndarray) -> np.ndarray:
+    return x
+
+
 # Activations that work in place: they overwrite the layer's array instead of allocating one.
 _NUMPY_ACTIVATIONS: dict[type[nn.Module], Callable[[np.ndarray], np.ndarray]] = {
     nn.Tanh: lambda x: np.tanh(x, out=x),
     nn.ReLU: lambda x: np.maximum(x, 0.0, out=x),
-    nn.Identity: lambda x: x,
+    nn.Identity: _identity,
     nn.Sigmoid: lambda x: 1.0 / (1.0 + np.exp(-x)),
 }
 
-_sum, _add, _matmul = np.add.reduce, np.add, np.matmul
+_sum, _cumsum, _add, _matmul = np.add.reduce, np.add.accumulate, np.add, np.matmul
 
 
 @functools.cache
@@ -66,11 +71,12 @@ def _chain(layers: list[Layer], outputs: list[np.ndarray | None]) -> list[Callab
     """``layers`` as a list of one-argument functions to apply in turn (a few Python steps fewer per
     layer than interpreting ``layers`` on every call). A Linear writes ``x @ w`` into its array in
     ``outputs`` when it has one and adds the bias there (the same float operations as ``x @ w + b``),
-    else into a new array."""
+    else into a new array. Identity activations (the usual output layer's) are left out."""
     ops: list[Callable[[np.ndarray], np.ndarray]] = []
     for (kind, a, b), out in zip(layers, outputs):
         if kind == "act":
-            ops.append(a)
+            if a is not _identity:
+                ops.append(a)
         elif out is None:
             ops.append(lambda x, w=a, b=b: _add(_matmul(x, w), b))
         else:
@@ -167,22 +173,16 @@ def numpy_policy(ac: nn.Module, device: torch.device, num_calls: int | None = No
         if nets is None:
             return None
         noise: Iterator[np.ndarray] | None = None  # started at the first call, which knows the batch size
+        n_actions = [m for m in ac.pi.logits_net if isinstance(m, nn.Linear)][-1].out_features
+        sample = _sample_two_actions if n_actions == 2 else _sample_categorical
 
         def step(obs: np.ndarray):
             nonlocal noise
             if noise is None:
                 noise = _uniform_noise(num_calls or 0, obs.shape[0])
             logits, v = nets(obs)
-            logits -= np.maximum.reduce(logits, axis=-1, keepdims=True)
-            logp_all = logits - np.log(_sum(np.exp(logits), axis=-1, keepdims=True))
-            # Inverse-CDF sampling with torch's RNG, exactly as MLPCategoricalActor.sample: the
-            # action is the number of cumulative probabilities below u, at most n_actions - 1. The
-            # sums never decrease, so counting among the first n_actions - 1 gives that cap for free.
-            cdf = np.exp(logp_all[:, :-1]).cumsum(-1)
-            a = _sum(cdf < next(noise), axis=-1)
-            # log pi(a|obs) of each row: logp_all is a new C-ordered array, so row i's entry for a_i
-            # sits at i * n_actions + a_i of its flat view (one take: ~0.4 us less than [rows, a]).
-            return a, v[:, 0], logp_all.take(_row_starts(*logp_all.shape) + a)
+            a, logp = sample(logits, next(noise))
+            return a, v[:, 0], logp
 
         return step
     if isinstance(ac.pi, MLPGaussianActor):
@@ -210,3 +210,33 @@ def _uniform_noise(num_calls: int, batch: int) -> Iterator[np.ndarray]:
         yield from torch.rand(num_calls, batch, 1).numpy()
     while True:
         yield torch.rand(batch, 1).numpy()
+
+
+# Sampling from a categorical policy, as MLPCategoricalActor.sample does it: log-softmax of the logits,
+# then inverse-CDF sampling with u ~ U(0, 1): the action is the number of cumulative probabilities
+# below u, at most n_actions - 1 (the sums never decrease, so counting among the first n_actions - 1
+# gives that cap for free). Both functions overwrite ``logits``.
+def _sample_categorical(logits: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Actions and their log-probabilities for a batch of logits (rows) and uniforms (rows, 1)."""
+    logits -= np.maximum.reduce(logits, -1, None, None, True)
+    logp_all = logits - np.log(_sum(np.exp(logits), -1, None, None, True))
+    cdf = _cumsum(np.exp(logp_all[:, :-1]), -1)
+    a = _sum(cdf < u, -1)
+    # log pi(a|obs) of each row: logp_all is a new C-ordered array, so row i's entry for a_i sits at
+    # i * n_actions + a_i of its flat view (one take: ~0.4 us less than [rows, a]).
+    return a, logp_all.take(_row_starts(*logp_all.shape) + a)
+
+
+def _sample_two_actions(logits: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_sample_categorical` for two actions, with the same float operations on the two columns
+    in place of reductions along the rows: the max and the sum of two numbers are one ``maximum`` and
+    one ``add``, the cumulative sum of one number is that number, and the count of one comparison is
+    the comparison. The same results bit for bit, ~2 us sooner (6.2 vs 8.2 us per call, measured with
+    CartPole's logits; tests/test_fast_act.py checks the two agree)."""
+    logits -= np.maximum(logits[:, :1], logits[:, 1:])
+    probs = np.exp(logits)
+    logp_all = logits - np.log(_add(probs[:, :1], probs[:, 1:]))
+    a = (np.exp(logp_all[:, :1]) < u)[:, 0].astype(np.int64)
+    if len(a) == 1:
+        return a, logp_all.take(a)  # row 0: a's entry of the flat view
+    return a, logp_all.take(_row_starts(*logp_all.shape) + a)

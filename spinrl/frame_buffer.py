@@ -144,19 +144,28 @@ class FrameStackReplayBuffer(ReplayBuffer):
         self._open = ~np.asarray(stream_ends, dtype=bool)
         self._depth_at_ptr = next_depth
 
-    def _observations(self, idx: torch.Tensor) -> torch.Tensor:
-        """The stacks at flat indices ``idx``, rebuilt from each row and the rows before it."""
+    def _observation_pairs(
+        self, idx: torch.Tensor, next_idx: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The stacks s at flat indices ``idx``, rebuilt from each row and the rows before it, and s'.
+
+        s' (at ``next_idx``, the next row of the same episode) is s shifted by one frame, with the
+        newest frame of its own row: its depth is one more than that of s (at most k - 1), so each of
+        its frames is the next one of s, padding included. One gather of k + 1 frames per transition.
+        """
         n = self.num_envs
         row, copy = idx // n, idx % n
         depth = self.depth_buf.view(-1).index_select(0, idx).long()
         back = torch.minimum(self._back.unsqueeze(0), depth.unsqueeze(1))  # (B, k): never past the episode
         src = ((row.unsqueeze(1) - back) % self.rows) * n + copy.unsqueeze(1)
+        src = torch.cat([src, next_idx.unsqueeze(1)], dim=1)  # and the newest frame of s'
         frames = self.obs_buf.view(-1, *self.obs_shape).index_select(0, src.view(-1))
-        frames = frames.view(idx.shape[0], self.stack_size, *self.obs_shape)
+        frames = frames.view(idx.shape[0], self.stack_size + 1, *self.obs_shape)
         if self.pad_frame is not None:  # constant padding where the stack reaches before the episode
-            before = (self._back.unsqueeze(0) > depth.unsqueeze(1))[:, :, None, None]
+            before = self._back.unsqueeze(0) > depth.unsqueeze(1)
+            before = torch.cat([before, torch.zeros_like(before[:, :1])], dim=1)[:, :, None, None]
             frames = torch.where(before, self.pad_frame, frames)
-        return frames
+        return frames[:, :-1], frames[:, 1:]  # two views of one gathered tensor
 
     def nbytes(self) -> int:
         return super().nbytes() + self.depth_buf.numel()

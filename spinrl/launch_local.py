@@ -5,8 +5,8 @@ The parent side (used by :class:`spinrl.grid.ExperimentGrid`):
 - :func:`run_in_parallel` keeps up to K variants running, each with its output in ``<run dir>/output.log``
   and a share of the cores (:func:`thread_budget`); a failed variant does not stop the others, and
   Ctrl-C stops them all (:func:`stop_children`), leaving every run resumable.
-- single-process variants are forked from a :class:`Zygote`, a helper that imported torch and the
-  algorithm once, so a variant starts at once instead of paying seconds of imports;
+- single-process variants are forked from a zygote (:mod:`spinrl.launch_zygote`), a helper process that
+  imported torch and the algorithm once, so a variant starts at once instead of paying seconds of imports;
 - :func:`launch_variant` starts one variant as a new process (under ``mpiexec`` for several ranks), and
   :func:`run_with_mpi` runs one under ``mpiexec`` in the foreground.
 
@@ -18,16 +18,14 @@ The child side is this module run as a program::
 
     python -m spinrl.launch_local RUN_DIR/variant.json      # run one variant from its run spec
     python -m spinrl.launch_local --zygote MODULE ...       # the zygote: import, then fork on request
+                                                            # (spinrl.launch_zygote.serve_forks)
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import importlib
 import json
 import os
-import queue
-import selectors
 import signal
 import subprocess
 import sys
@@ -38,12 +36,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spinrl.errors import UserError
-from spinrl.run_lock import pid_alive
 from spinrl.run_spec import load_spec, spec_module
 from spinrl.rundir import LOG_FILE, SPEC_FILE
 
 if TYPE_CHECKING:
     from spinrl.grid import PlannedRun
+    from spinrl.launch_zygote import Zygote
 
 # Seconds a stopped child gets to write its status and exit after SIGINT before it is killed.
 STOP_GRACE_SECONDS = 10.0
@@ -53,6 +51,8 @@ PARENT_PID_ENV = "SPINRL_PARENT_PID"
 # Signals that stop a grid the way Ctrl-C does (SIGINT already raises KeyboardInterrupt).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+# A variant's thread budget: BLAS libraries read these at start-up, torch reads SPINRL_NUM_THREADS.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "SPINRL_NUM_THREADS")
 
 
 # ----- no process outlives the grid -------------------------------------------------------------------------
@@ -128,8 +128,7 @@ def child_env(threads: int) -> dict[str, str]:
     # The log is a file, but mpiexec gives its ranks a pseudo-terminal: ask for plain text, no live bars.
     env.update(TERM="dumb", NO_COLOR="1")
     env[PLAIN_OUTPUT_ENV] = "1"
-    # The thread budget: BLAS libraries read these at start-up, torch reads SPINRL_NUM_THREADS.
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "SPINRL_NUM_THREADS"):
+    for var in THREAD_VARIABLES:
         env[var] = str(threads)
     return env
 
@@ -221,109 +220,15 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
         pass
 
 
-class Zygote:
-    """A helper process that imports torch and the algorithm once, then forks one child per variant.
-
-    Starting Python and importing torch takes seconds, often longer than a short run itself; a child
-    forked from a process that has done it starts at once. The zygote runs no torch code, so forking
-    it is safe (the same idea as multiprocessing's forkserver, without re-importing the user's script).
-    Its protocol, one line each way: the grid sends ``{"spec": ..., "log": ...}``; the zygote answers
-    ``ready``, ``started PID`` and, when a child ends, ``exit PID CODE`` (see :func:`serve_forks`).
-    """
-
-    def __init__(self, modules: list[str], threads: int):
-        env = dict(child_env(threads), **{PARENT_PID_ENV: str(os.getpid())})
-        self.proc = subprocess.Popen(
-            [*CHILD, "--zygote", *modules],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            bufsize=1,
-            env=env,
-            start_new_session=True,
-        )
-        self.exit_codes: dict[int, int] = {}
-        self._replies: queue.Queue = queue.Queue()
-        threading.Thread(target=self._read_replies, daemon=True).start()
-        try:
-            reply = self._replies.get(timeout=120)
-        except queue.Empty:
-            reply = None
-        if reply != "ready":
-            self.close()
-            raise RuntimeError("the zygote process could not import " + ", ".join(modules))
-
-    def _read_replies(self) -> None:
-        for line in self.proc.stdout:
-            words = line.split()
-            if words[:1] == ["exit"]:
-                self.exit_codes[int(words[1])] = int(words[2])
-            elif words[:1] == ["started"]:
-                self._replies.put(int(words[1]))
-            elif words == ["ready"]:
-                self._replies.put("ready")
-        self._replies.put(None)  # the zygote is gone
-
-    def fork(self, spec_path: str, log_path: str) -> ForkedChild:
-        self.proc.stdin.write(json.dumps({"spec": spec_path, "log": log_path}) + "\n")
-        self.proc.stdin.flush()
-        try:
-            pid = self._replies.get(timeout=60)
-        except queue.Empty:
-            pid = None
-        if not isinstance(pid, int):
-            raise RuntimeError("the zygote process died")
-        return ForkedChild(pid, self)
-
-    def close(self) -> None:
-        """Let the zygote exit once its children have (it reaps and reports them first)."""
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            self.proc.wait(timeout=STOP_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-
-class ForkedChild:
-    """A variant forked by the :class:`Zygote`, with the parts of ``subprocess.Popen`` the grid uses."""
-
-    def __init__(self, pid: int, zygote: Zygote):
-        self.pid = pid
-        self.zygote = zygote
-
-    @property
-    def returncode(self) -> int | None:
-        return self.poll()
-
-    def poll(self) -> int | None:
-        if self.pid in self.zygote.exit_codes:
-            return self.zygote.exit_codes[self.pid]
-        if self.zygote.proc.poll() is not None and not pid_alive(self.pid):
-            return -1  # the zygote died and cannot tell us; the child is gone too
-        return None
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(f"variant pid {self.pid}", timeout)
-            time.sleep(0.05)
-        return self.poll()
-
-
-def _start_zygote(runs: list[PlannedRun], threads: int) -> Zygote | None:
+def _start_zygote(runs: list[PlannedRun]) -> Zygote | None:
     """A zygote for single-process variants of an importable algorithm; None means plain processes."""
+    from spinrl.launch_zygote import zygote_for
+
     module = spec_module(runs[0].spec())
     if runs[0].num_cpu > 1 or module.startswith("file:") or os.environ.get("SPINRL_NO_ZYGOTE") == "1":
         return None
     try:
-        # What a run imports on its first step (torch.optim pulls in torch._dynamo), so children need not.
-        preload = ["torch", "torch._dynamo", "torch.utils.tensorboard", "tensorboard.summary", "gymnasium"]
-        return Zygote([*preload, "spinrl.logx", module], threads)
+        return zygote_for(module)
     except (RuntimeError, OSError) as e:
         print(f"(starting each variant as a new process: {e})", flush=True)
         return None
@@ -344,18 +249,21 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
     failures: list[tuple[PlannedRun, str]] = []
     done = 0
     try:
-        zygote = _start_zygote(runs, threads)
+        zygote = _start_zygote(runs)
+        # Set by the zygote when a child ends, so the next variant starts at once; else poll.
+        child_ended = zygote.changed if zygote is not None else threading.Event()
         while pending or running:
             while pending and len(running) < parallel:
                 r = pending.pop(0)
                 if zygote is not None:
                     spec_path = prepare_run_dir(r.spec(), r.output_dir, "forked by the grid's zygote process")
-                    proc = zygote.fork(spec_path, r.log_path)
+                    proc = zygote.fork(spec_path, r.log_path, threads)
                 else:
                     proc, log = launch_variant(r.spec(), r.output_dir, r.num_cpu, r.mpi_args, threads)
                     log.close()  # the child holds its own copy
                 running[proc] = (r, time.monotonic())
                 print(f"start  {r.label} (pid {proc.pid}, log {r.log_path})", flush=True)
+            child_ended.clear()
             for proc in [p for p in running if p.poll() is not None]:
                 r, started = running.pop(proc)
                 done += 1
@@ -365,7 +273,7 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
                 else:
                     failures.append((r, f"exit code {proc.returncode} after {took}"))
                     print(f"FAILED {r.label} (exit code {proc.returncode}) [{done}/{len(runs)}]", flush=True)
-            time.sleep(0.05)
+            child_ended.wait(timeout=0.05)
     except (KeyboardInterrupt, SystemExit):
         # A second signal must not cut the clean-up short: ignore them until every child is stopped.
         _on_stop_signals(signal.SIG_IGN)
@@ -407,7 +315,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     _end_with_parent_env()  # started by a grid: never outlive it
     if argv[:1] == ["--zygote"]:
-        return serve_forks(argv[1:])
+        from spinrl.launch_zygote import serve_forks
+
+        serve_forks(argv[1:])  # never returns
     if len(argv) != 1:
         raise UserError("usage: python -m spinrl.launch_local SPEC.json")
     thunk, kwargs = load_spec(argv[0])
@@ -417,66 +327,6 @@ def main(argv: list[str] | None = None) -> int:
     set_thread_budget()
     thunk(**kwargs)
     return 0
-
-
-def serve_forks(modules: list[str]) -> int:
-    """The zygote: import ``modules``, then fork a child per request line until stdin closes.
-
-    Replies on stdout: ``ready`` once imported, ``started PID`` per request, ``exit PID CODE`` per child.
-    """
-    for module in modules:
-        try:
-            importlib.import_module(module)
-        except ImportError:  # an optional module; a child that needs it will report the error
-            pass
-    print("ready", flush=True)
-    children: set[int] = set()
-    selector = selectors.DefaultSelector()
-    selector.register(sys.stdin.fileno(), selectors.EVENT_READ)
-    pending = b""
-    listening = True
-    while listening or children:
-        if listening and selector.select(timeout=0.1):
-            chunk = os.read(sys.stdin.fileno(), 65536)
-            if not chunk:  # the grid closed our stdin: finish the children, then exit
-                listening = False
-                selector.unregister(sys.stdin.fileno())
-            pending += chunk
-            while b"\n" in pending:
-                line, pending = pending.split(b"\n", 1)
-                zygote_pid = os.getpid()
-                pid = os.fork()
-                if pid == 0:
-                    end_with_parent(zygote_pid)  # the zygote ends with the grid, and its children with it
-                    _run_forked_child(json.loads(line))  # never returns
-                children.add(pid)
-                print(f"started {pid}", flush=True)
-        elif not listening:
-            time.sleep(0.1)
-        for pid in list(children):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                children.discard(pid)
-                print(f"exit {pid} {os.waitstatus_to_exitcode(status)}", flush=True)
-    return 0
-
-
-def _run_forked_child(request: dict) -> None:
-    """In a forked child: own session, output to the run's log, run the variant, exit with its code."""
-    os.setsid()  # like start_new_session: Ctrl-C in the terminal reaches only the grid
-    log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
-    os.close(devnull)
-    sys.stdout.reconfigure(line_buffering=True)
-    sys.stderr.reconfigure(line_buffering=True)
-    from spinrl.errors import run_main_guarded
-
-    # SystemExit unwinds through the zygote's loop, so exit handlers (the logger's) run as usual.
-    raise SystemExit(run_main_guarded(main, [request["spec"]]))
 
 
 if __name__ == "__main__":

@@ -131,7 +131,8 @@ def mlp(
 
 
 def with_encoder(encoder: nn.Module | None, head: nn.Module) -> nn.Module:
-    """``head`` itself for vector observations; ``encoder`` then ``head`` for images."""
+    """``head`` itself for vector observations; ``encoder`` then ``head`` for images (``net[-1]`` is
+    the head either way, so code that already has the features can run the head alone)."""
     return head if encoder is None else nn.Sequential(encoder, head)
 
 
@@ -160,9 +161,15 @@ class MLPCategoricalActor(nn.Module):
     def log_prob(self, pi: Distribution, act: torch.Tensor) -> torch.Tensor:
         return pi.log_prob(act)
 
-    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Sample actions and their log-likelihoods (the same math as Categorical, without its overhead)."""
-        logp_all = torch.log_softmax(self.logits_net(obs), dim=-1)
+    def sample(
+        self, obs: torch.Tensor, features: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample actions and their log-likelihoods (the same math as Categorical, without its overhead).
+
+        ``features``, when given, is the image encoder's output for ``obs``: only the head runs.
+        """
+        logits = self.logits_net(obs) if features is None else self.logits_net[-1](features)
+        logp_all = torch.log_softmax(logits, dim=-1)
         # Inverse-CDF sampling: the first action whose cumulative probability exceeds u ~ U(0, 1).
         # (torch.multinomial does the same, with far more overhead per call.)
         cdf = logp_all.exp().cumsum(-1)
@@ -201,10 +208,14 @@ class MLPGaussianActor(nn.Module):
         # Diagonal Gaussian: the log-likelihood of the vector is the sum over its independent dimensions.
         return pi.log_prob(act).sum(axis=-1)
 
-    def sample(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(
+        self, obs: torch.Tensor, features: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sample a = mu + std * z, z ~ N(0, I), and its log-likelihood
-        log pi(a|s) = -1/2 * sum_i ((a_i - mu_i)^2 / std_i^2 + 2 log std_i + log 2 pi)."""
-        mu = self.mu_net(obs)
+        log pi(a|s) = -1/2 * sum_i ((a_i - mu_i)^2 / std_i^2 + 2 log std_i + log 2 pi).
+
+        ``features``, when given, is the image encoder's output for ``obs``: only the head runs."""
+        mu = self.mu_net(obs) if features is None else self.mu_net[-1](features)
         z = torch.randn_like(mu)
         a = mu + torch.exp(self.log_std) * z
         logp = -0.5 * (z.pow(2) + 2 * self.log_std + LOG_2PI).sum(-1)
@@ -228,10 +239,12 @@ class MLPCritic(nn.Module):
         super().__init__()
         self.v_net = with_encoder(encoder, mlp([obs_dim, *hidden_sizes, 1], activation))
 
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, features: torch.Tensor | None = None) -> torch.Tensor:
+        """V(obs); with ``features`` (the image encoder's output for ``obs``) only the head runs."""
+        v = self.v_net(obs) if features is None else self.v_net[-1](features)
         # (B, 1) -> (B,). Left as (B, 1), V minus (B,) returns would broadcast to a (B, B) matrix and
         # the value loss would quietly average the wrong differences.
-        return torch.squeeze(self.v_net(obs), -1)
+        return torch.squeeze(v, -1)
 
 
 class MLPActorCritic(nn.Module):
@@ -290,6 +303,7 @@ class MLPActorCritic(nn.Module):
             obs_dim = int(np.prod(observation_space.shape))
         # Not a registered submodule (pi owns it); kept so that code can tell an image network apart.
         object.__setattr__(self, "encoder", pi_encoder)
+        self.share_encoder = image and share_encoder
         if isinstance(action_space, spaces.Box):
             self.pi = MLPGaussianActor(obs_dim, action_space.shape[0], hidden_sizes, activation, pi_encoder)
         elif isinstance(action_space, spaces.Discrete):
@@ -303,8 +317,11 @@ class MLPActorCritic(nn.Module):
     @torch.inference_mode()
     def step(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Sample actions for a batch of observations; also return V(s) and log pi(a|s)."""
-        a, logp = self.pi.sample(obs)
-        return a, self.v(obs), logp
+        # Images with one encoder: run it once, and both heads read its features (the same numbers
+        # as two passes, at half the cost of the convolutions while collecting experience).
+        features = self.encoder(obs) if self.share_encoder else None
+        a, logp = self.pi.sample(obs, features)
+        return a, self.v(obs, features), logp
 
     @torch.inference_mode()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:

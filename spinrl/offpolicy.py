@@ -170,9 +170,15 @@ class UpdateStats:
     def __init__(self) -> None:
         self.values: dict[str, list[torch.Tensor]] = {}
 
+    # Left out of a compiled update (spinrl.compiled_update): traced, each append would change the
+    # lists' lengths, which the compiled code checks, and so compile the update anew on every call.
+    @torch.compiler.disable
     def add(self, **tensors: torch.Tensor | float) -> None:
+        # A copy, not a view: a CUDA graph replayed by the next compiled update overwrites its outputs.
         for k, v in tensors.items():
-            self.values.setdefault(k, []).append(v.detach() if torch.is_tensor(v) else torch.tensor(v))
+            self.values.setdefault(k, []).append(
+                v.detach().clone() if torch.is_tensor(v) else torch.tensor(v)
+            )
 
     def flush(self, logger: EpochLogger, epoch: int) -> None:
         """Store the epoch's values in the logger; stop the run in one line if a loss is NaN or inf."""

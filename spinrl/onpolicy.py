@@ -46,13 +46,22 @@ class TrajectoryCollector:
         self.envs, self.ac, self.buf, self.logger, self.device = envs, ac, buf, logger, device
         self.learning_signals = LearningSignals(envs)
         self.obs: np.ndarray | None = None
-        self.ep_ret = np.zeros(envs.num_envs)  # return and length of each copy's running episode
-        self.ep_len = np.zeros(envs.num_envs, dtype=np.int64)
+        self.ep_ret = np.zeros(envs.num_envs)  # the return of each copy's running episode
+        # Each copy's step count, and the count at which its running episode started: an episode's
+        # length is their difference, taken when it ends (rather than counting every step: ~0.5 us
+        # of a CartPole step's 32 with one env copy).
+        self.steps = 0
+        self.ep_start = np.zeros(envs.num_envs, dtype=np.int64)
+
+    @property
+    def ep_len(self) -> np.ndarray:
+        """The length so far of each copy's running episode."""
+        return self.steps - self.ep_start
 
     def reset(self, seeds: list[int] | None = None) -> None:
         """Start a new episode in every env copy, seeded with ``seeds`` (one per copy) when given."""
         self.obs, _ = self.envs.reset(seed=seeds)
-        self.ep_ret[:], self.ep_len[:] = 0.0, 0
+        self.ep_ret[:], self.ep_start[:] = 0.0, self.steps
 
     def collect(self, steps_per_env: int, reset_seeds: list[int] | None = None) -> None:
         """Take ``steps_per_env`` steps in every env copy, going on with the running episodes.
@@ -63,7 +72,7 @@ class TrajectoryCollector:
         if reset_seeds is not None or self.obs is None:
             self.reset(reset_seeds)
         envs, ac, buf, logger, device = self.envs, self.ac, self.buf, self.logger, self.device
-        ep_ret, ep_len = self.ep_ret, self.ep_len
+        ep_ret, ep_start = self.ep_ret, self.ep_start
         act_space = envs.single_action_space
         clip = isinstance(act_space, spaces.Box)
         obs = self.obs
@@ -71,7 +80,7 @@ class TrajectoryCollector:
         # The same policy in NumPy, when it can be (see fast_act.py), told how often it will be called.
         fast_step = numpy_policy(ac, device, num_calls=steps_per_env)
         first_row = buf.ptr
-        one_step = np.ones(envs.num_envs, dtype=np.int64)
+        last_t = steps_per_env - 1
 
         for t in range(steps_per_env):
             if fast_step is not None:
@@ -84,14 +93,13 @@ class TrajectoryCollector:
             env_action = np.clip(a, act_space.low, act_space.high) if clip else a
             next_obs, rew, terminated, truncated, info = envs.step(env_action)
             ep_ret += rew
-            ep_len += one_step  # an int64 array: adding the Python int 1 costs a conversion (~0.6 us)
 
             # What the buffer learns from: the env's reward and terminal flag, except for Atari
             # (clipped rewards; a lost life is a terminal, though the game goes on).
             learn_rew, learn_term = self.learning_signals(rew, terminated, info)
             buf.store(obs, a, learn_rew, v, logp)
 
-            epoch_ended = t == steps_per_env - 1
+            epoch_ended = t == last_t
             # Did a path end? (count_nonzero answers as .any() does, in 0.2 us instead of 1.4.)
             if np.count_nonzero(learn_term) or np.count_nonzero(truncated) or epoch_ended:
                 ended = terminated | truncated  # the episode (the whole game) ended
@@ -110,12 +118,14 @@ class TrajectoryCollector:
                 for i in range(envs.num_envs) if epoch_ended else np.flatnonzero(ended | learn_term):
                     buf.finish_path(i, 0.0 if learn_term[i] else float(last_vals[i]))
                     if ended[i]:
-                        logger.store(EpRet=ep_ret[i], EpLen=ep_len[i])
-                        ep_ret[i], ep_len[i] = 0.0, 0
+                        steps_now = self.steps + t + 1
+                        logger.store(EpRet=ep_ret[i], EpLen=steps_now - ep_start[i])
+                        ep_ret[i], ep_start[i] = 0.0, steps_now
 
             # The easy line to forget: the next step starts from the new observation.
             obs = next_obs
         self.obs = obs
+        self.steps += steps_per_env
         # The critic's estimates, logged once per epoch from the buffer rather than as one small array
         # per step: the same numbers in the same order, without a list of thousands of arrays.
         logger.store(VVals=buf.val_buf[first_row : buf.ptr].copy())

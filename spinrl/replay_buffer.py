@@ -165,17 +165,21 @@ class ReplayBuffer:
             idx = torch.where(bad, torch.randint(0, high, (batch_size,), device=self.device), idx)
             bad = ~valid[idx]
         next_idx = (idx + self.num_envs) % total
+        obs, obs2 = self._observation_pairs(idx, next_idx)
         return dict(
-            obs=self._observations(idx),
-            obs2=self._observations(next_idx),
+            obs=obs,
+            obs2=obs2,
             act=self.act_buf.view(total, *self.act_buf.shape[2:]).index_select(0, idx),
             rew=self.rew_buf.view(-1).index_select(0, idx),
             done=self.term_buf.view(-1).index_select(0, idx).float(),
         )
 
-    def _observations(self, idx: torch.Tensor) -> torch.Tensor:
-        """The observations at flat indices ``idx`` (row * num_envs + copy)."""
-        return self.obs_buf.view(-1, *self.obs_shape).index_select(0, idx)
+    def _observation_pairs(
+        self, idx: torch.Tensor, next_idx: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The observations at flat indices ``idx`` (row * num_envs + copy) and ``next_idx``."""
+        rows = self.obs_buf.view(-1, *self.obs_shape)
+        return rows.index_select(0, idx), rows.index_select(0, next_idx)
 
     def __len__(self) -> int:
         """Number of transitions that can be sampled."""

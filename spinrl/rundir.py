@@ -181,7 +181,9 @@ def refuse_existing_run(run_dir: str | os.PathLike, resume: bool) -> None:
 # ----- a resumed run is the same run -------------------------------------------------------------------
 # Settings a resumed run may change: they decide where and how fast it runs, not what it computes.
 # ``epochs`` may grow (it extends the run); the rest must match config.json.
-MAY_CHANGE_ON_RESUME = ("epochs", "resume", "logger_kwargs", "exp_name", "device", "async_envs", "save_freq")
+MAY_CHANGE_ON_RESUME = (
+    "epochs", "resume", "logger_kwargs", "exp_name", "device", "async_envs", "save_freq", "compile",
+)  # fmt: skip
 
 
 class ResumeMismatchError(UserError):

@@ -6,6 +6,21 @@ from spinrl.errors import UserError
 from spinrl.gae_buffer import GAEBuffer, discount_cumsum
 
 
+@pytest.mark.parametrize("n", [0, 1, 5, 40])
+def test_discount_cumsum_is_the_float64_recursion_bit_for_bit(n):
+    """The sums run on Python floats; they must be exactly the recursion done with NumPy float64."""
+    x = (np.random.default_rng(n).normal(size=n) * 10).astype(np.float32)
+    for discount in (0.99, 0.99 * 0.95, np.float32(0.9)):
+        expected = np.zeros(n)
+        running = np.float64(0.0)
+        for t in reversed(range(n)):
+            running = np.float64(x[t]) + np.float64(discount) * running
+            expected[t] = running
+        got = discount_cumsum(x, discount)
+        assert got.dtype == np.float64 and got.shape == (n,)
+        assert got.tobytes() == expected.tobytes()
+
+
 def test_discount_cumsum_matches_hand_computation():
     x = np.array([1.0, 2.0, 3.0])
     # [1 + .5*2 + .25*3, 2 + .5*3, 3]

@@ -126,6 +126,22 @@ def test_actor_critic_on_images_shares_one_encoder_owned_by_the_policy():
     assert ac.pi.logits_net[1][0].in_features == 512 and len(ac.pi.logits_net[1]) == 2
 
 
+@pytest.mark.parametrize("act_space", [spaces.Discrete(4), spaces.Box(-1, 1, (2,))], ids=["discrete", "box"])
+def test_step_runs_the_shared_encoder_once_with_the_numbers_of_two_passes(act_space):
+    ac = MLPActorCritic(SMALL, act_space, encoder="small")
+    x = frames(SMALL, 5)
+    torch.manual_seed(3)
+    with torch.no_grad():
+        a_ref, logp_ref = ac.pi.sample(x)
+        v_ref = ac.v(x)
+    calls = []
+    ac.encoder.register_forward_hook(lambda *args: calls.append(1))
+    torch.manual_seed(3)
+    a, v, logp = ac.step(x)
+    assert len(calls) == 1
+    assert torch.equal(a, a_ref) and torch.equal(v, v_ref) and torch.equal(logp, logp_ref)
+
+
 def test_actor_critic_with_separate_encoders_and_gaussian_policy():
     ac = MLPActorCritic(
         SMALL, spaces.Box(-1, 1, (2,)), encoder="small", share_encoder=False, hidden_sizes=(8,)
@@ -177,3 +193,27 @@ def test_dqn_network_on_images_is_the_nature_dqn():
     assert q.act(x).shape == (3,)
     assert count_vars(q) == 1_684_128 + 512 * 6 + 6
     assert len(q.state_dict()) == len(list(q.parameters()))  # the encoder is saved once
+
+
+def test_a_spinning_up_style_critic_on_images_is_recognised_and_wrapped():
+    from spinrl.custom_ac import as_spinrl_actor_critic
+
+    class Q(torch.nn.Module):  # Spinning Up's critics return (B,); the probe feeds a uint8 image batch
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(144 + 2, 1)
+
+        def forward(self, obs, act):
+            assert obs.dtype == torch.uint8 and obs.shape[1:] == (1, 12, 12)
+            return self.lin(torch.cat([obs.flatten(1).float() / 255, act], -1)).squeeze(-1)
+
+    class AC(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pi = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(144, 2), torch.nn.Tanh())
+            self.q = Q()
+
+    act_space = spaces.Box(-2, 2, (2,))
+    ac = as_spinrl_actor_critic(AC(), SMALL, act_space, "ddpg")
+    assert type(ac).__name__ == "SpinningUpOffPolicyAC"
+    assert ac.q(frames(SMALL), torch.zeros(3, 2)).shape == (1, 3)

@@ -9,7 +9,7 @@ from spinrl.fast_act import numpy_policy
 from spinrl.nets import MLPActorCritic
 
 
-@pytest.mark.parametrize("act_space", [spaces.Discrete(3), spaces.Box(-2, 1, (2,))])
+@pytest.mark.parametrize("act_space", [spaces.Discrete(3), spaces.Discrete(2), spaces.Box(-2, 1, (2,))])
 @pytest.mark.parametrize("activation", ["Tanh", "ReLU"])
 def test_numpy_step_matches_torch_step(act_space, activation):
     torch.manual_seed(0)
@@ -79,3 +79,22 @@ def test_network_pair_matches_torch_whether_or_not_its_hidden_layers_stack(hidde
     pair(obs * 2)  # outputs are new arrays: a later call does not overwrite them
     np.testing.assert_array_equal(first_a, kept_a)
     np.testing.assert_array_equal(first_b, kept_b)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 1000])
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 100.0])
+def test_two_action_sampler_gives_the_general_samplers_results_bit_for_bit(rows, scale):
+    """The two-action shortcut replaces reductions by elementwise operations on the two columns; the
+    actions, log-probabilities and their dtypes must be exactly the general sampler's, ties included."""
+    from spinrl.fast_act import _sample_categorical, _sample_two_actions
+
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        logits = (rng.normal(size=(rows, 2)) * scale).astype(np.float32)
+        logits[::3, 1] = logits[::3, 0]  # ties: probability 1/2 each
+        u = rng.random((rows, 1)).astype(np.float32)
+        a_general, logp_general = _sample_categorical(logits.copy(), u)
+        a_two, logp_two = _sample_two_actions(logits.copy(), u)
+        assert a_two.dtype == a_general.dtype and logp_two.dtype == logp_general.dtype
+        assert a_two.tobytes() == a_general.tobytes()
+        assert logp_two.tobytes() == logp_general.tobytes()

@@ -189,3 +189,24 @@ def test_gae_buffer_keeps_uint8_frames():
     data = buf.get()
     assert data["obs"].dtype == torch.uint8 and data["obs"].shape == (6, 4, 12, 12)
     assert int(data["obs"].max()) == 200
+
+
+def test_real_atari_frames_across_episode_ends_and_wrap_around():
+    ale_py = pytest.importorskip("ale_py")
+    gym.register_envs(ale_py)
+
+    def pong():
+        env = gym.make("ALE/Pong-v5", frameskip=1)
+        return gym.wrappers.FrameStackObservation(gym.wrappers.AtariPreprocessing(env, frame_skip=4), 4)
+
+    torch.manual_seed(0)
+    envs = make_vector_env(pong, 2, max_ep_len=25)  # a time limit ends episodes every 25 steps
+    assert envs.single_observation_space.shape == (4, 84, 84)
+    buf = make_replay_buffer(envs, 2 * 40, torch.int64)
+    assert isinstance(buf, FrameStackReplayBuffer)
+    rec = Recorder(envs, buf)
+    rec.reset(seed=0)
+    rec.run(90)  # 40 rows per copy: more than two wraps, three episode ends per copy
+    seen = rec.check_samples(2000)
+    assert set(range(rec.next_id - 20, rec.next_id)) <= seen
+    envs.close()

@@ -280,7 +280,8 @@ def test_ctrl_c_stops_every_child(tmp_path):
             sys.exit(run_main_guarded(main))
     """)
     )
-    env = dict(os.environ, PYTHONPATH=TESTS_DIR)
+    # The checkout under test first (the zygote runs with -m, which would put the cwd first), then tests/.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(TESTS_DIR).parent), TESTS_DIR]))
     proc = subprocess.Popen(
         [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -326,3 +327,82 @@ def test_command_line_grid_with_parallel(tmp_path, children_import_tests, monkey
     assert "finished already" in capsys.readouterr().out
     assert run_cli.run_main_guarded(run_cli.main, argv[:-1] + ["0"]) == 2
     assert "--parallel 0 is not valid" in capsys.readouterr().err
+
+
+def test_command_line_starts_the_zygote_early_and_the_grid_uses_it(
+    tmp_path, children_import_tests, monkeypatch
+):
+    import spinrl.cli as run_cli
+    import spinrl.launch_zygote as launch_zygote
+
+    events = []
+    real_init, real_load = launch_zygote.Zygote.__init__, run_cli._load
+
+    def counting_init(self, modules):
+        events.append(f"zygote for {modules[-1]}")
+        real_init(self, modules)
+
+    def noting_load(target):
+        events.append(f"import {target}")
+        return real_load(target)
+
+    monkeypatch.setattr(launch_zygote.Zygote, "__init__", counting_init)
+    monkeypatch.setattr(run_cli, "_load", noting_load)
+    monkeypatch.setattr(run_cli, "ALGORITHMS", {"fake": "test_grid:fake_algo"})
+    argv = ["fake", "--env", "CartPole-v1", "--seed", "0", "1", "--epochs", "1", "--data_dir", str(tmp_path)]
+    assert run_cli.run_main_guarded(run_cli.main, [*argv, "--exp_name", "early", "--parallel", "2"]) == 0
+    # One zygote, started before the command line imported the algorithm, and used by the grid.
+    assert events == ["zygote for test_grid", "import test_grid:fake_algo"]
+    assert launch_zygote._early is None
+    for seed in (0, 1):
+        log = (tmp_path / "early" / f"early_s{seed}" / "output.log").read_text()
+        assert "forked by the grid's zygote" in log
+
+
+@pytest.mark.parametrize(
+    "tokens, wanted",
+    [
+        (["--parallel", "2"], True),
+        (["--seed", "0", "1", "--parallel", "4", "--cpu", "1"], True),
+        (["--parallel", "1"], False),
+        (["--parallel"], False),
+        (["--parallel", "2", "--cpu", "2"], False),  # MPI variants start under mpiexec, not from a zygote
+        (["--parallel", "2", "--backend", "ray"], False),
+        (["--seed", "0", "1"], False),
+    ],
+)
+def test_which_command_lines_start_a_zygote_early(tokens, wanted):
+    from spinrl.launch_zygote import _wants_zygote
+
+    assert _wants_zygote(tokens) == wanted
+
+
+def test_a_forked_child_ends_without_teardown_but_runs_threads_and_exit_handlers(tmp_path):
+    marks = tmp_path / "marks.txt"
+    script = textwrap.dedent(f"""
+        import atexit, os, threading, time
+        from spinrl.launch_zygote import exit_without_teardown
+
+        def mark(text):
+            with open({str(marks)!r}, "a") as f:
+                f.write(text + "\\n")
+
+        pid = os.fork()
+        if pid == 0:
+            atexit.register(mark, "exit handler")
+            threading.Thread(target=lambda: (time.sleep(0.3), mark("thread"))).start()
+            print("buffered output", end="")
+            exit_without_teardown(7)
+        _, status = os.waitpid(pid, 0)
+        mark(f"code {{os.waitstatus_to_exitcode(status)}}")
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=str(Path(TESTS_DIR).parent)),
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "buffered output"
+    assert marks.read_text().splitlines() == ["thread", "exit handler", "code 7"]

@@ -13,7 +13,7 @@ import pytest
 import torch
 from image_envs import DotEnv
 
-from spinrl import ddpg, dqn, ppo, sac, td3
+from spinrl import ddpg, dqn, ppo, sac, td3, trpo, vpg
 from spinrl.logx import read_progress
 from spinrl.test_policy import load_policy
 
@@ -33,8 +33,8 @@ def _progress(fn, env_fn, tmp_path, **kwargs) -> dict:
 
 def test_dqn_learns_to_act_toward_the_dot(tmp_path):
     progress = _progress(
-        dqn, DotEnv, tmp_path, ac_kwargs=SMALL_ENCODER, steps_per_epoch=500, epochs=3, start_steps=200,
-        update_after=200, epsilon_decay_steps=1000, num_test_episodes=5,
+        dqn, DotEnv, tmp_path, ac_kwargs=SMALL_ENCODER, steps_per_epoch=300, epochs=2, start_steps=100,
+        update_after=100, epsilon_decay_steps=400, num_test_episodes=5,
     )  # fmt: skip
     # The greedy policy scores 10 of 10 once it reads the dot's side; random play scores about 5.
     assert progress["AverageTestEpRet"][-1] >= 9, progress["AverageTestEpRet"]
@@ -52,11 +52,20 @@ def test_dqn_learns_to_act_toward_the_dot(tmp_path):
 
 def test_ppo_learns_to_act_toward_the_dot(tmp_path):
     progress = _progress(
-        ppo, DotEnv, tmp_path, ac_kwargs=SMALL_ENCODER, steps_per_epoch=800, epochs=6, train_v_iters=10,
+        ppo, DotEnv, tmp_path, ac_kwargs=SMALL_ENCODER, steps_per_epoch=800, epochs=6, train_v_iters=10, pi_lr=1e-3,
     )  # fmt: skip
     returns = progress["AverageEpRet"]
     # 80 episodes per epoch: the mean of a random policy is 5 +- 0.2.
     assert returns[-1] >= 7 and returns[-1] - returns[0] >= 1.5, returns
+
+
+@pytest.mark.parametrize("fn", [vpg, trpo], ids=["vpg", "trpo"])
+def test_vpg_and_trpo_run_on_images(fn, tmp_path):
+    progress = _progress(
+        fn, DotEnv, tmp_path, ac_kwargs=SMALL_ENCODER, steps_per_epoch=200, epochs=2, train_v_iters=5
+    )
+    for key in ("LossPi", "LossV", "AverageEpRet"):
+        assert np.all(np.isfinite(progress[key])), (key, progress[key])
 
 
 @pytest.mark.parametrize("fn", [sac, td3, ddpg], ids=["sac", "td3", "ddpg"])

@@ -17,6 +17,7 @@ from torch.optim import Adam
 
 from spinrl.checkpoint import Checkpointer
 from spinrl.checks import check_hyperparameters
+from spinrl.compiled_update import compile_update
 from spinrl.custom_ac import build_actor_critic
 from spinrl.device import resolve_device, set_thread_budget
 from spinrl.envs import (
@@ -73,6 +74,7 @@ def ddpg(
     device: str = "auto",
     save_buffer: bool = False,
     env_kwargs: dict | None = None,
+    compile: bool = False,
 ) -> MLPDeterministicActorCritic:
     """Deep Deterministic Policy Gradient (DDPG)
 
@@ -90,6 +92,8 @@ def ddpg(
         ac_kwargs: Keyword arguments for actor_critic, such as ``dict(hidden_sizes=(256, 256),
             activation="ReLU")`` (the defaults). The cost of an update grows with the number of
             weights; too small a network cannot represent a good policy on hard tasks.
+            Image observations get a convolutional encoder first, picked and sized by ``encoder``
+            ("nature", "small" or a class) and ``features_dim`` (see docs/user/custom-networks.md).
         seed: The one integer every random number of the run derives from: Python, NumPy, torch, the
             reset seeds of each env copy and of the test episodes. The same seed and settings on the
             same machine log the same numbers. Single runs differ a lot, so compare over seeds.
@@ -165,6 +169,11 @@ def ddpg(
             (ALE/Pong-v5) they change the options of its protocol (spinrl.atari.ATARI_OPTIONS), e.g.
             ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them, so resumed
             runs, grid children and test_policy make the same env.
+        compile: Run the update step (losses with their backward passes, target averaging)
+            through torch.compile, on a CUDA GPU also as CUDA graphs. Same algorithm, same random
+            draws; the first update compiles (logged; 5-80 s on a 2-core CPU). Meant for a GPU and
+            long runs (untested on a GPU so far); on a CPU the compiled update measured 12-18%
+            slower than the eager one, so off by default (benchmarks/results/offpolicy-throughput.md).
 
     Returns:
         The trained actor-critic.
@@ -254,6 +263,9 @@ def ddpg(
         # Finally, the target networks move a little towards the trained ones.
         polyak_update(targ_params, params, polyak)
         stats.add(LossQ=loss_q, LossPi=loss_pi, QVals=q)
+
+    # With compile=True, the same update as compiled code (spinrl.compiled_update).
+    update = compile_update(update, compile, device, logger)
 
     def get_action(o: np.ndarray) -> np.ndarray:
         """The actor's action plus Gaussian exploration noise, clipped to [-1, 1]."""

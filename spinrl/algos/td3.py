@@ -16,6 +16,7 @@ from torch.optim import Adam
 
 from spinrl.checkpoint import Checkpointer
 from spinrl.checks import check_hyperparameters
+from spinrl.compiled_update import compile_update
 from spinrl.custom_ac import build_actor_critic
 from spinrl.device import resolve_device, set_thread_budget
 from spinrl.envs import (
@@ -75,6 +76,7 @@ def td3(
     device: str = "auto",
     save_buffer: bool = False,
     env_kwargs: dict | None = None,
+    compile: bool = False,
 ) -> MLPTwinActorCritic:
     """Twin Delayed Deep Deterministic Policy Gradient (TD3)
 
@@ -93,6 +95,8 @@ def td3(
         ac_kwargs: Keyword arguments for actor_critic, such as ``dict(hidden_sizes=(256, 256),
             activation="ReLU")`` (the defaults). The cost of an update grows with the number of
             weights; too small a network cannot represent a good policy on hard tasks.
+            Image observations get a convolutional encoder first, picked and sized by ``encoder``
+            ("nature", "small" or a class) and ``features_dim`` (see docs/user/custom-networks.md).
         seed: The one integer every random number of the run derives from: Python, NumPy, torch, the
             reset seeds of each env copy and of the test episodes. The same seed and settings on the
             same machine log the same numbers. Single runs differ a lot, so compare over seeds.
@@ -175,6 +179,11 @@ def td3(
             (ALE/Pong-v5) they change the options of its protocol (spinrl.atari.ATARI_OPTIONS), e.g.
             ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them, so resumed
             runs, grid children and test_policy make the same env.
+        compile: Run the update step (losses with their backward passes, target averaging)
+            through torch.compile, on a CUDA GPU also as CUDA graphs. Same algorithm, same random
+            draws; the first update compiles (logged; 5-80 s on a 2-core CPU). Meant for a GPU and
+            long runs (untested on a GPU so far); on a CPU the compiled update measured 12-18%
+            slower than the eager one, so off by default (benchmarks/results/offpolicy-throughput.md).
 
     Returns:
         The trained actor-critic.
@@ -252,7 +261,7 @@ def td3(
     q_optimizer = Adam(q_params, lr=q_lr, fused=True)
     stats = UpdateStats()
 
-    def update(data: dict[str, torch.Tensor], timer: int) -> None:
+    def update(data: dict[str, torch.Tensor], update_policy: bool) -> None:
         # First one gradient step on both Q-functions.
         q_optimizer.zero_grad()
         loss_q, q = compute_loss_q(data)
@@ -262,7 +271,7 @@ def td3(
 
         # Delayed policy updates (TD3 paper, Section 5.2): the actor and the targets only move on
         # every policy_delay-th critic step.
-        if timer % policy_delay == 0:
+        if update_policy:
             # One gradient step on the actor, with the Q-networks frozen so that no effort goes into
             # gradients for them.
             with frozen(q_params):
@@ -274,6 +283,9 @@ def td3(
             # Finally, the target networks (actor and critics) move a little towards the trained ones.
             polyak_update(targ_params, params, polyak)
             stats.add(LossPi=loss_pi)
+
+    # With compile=True, the same update as compiled code (spinrl.compiled_update).
+    update = compile_update(update, compile, device, logger)
 
     def get_action(o: np.ndarray) -> np.ndarray:
         """The actor's action plus Gaussian exploration noise, clipped to [-1, 1]."""
@@ -334,7 +346,7 @@ def td3(
             rounds = progress.t // update_every - (progress.t - num_envs) // update_every
             if rounds and buf.steps_stored >= update_after:
                 for j in range(rounds * update_every):
-                    update(buf.sample_batch(batch_size), timer=j)
+                    update(buf.sample_batch(batch_size), update_policy=j % policy_delay == 0)
 
         # End of epoch: test the deterministic actor, log the epoch's row, save a checkpoint.
         run_test_episodes(

@@ -7,7 +7,7 @@ Kakade 2002, "A Natural Policy Gradient".
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch.distributions import kl_divergence
@@ -93,6 +93,9 @@ def trpo(
             and works too; docs/user/custom-networks.md describes both interfaces.
         ac_kwargs: Keyword arguments for ``actor_critic``. The default one takes ``hidden_sizes``
             (units per hidden layer, (64, 64)) and ``activation`` (a torch.nn class or its name, Tanh).
+            Image observations get a convolutional encoder first, picked and sized by ``encoder``
+            ("nature", "small" or a class) and ``features_dim``, with no hidden layers after it by
+            default (see docs/user/custom-networks.md).
         seed: The one integer every random draw of the run follows from: Python, NumPy and torch, and
             the reset seeds of each env copy. MPI rank r adds 10000 * r, so ranks see different
             episodes. The same seed on the same machine logs the same progress.txt (Time aside).
@@ -222,8 +225,8 @@ def trpo(
     def hessian_vector_product(kl: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """(H + damping I) x, where H is the Hessian of the KL: the gradient of (grad KL . x)."""
         grad_kl = torch.autograd.grad(kl, pi_params, create_graph=True)
-        grad_kl_x = (parameters_to_vector(grad_kl) * x).sum()
-        hx = parameters_to_vector(torch.autograd.grad(grad_kl_x, pi_params, retain_graph=True))
+        grad_kl_x = (flat_concat(grad_kl) * x).sum()
+        hx = flat_concat(torch.autograd.grad(grad_kl_x, pi_params, retain_graph=True))
         return _mpi_avg_tensor(hx) + damping_coeff * x
 
     def update(epoch: int):
@@ -241,7 +244,7 @@ def trpo(
         with torch.no_grad():
             v_l_old = compute_loss_v(data).item()
         check_finite(epoch, LossPi=pi_l_old, LossV=v_l_old)
-        g = _mpi_avg_tensor(parameters_to_vector(torch.autograd.grad(loss_pi, pi_params, retain_graph=True)))
+        g = _mpi_avg_tensor(flat_concat(torch.autograd.grad(loss_pi, pi_params, retain_graph=True)))
 
         # Natural gradient direction x = H^-1 g by conjugate gradient, and the step size that puts
         # the quadratic approximation of the KL exactly at delta: sqrt(2 delta / x^T H x).
@@ -344,6 +347,12 @@ def conjugate_gradient(
         p = r + (r_dot_new / (r_dot_old + 1e-8)) * p
         r_dot_old = r_dot_new
     return x
+
+
+def flat_concat(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    """All entries of ``tensors`` in one vector, as parameters_to_vector lays them out; unlike it, this
+    accepts the non-contiguous gradients that convolutions (image encoders) can give."""
+    return torch.cat([t.reshape(-1) for t in tensors])
 
 
 def _mpi_avg_tensor(x: torch.Tensor) -> torch.Tensor:

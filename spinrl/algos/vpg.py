@@ -81,6 +81,9 @@ def vpg(
             and works too; docs/user/custom-networks.md describes both interfaces.
         ac_kwargs: Keyword arguments for ``actor_critic``. The default one takes ``hidden_sizes``
             (units per hidden layer, (64, 64)) and ``activation`` (a torch.nn class or its name, Tanh).
+            Image observations get a convolutional encoder first, picked and sized by ``encoder``
+            ("nature", "small" or a class) and ``features_dim``, with no hidden layers after it by
+            default (see docs/user/custom-networks.md).
         seed: The one integer every random draw of the run follows from: Python, NumPy and torch, and
             the reset seeds of each env copy. MPI rank r adds 10000 * r, so ranks see different
             episodes. The same seed on the same machine logs the same progress.txt (Time aside).
