@@ -111,6 +111,13 @@ def test_cli_compile_flag_runs_and_is_recorded(tmp_data):
     assert np.all(np.isfinite(read_progress(run_dir / "progress.txt")["AverageTestEpRet"]))
 
 
+def test_cli_refuses_a_compile_value_before_making_the_run_dir(tmp_data):
+    result = run_cli("td3", "--env", "Pendulum-v1", "--compile", "yes", "--exp_name", "bad", cwd=tmp_data)
+    assert result.returncode != 0
+    assert "compile='yes' is not valid: it must be True or False" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_data / "data/bad").exists()
+
+
 def test_compile_must_be_a_bool():
     with pytest.raises(UserError, match="compile=1 is not valid: it must be True or False"):
         compile_update(lambda data: None, 1, torch.device("cpu"))
