@@ -129,6 +129,10 @@ def test_cuda_graphs_only_on_cuda():
     assert not compile_options(torch.device("cpu")).get("triton.cudagraphs")
     assert compile_options(torch.device("cuda")).get("triton.cudagraphs") is True
     assert compile_options(torch.device("cpu"))["fallback_random"] is True
+    # torch accepts the CUDA settings (no GPU here: it runs the CPU tensors without CUDA graphs).
+    double_relu = torch.compile(lambda x: torch.relu(x) * 2, options=compile_options(torch.device("cuda")))
+    x = torch.randn(4)
+    assert torch.equal(double_relu(x), torch.relu(x) * 2)
 
 
 def test_update_stats_keep_copies_not_views():
