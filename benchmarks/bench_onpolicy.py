@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -273,10 +274,14 @@ def bench_mpi(epochs: int, work: Path) -> list[str]:
     ]
 
 
-def bench_throughput(num_envs: int) -> list[str]:
-    """Collection speed of spinrl's PPO loop vs the raw env with random actions, same process."""
+def bench_throughput(num_envs: int, rounds: int = 7) -> list[str]:
+    """Collection speed of spinrl's PPO loop, and of SB3's PPO ``collect_rollouts`` with one env, vs the
+    raw env with random actions, in the same process. The four are timed in turn, ``rounds`` times, and
+    each keeps its fastest round: on a shared machine other work slows some rounds, and the fastest is
+    the one it disturbed least, for every row alike."""
     import gymnasium as gym
     import torch
+    from stable_baselines3 import PPO
 
     from spinrl.envs import make_vector_env
     from spinrl.gae_buffer import GAEBuffer
@@ -285,30 +290,65 @@ def bench_throughput(num_envs: int) -> list[str]:
     from spinrl.onpolicy import TrajectoryCollector
 
     torch.set_num_threads(1)
+    load_before = os.getloadavg()[0]
     env = gym.make("CartPole-v1")
     env.reset(seed=0)
-    n = 100_000
-    t = time.time()
-    for _ in range(n):
-        _, _, term, trunc, _ = env.step(env.action_space.sample())
-        if term or trunc:
-            env.reset()
-    raw = n / (time.time() - t)
 
-    rows = [f"| raw CartPole-v1, random actions, no policy | {raw:,.0f} | 100% |"]
-    for k in (1, num_envs):
+    def raw(n: int = 20_000) -> float:
+        t = time.perf_counter()
+        for _ in range(n):
+            _, _, term, trunc, _ = env.step(env.action_space.sample())
+            if term or trunc:
+                env.reset()
+        return n / (time.perf_counter() - t)
+
+    def spinrl_collection(k: int) -> Callable[[], float]:
         envs = make_vector_env("CartPole-v1", k)
         ac = MLPActorCritic(envs.single_observation_space, envs.single_action_space)
-        steps = 32_000 // k
+        steps = 16_000 // k
         buf = GAEBuffer(4, (), steps, k, act_dtype=np.int64)
         logger = EpochLogger(output_dir=tempfile.mkdtemp(), quiet=True, tensorboard=False)
         collector = TrajectoryCollector(envs, ac, buf, logger, torch.device("cpu"))
-        collector.collect(steps, list(range(k)))  # warm-up
-        buf.get()
-        t = time.time()
-        collector.collect(steps)
-        sps = steps * k / (time.time() - t)
-        rows.append(f"| spinrl PPO collection, --num_envs {k} | {sps:,.0f} | {sps / raw:.0%} |")
+        collector.reset(list(range(k)))
+
+        def one_round() -> float:
+            t = time.perf_counter()
+            collector.collect(steps)
+            sps = steps * k / (time.perf_counter() - t)
+            buf.get()
+            logger.epoch_dict.clear()
+            return sps
+
+        return one_round
+
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=2000, device="cpu", seed=0)  # one env (DummyVecEnv)
+    _, callback = model._setup_learn(10**6, None)
+    callback.on_training_start(locals(), globals())
+
+    def sb3_collection() -> float:
+        t = time.perf_counter()
+        model.collect_rollouts(model.env, callback, model.rollout_buffer, n_rollout_steps=model.n_steps)
+        return model.n_steps / (time.perf_counter() - t)
+
+    timed = {
+        "raw CartPole-v1, random actions, no policy": raw,
+        "spinrl PPO collection, --num_envs 1": spinrl_collection(1),
+        f"spinrl PPO collection, --num_envs {num_envs}": spinrl_collection(num_envs),
+        "SB3 PPO `collect_rollouts`, n_envs 1": sb3_collection,
+    }
+    for fn in timed.values():  # warm-up: first calls into torch and NumPy
+        fn()
+    best = dict.fromkeys(timed, 0.0)
+    for _ in range(rounds):
+        for name, fn in timed.items():
+            best[name] = max(best[name], fn())
+    raw_sps = best["raw CartPole-v1, random actions, no policy"]
+    rows = [f"| {name} | {sps:,.0f} | {sps / raw_sps:.0%} |" for name, sps in best.items()]
+    rows.append(
+        f"\nFastest of {rounds} rounds, the four timed in turn in each. Load average (1 min) before and "
+        f"after: {load_before:.1f}, {os.getloadavg()[0]:.1f} ({len(os.sched_getaffinity(0))} usable cores; "
+        "with more runnable processes than cores, other work took turns on this process's core)."
+    )
     return rows
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import gc
 import importlib
 import importlib.util
 import inspect
@@ -408,7 +409,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def console_main() -> None:
     """The ``spinrl`` console script: run the command line on ``sys.argv`` and exit with its code."""
-    sys.exit(run_main_guarded(main))
+    code = run_main_guarded(main)
+    # Leave everything loaded so far out of the garbage collection the interpreter makes at exit: with
+    # torch imported, that one pass over its objects takes most of a second (measured: exiting took
+    # 1.0-1.4 s, 0.15-0.35 s after gc.freeze). Exit handlers and the closing of files run as before.
+    gc.freeze()
+    sys.exit(code)
 
 
 def run_as_script(algo: str) -> None:

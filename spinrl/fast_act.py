@@ -26,11 +26,16 @@ from torch import nn
 
 from spinrl.nets import LOG_2PI, MLPActorCritic, MLPCategoricalActor, MLPGaussianActor
 
+
+def _identity(x: np.ndarray) -> np.ndarray:
+    return x
+
+
 # Activations that work in place: they overwrite the layer's array instead of allocating one.
 _NUMPY_ACTIVATIONS: dict[type[nn.Module], Callable[[np.ndarray], np.ndarray]] = {
     nn.Tanh: lambda x: np.tanh(x, out=x),
     nn.ReLU: lambda x: np.maximum(x, 0.0, out=x),
-    nn.Identity: lambda x: x,
+    nn.Identity: _identity,
     nn.Sigmoid: lambda x: 1.0 / (1.0 + np.exp(-x)),
 }
 
@@ -66,11 +71,12 @@ def _chain(layers: list[Layer], outputs: list[np.ndarray | None]) -> list[Callab
     """``layers`` as a list of one-argument functions to apply in turn (a few Python steps fewer per
     layer than interpreting ``layers`` on every call). A Linear writes ``x @ w`` into its array in
     ``outputs`` when it has one and adds the bias there (the same float operations as ``x @ w + b``),
-    else into a new array."""
+    else into a new array. Identity activations (the usual output layer's) are left out."""
     ops: list[Callable[[np.ndarray], np.ndarray]] = []
     for (kind, a, b), out in zip(layers, outputs):
         if kind == "act":
-            ops.append(a)
+            if a is not _identity:
+                ops.append(a)
         elif out is None:
             ops.append(lambda x, w=a, b=b: _add(_matmul(x, w), b))
         else:
