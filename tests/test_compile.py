@@ -111,6 +111,13 @@ def test_cli_compile_flag_runs_and_is_recorded(tmp_data):
     assert np.all(np.isfinite(read_progress(run_dir / "progress.txt")["AverageTestEpRet"]))
 
 
+def test_cli_refuses_a_compile_value_before_making_the_run_dir(tmp_data):
+    result = run_cli("td3", "--env", "Pendulum-v1", "--compile", "yes", "--exp_name", "bad", cwd=tmp_data)
+    assert result.returncode != 0
+    assert "compile='yes' is not valid: it must be True or False" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_data / "data/bad").exists()
+
+
 def test_compile_must_be_a_bool():
     with pytest.raises(UserError, match="compile=1 is not valid: it must be True or False"):
         compile_update(lambda data: None, 1, torch.device("cpu"))
@@ -122,6 +129,10 @@ def test_cuda_graphs_only_on_cuda():
     assert not compile_options(torch.device("cpu")).get("triton.cudagraphs")
     assert compile_options(torch.device("cuda")).get("triton.cudagraphs") is True
     assert compile_options(torch.device("cpu"))["fallback_random"] is True
+    # torch accepts the CUDA settings (no GPU here: it runs the CPU tensors without CUDA graphs).
+    double_relu = torch.compile(lambda x: torch.relu(x) * 2, options=compile_options(torch.device("cuda")))
+    x = torch.randn(4)
+    assert torch.equal(double_relu(x), torch.relu(x) * 2)
 
 
 def test_update_stats_keep_copies_not_views():
