@@ -294,3 +294,14 @@ def test_a_bad_option_on_the_command_line_is_one_line_and_writes_nothing(tmp_pat
     err = capsys.readouterr().err
     assert "Atari option noop_max=-1 is not valid for ALE/Pong-v5: give a whole number >= 0" in err
     assert "Traceback" not in err and not (tmp_path / "data").exists()
+
+
+def test_runs_recorded_with_max_ep_len_1000_resume_with_the_new_default():
+    """Before None became the default, runs recorded 1000: None means the same except for Atari games."""
+    from spinrl.rundir import resume_changes
+
+    old = dict(algo="ppo", env_name="CartPole-v1", env_fn="CartPole-v1", max_ep_len=1000)
+    assert resume_changes(old, dict(old, max_ep_len=None)) == []
+    assert resume_changes(old, dict(old, max_ep_len=500)) == ["max_ep_len from 1000 to 500"]
+    atari = dict(algo="dqn", env_name="ALE/Pong-v5", env_fn="ALE/Pong-v5", max_ep_len=1000)
+    assert resume_changes(atari, dict(atari, max_ep_len=None)) == ["max_ep_len from 1000 to null"]
