@@ -15,8 +15,8 @@ Sections:
    and the real score (full games, unclipped) of the games finished in the last part of the run.
 
 Both libraries run side by side in the same invocation on the same machine with one torch thread
-each, so a drifting machine affects both. Writes benchmarks/results/atari.md (atari-quick.md with
---quick); the table records the load average before and after each section, since the machine may
+each, so a drifting machine affects both. Writes benchmarks/results/atari.md (the title says whether
+it was --quick); the table records the load average before and after each section, since the machine may
 be shared.
 """
 
@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 RESULTS = ROOT / "benchmarks" / "results"
 ENV_ID = "ALE/Pong-v5"
+DEVICE = "cpu"  # --device: where both libraries put their networks
 
 import gymnasium as gym  # noqa: E402
 import torch  # noqa: E402
@@ -46,6 +47,10 @@ from spinrl.logx import read_progress  # noqa: E402
 
 def load() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def gpu_name(device: str) -> str:
+    return f"the GPU ({torch.cuda.get_device_name()})" if device.startswith("cuda") else "the CPU"
 
 
 def cores() -> int:
@@ -75,16 +80,22 @@ def spinrl_stepping(num_envs: int, asynchronous: bool, seconds: float) -> float:
         envs.close()
 
 
+def make_pong(**kwargs) -> gym.Env:
+    """The v5 game for SB3, registering the ALE's ids first (SubprocVecEnv's workers start afresh)."""
+    import ale_py
+
+    gym.register_envs(ale_py)
+    return gym.make(ENV_ID, **kwargs)
+
+
 def sb3_atari_env(num_envs: int, subprocesses: bool, seed: int = 0):
     """SB3's Atari set-up: make_atari_env (noop 30, skip 4, life loss, fire reset, 84x84 grey, reward
     clipping) on the v5 game with frameskip=1 (the wrapper skips), then 4 stacked frames."""
-    import ale_py
     from stable_baselines3.common.env_util import make_atari_env
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecFrameStack
 
-    gym.register_envs(ale_py)
     cls = SubprocVecEnv if subprocesses else DummyVecEnv
-    env = make_atari_env(ENV_ID, n_envs=num_envs, seed=seed, env_kwargs=dict(frameskip=1), vec_env_cls=cls)
+    env = make_atari_env(make_pong, n_envs=num_envs, seed=seed, env_kwargs=dict(frameskip=1), vec_env_cls=cls)
     return VecFrameStack(env, n_stack=4)
 
 
@@ -95,6 +106,16 @@ def sb3_stepping(num_envs: int, subprocesses: bool, seconds: float) -> float:
         return steps_per_second(env.step, num_envs, env.action_space.n, seconds)
     finally:
         env.close()
+
+
+def envpool_version() -> str:
+    try:
+        import envpool
+    except ImportError:
+        return "envpool: not importable here (not a spinrl dependency), its column stays empty"
+    return (
+        f"envpool {envpool.__version__} from {Path(envpool.__file__).parent.parent} (not a spinrl dependency)"
+    )
 
 
 def envpool_stepping(num_envs: int, seconds: float) -> float | None:
@@ -113,24 +134,33 @@ def envpool_stepping(num_envs: int, seconds: float) -> float | None:
         env.close()
 
 
-def section_stepping(lines: list[str], seconds: float) -> None:
+def section_stepping(lines: list[str], seconds: float, rounds: int = 3) -> None:
+    """Each set-up ``rounds`` times, the rounds interleaved so that a drifting machine load touches all
+    set-ups alike; the table gives the median."""
+    setups = {
+        "spinrl Sync": lambda n: spinrl_stepping(n, False, seconds),
+        "spinrl Async": lambda n: spinrl_stepping(n, True, seconds) if n > 1 else None,
+        "SB3 DummyVecEnv": lambda n: sb3_stepping(n, False, seconds),
+        "SB3 SubprocVecEnv": lambda n: sb3_stepping(n, True, seconds) if n > 1 else None,
+        "envpool": lambda n: envpool_stepping(n, seconds),
+    }
     lines += [
         "## 1. Env stepping, random actions (agent steps/s; frames/s = 4x)",
         "",
-        f"{load()} before; {cores()} cores available to this process.",
+        f"{load()} before; {cores()} cores available to this process; median of {rounds} interleaved rounds "
+        f"of {seconds:.1f} s each. {envpool_version()}.",
         "",
-        "| env copies | spinrl Sync | spinrl Async | SB3 DummyVecEnv | SB3 SubprocVecEnv | envpool |",
-        "|---|---|---|---|---|---|",
+        "| env copies | " + " | ".join(setups) + " |",
+        "|---|" + "---|" * len(setups),
     ]
     for n in (1, 2, 4, 8):
-        row = [
-            spinrl_stepping(n, False, seconds),
-            spinrl_stepping(n, True, seconds) if n > 1 else None,
-            sb3_stepping(n, False, seconds),
-            sb3_stepping(n, True, seconds) if n > 1 else None,
-            envpool_stepping(n, seconds),
-        ]
-        cells = ["-" if x is None else f"{x:.0f}" for x in row]
+        results: dict[str, list[float]] = {name: [] for name in setups}
+        for _ in range(rounds):
+            for name, measure in setups.items():
+                value = measure(n)
+                if value is not None:
+                    results[name].append(value)
+        cells = [f"{np.median(v):.0f}" if v else "-" for v in results.values()]
         lines.append(f"| {n} | " + " | ".join(cells) + " |")
         print(lines[-1], flush=True)
     lines += ["", f"{load()} after.", ""]
@@ -155,7 +185,7 @@ def spinrl_dqn(steps: int, seed: int, quick: bool) -> dict:
         ENV_ID, seed=seed, steps_per_epoch=epoch, epochs=steps // epoch, replay_size=min(steps, 100_000),
         q_lr=1e-4, batch_size=32, polyak=0.999, start_steps=steps // 10, update_after=steps // 10,
         update_every=4, epsilon_end=0.01, epsilon_decay_steps=steps // 10, num_test_episodes=1,
-        logger_kwargs=dict(output_dir=str(out), quiet=True), device="cpu",
+        logger_kwargs=dict(output_dir=str(out), quiet=True), device=DEVICE,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     score, games = real_scores_spinrl(out, 2)
@@ -172,7 +202,7 @@ def spinrl_ppo(steps: int, seed: int, quick: bool) -> dict:
     ppo(
         ENV_ID, seed=seed, steps_per_epoch=epoch, epochs=max(1, steps // epoch), pi_lr=2.5e-4, vf_lr=2.5e-4,
         clip_ratio=0.1, train_pi_iters=4, train_v_iters=4, lam=0.95, target_kl=0.05, num_envs=num_envs,
-        logger_kwargs=dict(output_dir=str(out), quiet=True), device="cpu",
+        logger_kwargs=dict(output_dir=str(out), quiet=True), device=DEVICE,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     score, games = real_scores_spinrl(out, 4)
@@ -186,7 +216,7 @@ def sb3_run(algo: str, steps: int, seed: int) -> dict:
     if algo == "DQN":
         env = sb3_atari_env(1, False, seed)
         model = sb3.DQN(
-            "CnnPolicy", env, seed=seed, device="cpu", verbose=0, buffer_size=min(steps, 100_000),
+            "CnnPolicy", env, seed=seed, device=DEVICE, verbose=0, buffer_size=min(steps, 100_000),
             learning_rate=1e-4, batch_size=32, learning_starts=steps // 10, target_update_interval=1000,
             train_freq=4, gradient_steps=1, exploration_fraction=0.1, exploration_final_eps=0.01,
             optimize_memory_usage=False,
@@ -194,7 +224,7 @@ def sb3_run(algo: str, steps: int, seed: int) -> dict:
     else:
         env = sb3_atari_env(8, False, seed)
         model = sb3.PPO(
-            "CnnPolicy", env, seed=seed, device="cpu", verbose=0, n_steps=128, n_epochs=4, batch_size=256,
+            "CnnPolicy", env, seed=seed, device=DEVICE, verbose=0, n_steps=128, n_epochs=4, batch_size=256,
             learning_rate=2.5e-4, clip_range=0.1, ent_coef=0.01, vf_coef=0.5,
         )  # fmt: skip
     start = time.perf_counter()
@@ -215,8 +245,9 @@ def section_training(lines: list[str], steps_dqn: int, steps_ppo: int, seed: int
         "",
         f"{load()} before.",
         "",
-        "| run | agent steps | frames/s (with updates) | gradient steps | wall-clock s | real score (games) |",
-        "|---|---|---|---|---|---|",
+        "| run | agent steps | frames/s (with updates) | gradient steps | gradient steps/s | wall-clock s "
+        "| real score, full games |",
+        "|---|---|---|---|---|---|---|",
     ]
     runs = [
         ("spinrl DQN", lambda: spinrl_dqn(steps_dqn, seed, quick)),
@@ -226,12 +257,23 @@ def section_training(lines: list[str], steps_dqn: int, steps_ppo: int, seed: int
     ]
     for name, run in runs:
         r = run()
+        score = "no game finished" if r["games"] == 0 else f"{r['score']:.1f}"
         lines.append(
             f"| {name} | {r['steps']} | {4 * r['steps'] / r['seconds']:.0f} | {r['updates']} | "
-            f"{r['seconds']:.0f} | {r['score']:.1f} ({r['games']}) |"
+            f"{r['updates'] / r['seconds']:.1f} | {r['seconds']:.0f} | {score} |"
         )
         print(lines[-1], flush=True)
-    lines += ["", f"{load()} after.", ""]
+    lines += [
+        "",
+        f"{load()} after.",
+        "",
+        "Gradient steps: DQN, one per agent step for spinrl (its design) and one per 4 for SB3 (the Nature",
+        "paper's), batches of 32 for both; PPO, spinrl's full-batch steps (4 on the policy and 4 on the",
+        "critic per epoch of 1024 steps) and SB3's minibatch steps of 256 (4 passes over 1024 steps). The",
+        "score is the real, unclipped score of full games: for spinrl the mean of the last epochs'",
+        "AverageEpRet, for SB3 the mean of the last half of the games its Monitor recorded.",
+        "",
+    ]
 
 
 def main() -> None:
@@ -239,8 +281,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny budgets")
     parser.add_argument("--only", nargs="*", default=None, help="sections: stepping training")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda, for both libraries' networks")
     parser.add_argument("--out", default=None, help="result file name in benchmarks/results/")
     args = parser.parse_args()
+    global DEVICE
+    DEVICE = args.device
     torch.set_num_threads(1)
     os.environ.setdefault("SPINRL_NUM_THREADS", "1")
     only = set(args.only or ["stepping", "training"])
@@ -249,21 +294,22 @@ def main() -> None:
         f"# Atari benchmark: spinrl vs Stable-Baselines3 on {ENV_ID}{' (quick)' if args.quick else ''}",
         "",
         f"- Command: `{command.strip()}`",
-        f"- Machine: {machine()}; {cores()} cores available; CPU only, 1 torch thread for both libraries",
+        f"- Machine: {machine()}; {cores()} cores available; networks on {gpu_name(args.device)}, "
+        "1 torch thread for both libraries",
         f"- Date: {time.strftime('%Y-%m-%d %H:%M')}",
         "",
     ]
     start = time.time()
     if "stepping" in only:
-        section_stepping(lines, 3.0 if args.quick else 10.0)
+        section_stepping(lines, 1.5 if args.quick else 5.0)
     if "training" in only:
         if args.quick:
-            section_training(lines, 4000, 4096, args.seed, True)
+            section_training(lines, 4000, 10240, args.seed, True)
         else:
             section_training(lines, 100_000, 100_352, args.seed, False)
     lines.append(f"Total benchmark time: {(time.time() - start) / 60:.1f} minutes.")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / (args.out or ("atari-quick.md" if args.quick else "atari.md"))
+    out = RESULTS / (args.out or "atari.md")
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     print(f"wrote {out}")

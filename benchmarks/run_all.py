@@ -12,15 +12,17 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # learning_curves.py trains all seven algorithms (3 seeds each) for the learning-curve figure in the docs.
-# bench_atari_memory.py measures replay-buffer memory for Atari frames against SB3's buffers.
+# bench_atari_memory.py measures replay-buffer memory for Atari frames against SB3's buffers; bench_atari.py
+# env stepping and DQN/PPO training speed on Pong against SB3.
 SCRIPTS = [
     "bench_onpolicy.py",
     "bench_offpolicy.py",
+    "bench_atari.py",
     "bench_grid.py",
     "bench_atari_memory.py",
     "learning_curves.py",
 ]
-TAKES_QUICK = {"bench_onpolicy.py", "bench_offpolicy.py"}  # the others are small already
+TAKES_QUICK = {"bench_onpolicy.py", "bench_offpolicy.py", "bench_atari.py"}  # the others are small already
 
 
 def main() -> int:

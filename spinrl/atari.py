@@ -95,6 +95,7 @@ def register_atari() -> bool:
         import ale_py
     except ImportError:
         return False
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)  # no banner on every game made
     gym.register_envs(ale_py)
     return True
 

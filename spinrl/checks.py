@@ -63,6 +63,7 @@ _POSITIVE_INTS = {
     "epsilon_decay_steps",
 }
 _NON_NEGATIVE_INTS = {"start_steps", "update_after", "seed"}
+_BOOLEANS = {"compile"}
 _MAY_BE_NONE = {"max_ep_len"}  # None: the algorithm's default rule (spinrl.envs.default_max_ep_len)
 
 
@@ -84,6 +85,9 @@ def check_hyperparameters(values: Mapping[str, Any]) -> None:
                 raise UserError(f"{name}={v} is not valid: it must be >= {lowest}")
             if name == "seed" and v > MAX_SEED:
                 raise UserError(f"seed={v} is not valid: it must be between 0 and {MAX_SEED}")
+        elif name in _BOOLEANS:
+            if not isinstance(v, bool):
+                raise UserError(f"{name}={v!r} is not valid: it must be True or False")
         elif name in _RULES:
             test, valid = _RULES[name]
             if isinstance(v, bool) or not isinstance(v, int | float | np.number):

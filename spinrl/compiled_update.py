@@ -24,13 +24,16 @@ What the compiled function becomes (torch 2.13, checked with ``TORCH_LOGS=graph_
   Recorded graphs overwrite their outputs on the next replay, which is why UpdateStats keeps copies.
   (Not measured yet: no GPU was at hand when this was written.)
 
-On a CPU it does not pay (benchmarks/results/offpolicy-throughput.md, profile-compile.md): the
-update is bound by matrix products, which compiling leaves as they are, and TorchInductor's kernel
-for the ReLU masks that the backward pass keeps runs about 30x slower than PyTorch's own.
+On a CPU it does not pay (benchmarks/results/offpolicy-throughput.md, profile-compile.md): two
+thirds of an update are matrix products, which compiling leaves as they are, and TorchInductor's
+kernel for the ReLU masks that the policy step's backward pass keeps (a bool tensor per critic
+layer) runs about 25x slower than PyTorch's own: torch 2.13's vector headers convert a float mask to
+bools one lane at a time, 64 lanes for every 16 values. That kernel alone costs more than the fusion
+saves.
 
 Compiling costs time up front, once per process (and again after ``--resume``), logged when it
-happens: 81 s for SAC's first update on the 2-core benchmark machine with an empty TorchInductor
-cache, 4-5 s with the kernels of an earlier run cached.
+happens: 27-81 s (depending on the load) for SAC's first update on the shared 2-core benchmark
+machine with an empty TorchInductor cache, 4-5 s with the kernels of an earlier run cached.
 """
 
 from __future__ import annotations

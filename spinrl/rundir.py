@@ -200,12 +200,30 @@ def _same_setting(key: str, old: Any, new: Any) -> bool:
     return old == new
 
 
+def _episode_limit_as_resolved(recorded: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """``max_ep_len`` None (the algorithms' default) as the number it stands for, where the recorded run
+    has a number: runs started before None was the default recorded 1000, which None still means for
+    every environment but Atari games (:func:`spinrl.envs.default_max_ep_len`)."""
+    env_id = new.get("env_name") or new.get("env_fn")
+    if new.get("max_ep_len") is not None or not isinstance(recorded.get("max_ep_len"), int):
+        return new
+    if not isinstance(env_id, str):
+        return new
+    from spinrl.envs import default_max_ep_len
+
+    try:
+        return dict(new, max_ep_len=default_max_ep_len(env_id, None))
+    except UserError:  # an id that cannot be made: the comparison below names the difference
+        return new
+
+
 def resume_changes(recorded: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """What continuing a run recorded as ``recorded`` with the settings ``new`` would change.
 
     Both are configurations as config.json holds them (JSON values). A key only one side knows is not
     compared. Returns phrases such as ``"pi_lr from 0.0003 to 0.001"``, the algorithm and environment first.
     """
+    new = _episode_limit_as_resolved(recorded, new)
     first = [k for k in ("algo", "env_name", "env_fn") if k in recorded]
     keys = first + sorted(k for k in recorded if k not in first)
     changes = []

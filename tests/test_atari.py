@@ -272,3 +272,36 @@ def test_ppo_collector_closes_the_gae_path_with_0_at_each_lost_life_and_logs_ful
     assert len(games) == game_over.sum() >= 1
     assert all(row["EpRet"] % 5 == 0 and row["EpLen"] > 100 for row in games)
     assert max(row["EpRet"] for row in games) > 1 >= rewards.max()
+
+
+def test_a_factory_with_options_travels_to_child_processes_with_them():
+    from spinrl.run_spec import decode_value, encode_value
+
+    encoded = encode_value(make_env_fn("ALE/Pong-v5", frame_stack=2))
+    assert encoded == {"__env__": "ALE/Pong-v5", "kwargs": {"frame_stack": 2}}
+    rebuilt = decode_value(encoded)
+    assert rebuilt.env_kwargs == {"frame_stack": 2} and rebuilt().observation_space.shape == (2, 84, 84)
+    assert encode_value(make_env_fn("ALE/Pong-v5")) == "ALE/Pong-v5"  # a plain id stays a plain id
+
+
+def test_a_bad_option_on_the_command_line_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
+    from spinrl.cli import main
+    from spinrl.errors import run_main_guarded
+
+    monkeypatch.chdir(tmp_path)
+    argv = ["dqn", "--env", "ALE/Pong-v5", "--env_kwargs", "{'noop_max': -1}", "--exp_name", "bad"]
+    assert run_main_guarded(main, argv) == 2
+    err = capsys.readouterr().err
+    assert "Atari option noop_max=-1 is not valid for ALE/Pong-v5: give a whole number >= 0" in err
+    assert "Traceback" not in err and not (tmp_path / "data").exists()
+
+
+def test_runs_recorded_with_max_ep_len_1000_resume_with_the_new_default():
+    """Before None became the default, runs recorded 1000: None means the same except for Atari games."""
+    from spinrl.rundir import resume_changes
+
+    old = dict(algo="ppo", env_name="CartPole-v1", env_fn="CartPole-v1", max_ep_len=1000)
+    assert resume_changes(old, dict(old, max_ep_len=None)) == []
+    assert resume_changes(old, dict(old, max_ep_len=500)) == ["max_ep_len from 1000 to 500"]
+    atari = dict(algo="dqn", env_name="ALE/Pong-v5", env_fn="ALE/Pong-v5", max_ep_len=1000)
+    assert resume_changes(atari, dict(atari, max_ep_len=None)) == ["max_ep_len from 1000 to null"]

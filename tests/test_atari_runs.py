@@ -132,3 +132,22 @@ def test_a_grid_over_an_atari_option_runs_in_parallel(tmp_data, cli):
     assert sorted(c["env_kwargs"]["clip_rewards"] for c in configs) == [False, True]
     for run in tmp_data.glob("data/*/*_s0"):
         assert len(read_progress(run / "progress.txt")["Epoch"]) == 1
+
+
+def test_ppo_on_atari_resumes_from_its_checkpoint_and_its_policy_plays(tmp_path):
+    from spinrl.algos.ppo import ppo
+    from spinrl.test_policy import load_policy, run_policy
+
+    out = tmp_path / "run"
+    kwargs = dict(
+        ac_kwargs=dict(features_dim=32, hidden_sizes=[16]), steps_per_epoch=200, train_pi_iters=2,
+        train_v_iters=2, max_ep_len=150, env_kwargs=dict(frame_stack=3), logger_kwargs=dict(output_dir=str(out), quiet=True),
+    )  # fmt: skip
+    ppo("ALE/Breakout-v5", epochs=1, **kwargs)
+    ppo("ALE/Breakout-v5", epochs=2, resume=True, **kwargs)
+    progress = read_progress(out / "progress.txt")
+    assert progress["Epoch"].tolist() == [0, 1] and progress["TotalEnvInteracts"].tolist() == [200, 400]
+    env, get_action, config = load_policy(out)
+    assert env.observation_space.shape == (3, 84, 84) and config["env_kwargs"] == {"frame_stack": 3}
+    [(ret, length)] = run_policy(env, get_action, max_ep_len=30, num_episodes=1, quiet=True)
+    assert length == 30 and ret >= 0

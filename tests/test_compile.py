@@ -2,7 +2,7 @@
 
 Compiling costs tens of seconds even for tiny networks on a 2-core machine, so the module compiles as
 little as the checks need: one compiled run each of SAC and TD3, compared with an eager run of the same
-seed, then a resumed run and a command-line run of SAC, which find most of its compiled code cached.
+seed, then a resumed run and a command-line run of SAC in the same process, which reuse its compiled code.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
 
 from spinrl import sac, td3
 from spinrl.checkpoint import load_checkpoint
+from spinrl.cli import main
 from spinrl.compiled_update import compile_options, compile_update
-from spinrl.errors import UserError
+from spinrl.errors import UserError, run_main_guarded
 from spinrl.logx import read_progress
 from spinrl.offpolicy import UpdateStats
 
@@ -98,17 +98,36 @@ def test_compiled_run_checkpoint_is_plain_and_resumes(compiled_runs, tmp_path, c
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=name)
 
 
-def test_cli_compile_flag_runs_and_is_recorded(tmp_data):
-    args = ["sac", "--env", "Pendulum-v1", "--compile", "--exp_name", "c", "--hid", "[16,16]"]
+def test_cli_compile_flag_runs_and_is_recorded(compiled_runs, tmp_data, capsys):
+    # In this process, after the fixture's SAC run: the compiled code is found again, not rebuilt.
+    args = [
+        "sac",
+        "--env",
+        "Pendulum-v1",
+        "--compile",
+        "--exp_name",
+        "c",
+        "--hid",
+        "[16,16]",
+        "--alpha",
+        "auto",
+    ]
     for k, v in SMALL.items():
         if k != "ac_kwargs":
             args += [f"--{k}", str(v)]
-    result = run_cli(*args, cwd=tmp_data, env=dict(SPINRL_NUM_THREADS="1"))
-    assert result.returncode == 0, result.stderr
-    assert "compile: the first update took" in result.stdout
+    assert main(args) == 0
+    assert "compile: the first update took" in capsys.readouterr().out
     run_dir = tmp_data / "data/c/c_s0"
     assert json.loads((run_dir / "config.json").read_text())["compile"] is True
     assert np.all(np.isfinite(read_progress(run_dir / "progress.txt")["AverageTestEpRet"]))
+
+
+def test_cli_refuses_a_compile_value_before_making_the_run_dir(tmp_data, capsys):
+    assert (
+        run_main_guarded(main, ["td3", "--env", "Pendulum-v1", "--compile", "yes", "--exp_name", "bad"]) == 2
+    )
+    assert "compile='yes' is not valid: it must be True or False" in capsys.readouterr().err
+    assert not (tmp_data / "data/bad").exists()
 
 
 def test_compile_must_be_a_bool():
@@ -122,6 +141,10 @@ def test_cuda_graphs_only_on_cuda():
     assert not compile_options(torch.device("cpu")).get("triton.cudagraphs")
     assert compile_options(torch.device("cuda")).get("triton.cudagraphs") is True
     assert compile_options(torch.device("cpu"))["fallback_random"] is True
+    # torch accepts the CUDA settings (no GPU here: it runs the CPU tensors without CUDA graphs).
+    double_relu = torch.compile(lambda x: torch.relu(x) * 2, options=compile_options(torch.device("cuda")))
+    x = torch.randn(4)
+    assert torch.equal(double_relu(x), torch.relu(x) * 2)
 
 
 def test_update_stats_keep_copies_not_views():

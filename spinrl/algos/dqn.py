@@ -180,12 +180,12 @@ def dqn(
         env_kwargs: Keyword arguments for making the environment from its id: ``gym.make(env_fn,
             **env_kwargs)``, e.g. ``{"continuous": True}`` for LunarLander-v3. For an Atari id
             (ALE/Pong-v5) they change the options of its protocol (spinrl.atari.ATARI_OPTIONS), e.g.
-            ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them (for Atari,
-            every option), so resumed runs, grid children and test_policy make the same env.
+            ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them, so resumed
+            runs, grid children and test_policy make the same env.
         compile: Run the update step (losses with their backward passes, target averaging)
             through torch.compile, on a CUDA GPU also as CUDA graphs. Same algorithm, same random
             draws; the first update compiles (logged; 5-80 s on a 2-core CPU). Meant for a GPU and
-            long runs (untested on a GPU so far); on a CPU the compiled update measured 12-18%
+            long runs (untested on a GPU so far); on a CPU the compiled update measured 6-26%
             slower than the eager one, so off by default (benchmarks/results/offpolicy-throughput.md).
 
     Returns:

@@ -142,8 +142,8 @@ def ppo(
         env_kwargs: Keyword arguments for making the environment from its id: ``gym.make(env_fn,
             **env_kwargs)``, e.g. ``{"continuous": True}`` for LunarLander-v3. For an Atari id
             (ALE/Pong-v5) they change the options of its protocol (spinrl.atari.ATARI_OPTIONS), e.g.
-            ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them (for Atari,
-            every option), so resumed runs, grid children and test_policy make the same env.
+            ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them, so resumed
+            runs, grid children and test_policy make the same env.
 
     Returns:
         The trained actor-critic.
