@@ -264,7 +264,8 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
                 running[proc] = (r, time.monotonic())
                 print(f"start  {r.label} (pid {proc.pid}, log {r.log_path})", flush=True)
             child_ended.clear()
-            for proc in [p for p in running if p.poll() is not None]:
+            ended = [p for p in running if p.poll() is not None]
+            for proc in ended:
                 r, started = running.pop(proc)
                 done += 1
                 took = f"{time.monotonic() - started:.0f} s"
@@ -273,7 +274,8 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
                 else:
                     failures.append((r, f"exit code {proc.returncode} after {took}"))
                     print(f"FAILED {r.label} (exit code {proc.returncode}) [{done}/{len(runs)}]", flush=True)
-            child_ended.wait(timeout=0.05)
+            if not ended:  # else start the next variants at once
+                child_ended.wait(timeout=0.05)
     except (KeyboardInterrupt, SystemExit):
         # A second signal must not cut the clean-up short: ignore them until every child is stopped.
         _on_stop_signals(signal.SIG_IGN)
