@@ -184,12 +184,12 @@ def spinrl_dqn(steps: int, seed: int, quick: bool) -> dict:
     dqn(
         ENV_ID, seed=seed, steps_per_epoch=epoch, epochs=steps // epoch, replay_size=min(steps, 100_000),
         q_lr=1e-4, batch_size=32, polyak=0.999, start_steps=steps // 10, update_after=steps // 10,
-        update_every=4, epsilon_end=0.01, epsilon_decay_steps=steps // 10, num_test_episodes=1,
+        update_every=4, steps_per_update=4, epsilon_end=0.01, epsilon_decay_steps=steps // 10, num_test_episodes=1,
         logger_kwargs=dict(output_dir=str(out), quiet=True), device=DEVICE,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     score, games = real_scores_spinrl(out, 2)
-    updates = steps - steps // 10
+    updates = (steps - steps // 10) // 4
     return dict(seconds=seconds, steps=steps, updates=updates, score=score, games=games)
 
 
@@ -267,9 +267,9 @@ def section_training(lines: list[str], steps_dqn: int, steps_ppo: int, seed: int
         "",
         f"{load()} after.",
         "",
-        "Gradient steps: DQN, one per agent step for spinrl (its design) and one per 4 for SB3 (the Nature",
-        "paper's), batches of 32 for both; PPO, spinrl's full-batch steps (4 on the policy and 4 on the",
-        "critic per epoch of 1024 steps) and SB3's minibatch steps of 256 (4 passes over 1024 steps). The",
+        "Gradient steps: DQN, one per 4 agent steps for both (the Nature paper's ratio: spinrl's",
+        "steps_per_update=4, SB3's train_freq=4), batches of 32 for both; PPO, spinrl's full-batch",
+        "steps (4 on the policy and 4 on the critic per epoch of 1024 steps) and SB3's minibatch steps of 256 (4 passes over 1024 steps). The",
         "score is the real, unclipped score of full games: for spinrl the mean of the last epochs'",
         "AverageEpRet, for SB3 the mean of the last half of the games its Monitor recorded.",
         "",

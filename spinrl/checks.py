@@ -58,6 +58,7 @@ _POSITIVE_INTS = {
     "batch_size",
     "replay_size",
     "update_every",
+    "steps_per_update",
     "policy_delay",
     "num_test_episodes",
     "epsilon_decay_steps",

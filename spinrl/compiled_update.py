@@ -22,7 +22,8 @@ What the compiled function becomes (torch 2.13, checked with ``TORCH_LOGS=graph_
 - On a CUDA GPU, ``mode="reduce-overhead"`` also records the graphs as CUDA graphs, replayed with one
   launch instead of one launch per kernel: what limits small networks on a GPU is the launches.
   Recorded graphs overwrite their outputs on the next replay, which is why UpdateStats keeps copies.
-  (Not measured yet: no GPU was at hand when this was written.)
+  Measured on an NVIDIA H200: SAC 252 env steps/s compiled against 195 eager, TD3 218 against 192
+  (benchmarks/results/offpolicy-throughput-cuda.md).
 
 On a CPU it does not pay (benchmarks/results/offpolicy-throughput.md, profile-compile.md): two
 thirds of an update are matrix products, which compiling leaves as they are, and TorchInductor's

@@ -139,3 +139,32 @@ def test_dqn_loop_on_a_discrete_space_with_a_start(tmp_path):
     assert len(stored) > 250 and set(stored.tolist()) == {0, 1}  # indices, whatever the env's start
     progress = read_progress(tmp_path / "run/progress.txt")
     assert math.isfinite(progress["AverageEpRet"][-1]) and math.isfinite(progress["Epsilon"][-1])
+
+
+@pytest.mark.parametrize("num_envs", [1, 4])
+def test_dqn_steps_per_update_takes_one_gradient_step_per_that_many_env_steps(
+    tmp_path, monkeypatch, num_envs
+):
+    samples = []
+    real_sample = ReplayBuffer.sample_batch
+    monkeypatch.setattr(
+        ReplayBuffer, "sample_batch", lambda self, n: samples.append(n) or real_sample(self, n)
+    )
+    dqn("CartPole-v1", num_envs=num_envs, steps_per_epoch=400, epochs=1, start_steps=0, update_after=0,
+        update_every=20, steps_per_update=4, logger_kwargs=_quiet(tmp_path / "run"), **SMALL)  # fmt: skip
+    # 400 env steps in groups of 20, each group bringing 20 / 4 = 5 gradient steps (Nature DQN's ratio).
+    assert len(samples) == 400 // 4
+
+
+def test_dqn_refuses_an_update_every_that_steps_per_update_does_not_divide(tmp_path):
+    from spinrl.errors import UserError
+
+    with pytest.raises(UserError, match="update_every=50 is not a multiple of steps_per_update=4"):
+        dqn(
+            "CartPole-v1",
+            update_every=50,
+            steps_per_update=4,
+            logger_kwargs=_quiet(tmp_path / "run"),
+            **SMALL,
+        )
+    assert not (tmp_path / "run").exists()

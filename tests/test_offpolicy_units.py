@@ -252,15 +252,22 @@ def test_spinning_up_defaults():
     import inspect
 
     from spinrl import ddpg, dqn, sac, td3
+    from spinrl.envs import default_max_ep_len
 
     expected = dict(
         replay_size=int(1e6), gamma=0.99, polyak=0.995, batch_size=100, start_steps=10000, update_after=1000,
-        update_every=50, num_test_episodes=10, max_ep_len=1000, steps_per_epoch=4000, epochs=100, save_freq=1,
+        update_every=50, num_test_episodes=10, steps_per_epoch=4000, epochs=100, save_freq=1,
     )  # fmt: skip
     for fn in (ddpg, td3, sac, dqn):
         params = inspect.signature(fn).parameters
         for k, v in expected.items():
             assert params[k].default == v, (fn.__name__, k)
+        # max_ep_len's default is None: Spinning Up's 1000 steps for every env but Atari games, which
+        # keep their own end so that a logged episode is a whole game.
+        assert params["max_ep_len"].default is None, fn.__name__
+    assert default_max_ep_len("Pendulum-v1", None) == 1000
+    assert default_max_ep_len("ALE/Pong-v5", None) is None
+    assert default_max_ep_len("Pendulum-v1", 200) == 200
     assert inspect.signature(td3).parameters["policy_delay"].default == 2
     assert inspect.signature(sac).parameters["alpha"].default == 0.2
     assert inspect.signature(ddpg).parameters["act_noise"].default == 0.1

@@ -31,6 +31,7 @@ from spinrl.envs import (
     resolve_env_fn,
     steps_per_copy,
 )
+from spinrl.errors import UserError
 from spinrl.logx import EpochLogger
 from spinrl.offpolicy import (
     ActionMap,
@@ -62,6 +63,7 @@ def dqn(
     start_steps: int = 10000,
     update_after: int = 1000,
     update_every: int = 50,
+    steps_per_update: int = 1,
     epsilon_start: float = 1.0,
     epsilon_end: float = 0.05,
     epsilon_decay_steps: int = 10000,
@@ -141,6 +143,12 @@ def dqn(
             update_every env steps come update_every gradient steps in a row, so there is always one
             gradient step per env step. Larger groups switch less often between acting and training
             (faster) and act with a slightly older network. 50 by default.
+        steps_per_update: Env steps (over all copies) per gradient step. 1 by default, as in the other
+            off-policy algorithms here; the Nature DQN paper (and SB3's train_freq) take one gradient
+            step per 4 agent steps on Atari, where an update through the convolutional network costs
+            far more than an env step: steps_per_update=4 does the same, and a quarter of the updates.
+            update_every must be a multiple of it (each group of update_every env steps brings
+            update_every / steps_per_update gradient steps).
         epsilon_start: The probability of a uniformly random action right after start_steps
             (epsilon-greedy exploration; otherwise the action with the highest Q-value). 1.0 by
             default: fully random at first, then decreasing.
@@ -185,13 +193,18 @@ def dqn(
         compile: Run the update step (losses with their backward passes, target averaging)
             through torch.compile, on a CUDA GPU also as CUDA graphs. Same algorithm, same random
             draws; the first update compiles (logged; 5-80 s on a 2-core CPU). Meant for a GPU and
-            long runs (untested on a GPU so far); on a CPU the compiled update measured 6-26%
+            long runs (on an H200, SAC ran 1.3x faster compiled, TD3 1.1x); on a CPU the compiled update measured 6-26%
             slower than the eager one, so off by default (benchmarks/results/offpolicy-throughput.md).
 
     Returns:
         The trained Q-network.
     """
     check_hyperparameters(locals())
+    if update_every % steps_per_update:
+        raise UserError(
+            f"update_every={update_every} is not a multiple of steps_per_update={steps_per_update}: "
+            f"give an update_every such as {steps_per_update * max(1, update_every // steps_per_update)}"
+        )
     refuse_mpi("dqn")
     ac_kwargs = dict(ac_kwargs or {})
     config = dict(locals(), algo="dqn", env_name=env_name_of(env_fn))
@@ -323,13 +336,13 @@ def dqn(
             obs = next_obs
             progress.t += num_envs
 
-            # Update handling: every update_every env steps, update_every gradient steps (one per env
-            # step), once update_after transitions are stored. The copies advance t by num_envs per
-            # pass, so count the multiples of update_every that t has just passed (with one copy,
-            # `t % update_every == 0`): one gradient step per env step for any num_envs.
+            # Update handling: every update_every env steps, update_every / steps_per_update gradient
+            # steps (one per env step by default), once update_after transitions are stored. The copies
+            # advance t by num_envs per pass, so count the multiples of update_every that t has just
+            # passed (with one copy, `t % update_every == 0`): the same ratio for any num_envs.
             rounds = progress.t // update_every - (progress.t - num_envs) // update_every
             if rounds and buf.steps_stored >= update_after:
-                for _ in range(rounds * update_every):
+                for _ in range(rounds * update_every // steps_per_update):
                     update(buf.sample_batch(batch_size))
 
         # End of epoch: test the greedy policy, log the epoch's row, save a checkpoint.
