@@ -200,7 +200,7 @@ def _wants_zygote(tokens: list[str]) -> bool:
         and parallel.isdigit()
         and int(parallel) > 1
         and one_rank
-        and "--backend" not in tokens
+        and not any(t in ("--backend", "-h", "--help") for t in tokens)  # not for Ray, not for help
     )
 
 
