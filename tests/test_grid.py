@@ -368,6 +368,7 @@ def test_command_line_starts_the_zygote_early_and_the_grid_uses_it(
         (["--parallel"], False),
         (["--parallel", "2", "--cpu", "2"], False),  # MPI variants start under mpiexec, not from a zygote
         (["--parallel", "2", "--backend", "ray"], False),
+        (["--parallel", "2", "--help"], False),
         (["--seed", "0", "1"], False),
     ],
 )
