@@ -193,8 +193,9 @@ def dqn(
         compile: Run the update step (losses with their backward passes, target averaging)
             through torch.compile, on a CUDA GPU also as CUDA graphs. Same algorithm, same random
             draws; the first update compiles (logged; 5-80 s on a 2-core CPU). Meant for a GPU and
-            long runs (on an H200, SAC ran 1.3x faster compiled, TD3 1.1x); on a CPU the compiled update measured 6-26%
-            slower than the eager one, so off by default (benchmarks/results/offpolicy-throughput.md).
+            long runs (on an H200, SAC ran 1.3x faster compiled, TD3 1.1x); on a CPU the compiled
+            update measured 6-26% slower than the eager one, so off by default
+            (benchmarks/results/offpolicy-throughput.md, offpolicy-throughput-cuda.md).
 
     Returns:
         The trained Q-network.
