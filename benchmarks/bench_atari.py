@@ -284,8 +284,8 @@ def section_training(lines: list[str], steps_dqn: int, steps_ppo: int, seed: int
         "steps_per_update=4, SB3's train_freq=4), batches of 32 for both; PPO, spinrl's full-batch",
         "steps (4 on the policy and 4 on the critic per epoch of 1024 steps) and SB3's minibatch steps of 256 (4 passes over 1024 steps). The",
         "score is the real, unclipped score of full games: for spinrl the mean of the last epochs'",
-        "(spinrl DQN's greedy test games after each epoch are left out of its time: SB3 plays none)",
-        "AverageEpRet, for SB3 the mean of the last half of the games its Monitor recorded.",
+        "AverageEpRet, for SB3 the mean of the last half of the games its Monitor recorded. spinrl DQN's",
+        "greedy test games after each epoch are left out of its time (SB3 plays none).",
         "",
     ]
 
