@@ -136,6 +136,26 @@ def with_encoder(encoder: nn.Module | None, head: nn.Module) -> nn.Module:
     return head if encoder is None else nn.Sequential(encoder, head)
 
 
+def shared_encoder_features(ac: nn.Module, obs: torch.Tensor) -> torch.Tensor | None:
+    """The features a critic reads from the policy's image encoder, for a whole batch; None otherwise.
+
+    With a shared image encoder (:class:`MLPActorCritic` on images) the critic reads the policy's
+    encoder without gradient, and the critic's steps do not move the policy: the features of one batch
+    are the same for all ``train_v_iters`` of them. Computed once, they spare train_v_iters - 1 passes
+    of the whole batch through the convolutions per epoch; ``ac.v(obs, features)`` then runs the head
+    alone, with the same numbers. Vector observations, a critic with its own encoder
+    (``share_encoder=False``) and custom networks get None: the critic reads ``obs`` as before.
+    """
+    critic = getattr(ac, "v", None)
+    net = getattr(critic, "v_net", None)
+    if not (isinstance(critic, MLPCritic) and isinstance(net, nn.Sequential)):
+        return None
+    if not isinstance(net[0], DetachedFeatures):
+        return None
+    with torch.no_grad():
+        return net[0](obs)
+
+
 def count_vars(module: nn.Module) -> int:
     """How many numbers ``module`` learns: the entries of all its parameters."""
     return sum(p.numel() for p in module.parameters())

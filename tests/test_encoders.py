@@ -10,7 +10,7 @@ from gymnasium import spaces
 from spinrl.encoders import NatureCNN, SmallCNN, image_chw, image_layout, is_image_space, make_encoder
 from spinrl.errors import UserError
 from spinrl.fast_act import numpy_policy
-from spinrl.nets import MLPActorCritic, count_vars
+from spinrl.nets import MLPActorCritic, count_vars, shared_encoder_features
 from spinrl.q_nets import (
     MLPDeterministicActorCritic,
     MLPQNetwork,
@@ -140,6 +140,28 @@ def test_step_runs_the_shared_encoder_once_with_the_numbers_of_two_passes(act_sp
     a, v, logp = ac.step(x)
     assert len(calls) == 1
     assert torch.equal(a, a_ref) and torch.equal(v, v_ref) and torch.equal(logp, logp_ref)
+
+
+def test_critic_steps_reuse_the_shared_features_with_the_same_numbers_and_gradients():
+    ac = MLPActorCritic(SMALL, spaces.Discrete(3), encoder="small", hidden_sizes=(8,))
+    x, ret = frames(SMALL, 6), torch.arange(6.0)
+    calls = []
+    ac.encoder.register_forward_hook(lambda *args: calls.append(1))
+    features = shared_encoder_features(ac, x)
+    assert len(calls) == 1 and not features.requires_grad
+    # The head on the cached features is V(x) itself, and its gradients are those of a full pass.
+    grads = []
+    for v in (ac.v(x), ac.v(x, features)):
+        ac.zero_grad()
+        ((v - ret) ** 2).mean().backward()
+        grads.append([p.grad.clone() for p in ac.v.parameters()])
+    assert torch.equal(ac.v(x), ac.v(x, features))
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
+    assert all(p.grad is None for p in ac.encoder.parameters())
+    # Nothing to share: vector observations, or a critic with an encoder of its own.
+    assert shared_encoder_features(MLPActorCritic(spaces.Box(-1, 1, (3,)), spaces.Discrete(2)), x) is None
+    own = MLPActorCritic(SMALL, spaces.Discrete(3), encoder="small", share_encoder=False)
+    assert shared_encoder_features(own, x) is None
 
 
 def test_actor_critic_with_separate_encoders_and_gaussian_policy():

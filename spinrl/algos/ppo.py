@@ -27,7 +27,7 @@ from spinrl.envs import (
 from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
 from spinrl.mpi import mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
-from spinrl.nets import MLPActorCritic, count_vars
+from spinrl.nets import MLPActorCritic, count_vars, shared_encoder_features
 from spinrl.onpolicy import TrajectoryCollector
 from spinrl.rng import seed_everything
 
@@ -198,9 +198,10 @@ def ppo(
         clipfrac = torch.as_tensor(clipped, dtype=torch.float32).mean().item()
         return loss_pi, dict(kl=approx_kl, ent=ent, cf=clipfrac)
 
-    def compute_loss_v(data):
-        """Mean-squared error between V(s) and the rewards-to-go."""
-        return ((ac.v(data["obs"]) - data["ret"]) ** 2).mean()
+    def compute_loss_v(data, features=None):
+        """Mean-squared error between V(s) and the rewards-to-go (``features``: see the critic's steps)."""
+        v = ac.v(data["obs"]) if features is None else ac.v(data["obs"], features)
+        return ((v - data["ret"]) ** 2).mean()
 
     # Adam for the policy and for the critic, each with its own learning rate.
     pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr)
@@ -236,10 +237,12 @@ def ppo(
                 break
             pi_optimizer.step()
 
-        # Fit the critic to the rewards-to-go.
+        # Fit the critic to the rewards-to-go. With a shared image encoder the critic reads the policy's
+        # features, which no critic step changes: they are computed once (None for vector observations).
+        features = shared_encoder_features(ac, data["obs"])
         for _ in range(train_v_iters):
             vf_optimizer.zero_grad()
-            loss_v = compute_loss_v(data)
+            loss_v = compute_loss_v(data, features)
             loss_v.backward()
             mpi_avg_grads(ac.v)
             vf_optimizer.step()

@@ -31,7 +31,7 @@ from spinrl.errors import UserError
 from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
 from spinrl.mpi import mpi_avg, mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
-from spinrl.nets import MLPActorCritic, count_vars
+from spinrl.nets import MLPActorCritic, count_vars, shared_encoder_features
 from spinrl.onpolicy import TrajectoryCollector
 from spinrl.rng import seed_everything
 
@@ -210,9 +210,10 @@ def trpo(
         kl = (kl.sum(-1) if kl.dim() > 1 else kl).mean()  # Gaussian KL is per action dimension
         return loss_pi, kl, pi
 
-    def compute_loss_v(data):
-        """Mean-squared error between V(s) and the rewards-to-go."""
-        return ((ac.v(data["obs"]) - data["ret"]) ** 2).mean()
+    def compute_loss_v(data, features=None):
+        """Mean-squared error between V(s) and the rewards-to-go (``features``: see the critic's steps)."""
+        v = ac.v(data["obs"]) if features is None else ac.v(data["obs"], features)
+        return ((v - data["ret"]) ** 2).mean()
 
     # The policy is moved by hand along the natural gradient; only the value function uses Adam.
     vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr)
@@ -276,10 +277,12 @@ def trpo(
                     backtrack = j
                     kl_new, pi_l_new = set_and_eval(step=0.0)
 
-        # Fit the critic to the rewards-to-go.
+        # Fit the critic to the rewards-to-go. With a shared image encoder the critic reads the policy's
+        # features, which no critic step changes: they are computed once (None for vector observations).
+        features = shared_encoder_features(ac, data["obs"])
         for _ in range(train_v_iters):
             vf_optimizer.zero_grad()
-            loss_v = compute_loss_v(data)
+            loss_v = compute_loss_v(data, features)
             loss_v.backward()
             mpi_avg_grads(ac.v)  # every rank steps with the gradient averaged over all ranks
             vf_optimizer.step()
