@@ -95,7 +95,9 @@ def default_max_ep_len(env_fn: EnvFn, max_ep_len: int | None) -> int | None:
         return max_ep_len
     from spinrl.atari import is_atari_id
 
-    name = env_name_of(env_fn)
+    # The id the factory was made from, options or not (env_name_of answers another question: whether
+    # the id alone rebuilds the env).
+    name = env_fn if isinstance(env_fn, str) else getattr(env_fn, "env_name", None)
     return None if name is not None and is_atari_id(name) else 1000
 
 

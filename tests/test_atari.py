@@ -115,6 +115,8 @@ def test_atari_games_run_to_their_own_end_by_default():
     assert default_max_ep_len(make_env_fn("ALE/Pong-v5"), None) is None
     assert default_max_ep_len(make_env_fn("CartPole-v1"), None) == 1000
     assert default_max_ep_len(make_env_fn("ALE/Pong-v5"), 50) == 50
+    # Options do not change what the env is: a game with env_kwargs still runs to its own end.
+    assert default_max_ep_len(make_env_fn("ALE/Pong-v5", clip_rewards=False), None) is None
 
 
 def test_a_lost_life_is_flagged_at_its_step_and_the_game_goes_on():
