@@ -146,14 +146,10 @@ def shared_encoder_features(ac: nn.Module, obs: torch.Tensor) -> torch.Tensor | 
     alone, with the same numbers. Vector observations, a critic with its own encoder
     (``share_encoder=False``) and custom networks get None: the critic reads ``obs`` as before.
     """
-    critic = getattr(ac, "v", None)
-    net = getattr(critic, "v_net", None)
-    if not (isinstance(critic, MLPCritic) and isinstance(net, nn.Sequential)):
-        return None
-    if not isinstance(net[0], DetachedFeatures):
+    if not getattr(ac, "share_encoder", False):  # set by MLPActorCritic, as step() reads it
         return None
     with torch.no_grad():
-        return net[0](obs)
+        return ac.encoder(obs)
 
 
 def count_vars(module: nn.Module) -> int:
