@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any
 
 from spinrl.errors import UserError, run_main_guarded
+from spinrl.presets import describe_presets
 
 # Algorithm name -> "module:function". An algorithm appears once its file exists.
 ALGORITHMS: dict[str, str] = {
@@ -66,7 +67,8 @@ SUBSTITUTIONS = {
 # the first three letters of each ":" part). The environment's value alone names it.
 DEFAULT_SHORTHANDS = {"env_fn": "", "ac_kwargs:hidden_sizes": "hid", "ac_kwargs:activation": "act"}
 
-# Flags that configure how runs are launched rather than the algorithm itself.
+# Flags that configure how runs are launched rather than the algorithm itself (and --preset, which the
+# grid turns into the algorithm's own arguments).
 LAUNCH_FLAGS = {
     "exp_name": "name of the experiment (a plain name, not a path): runs go to "
     "DATA_DIR/EXP_NAME/EXP_NAME_s<seed> (default cmd_<algo>)",
@@ -81,6 +83,9 @@ LAUNCH_FLAGS = {
     "(default 1: one after another); with --backend ray, the most Ray tasks in flight",
     "backend": "where the variants run: local (this machine, default) or ray (one Ray task each)",
     "address": "the Ray cluster to join, HOST:PORT (default: start Ray on this machine); needs --backend ray",
+    "preset": "tuned settings per environment shipped with spinrl (e.g. --preset tuned; listed below): "
+    "each run takes its environment's entry for every hyperparameter you do not give (default: none, "
+    "Spinning Up's defaults)",
 }
 BOOLEAN_FLAGS = {"datestamp", "resume", "save_buffer", "compile", "async_envs", "oversubscribe"}
 
@@ -158,6 +163,8 @@ def algorithm_help(algo: str, fn: Callable) -> str:
     ]
     for flag, desc in LAUNCH_FLAGS.items():
         lines.append(f"  --{flag}: {desc}")
+    presets = describe_presets(algo)
+    lines += ["", "presets (--preset NAME) and the environments they cover:", presets or "  none yet"]
     return "\n".join(lines)
 
 
@@ -361,7 +368,7 @@ def run_algorithm(algo: str, tokens: list[str]) -> int:
     mpi_args = str(_single(args, "mpi_args", ""))
     oversubscribe = bool(_single(args, "oversubscribe", False))
     num_cpu = resolve_num_cpu(_single(args, "num_cpu", _single(args, "cpu", 1)), mpi_args, oversubscribe)
-    launch = {k: _single(args, k, None) for k in ("parallel", "backend", "address") if k in args}
+    launch = {k: _single(args, k, None) for k in ("parallel", "backend", "address", "preset") if k in args}
     check_keys(algo, fn, args)
     whole_numbers_as_int(fn, args)
     if num_cpu > 1 and algo in OFF_POLICY:

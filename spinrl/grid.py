@@ -49,6 +49,7 @@ from rich.table import Table
 from spinrl.errors import UserError
 from spinrl.launch_local import run_in_parallel, run_with_mpi
 from spinrl.logx import convert_json, live_terminal
+from spinrl.presets import resolve_preset
 from spinrl.run_spec import make_spec
 from spinrl.rundir import (
     FINISHED,
@@ -189,6 +190,7 @@ class ExperimentGrid:
         parallel: int = 1,
         backend: str = "local",
         address: str | None = None,
+        preset: str | None = None,
     ) -> list[str]:
         """Run ``thunk`` (an algorithm function) once per variant.
 
@@ -210,6 +212,10 @@ class ExperimentGrid:
             backend: ``"local"`` (this machine) or ``"ray"`` (one Ray task per variant, asking for
                 ``num_cpu`` CPUs, and a GPU when the variant's ``device`` starts with ``cuda``).
             address: the Ray cluster to join (``HOST:PORT``); default: a Ray instance on this machine.
+            preset: tuned settings shipped with spinrl (:mod:`spinrl.presets`), e.g. ``"tuned"``: each
+                variant gets its environment's entry for every hyperparameter the grid does not set,
+                and config.json records the preset's name. A variant whose environment has no entry
+                keeps the defaults; a line says so.
 
         Returns the output directories of the runs (skipped finished ones included).
         """
@@ -219,10 +225,13 @@ class ExperimentGrid:
             raise UserError(f"--parallel {parallel!r} is not valid: give a whole number of runs, 1 or more")
         if address is not None and backend != "ray":
             raise UserError(f"--address {address} only applies to --backend ray")
+        if preset is not None and not isinstance(preset, str):
+            raise UserError(f"--preset {preset!r} is not valid: give a preset's name, e.g. tuned")
         self.print()
 
+        said: set[str] = set()  # each preset line once, not once per seed
         runs = [
-            self._plan_run(variant, thunk, num_cpu, data_dir, datestamp, mpi_args)
+            self._plan_run(variant, thunk, num_cpu, data_dir, datestamp, mpi_args, preset, said)
             for variant in self.variants()
         ]
         out_dirs = [r.output_dir for r in runs]
@@ -268,6 +277,8 @@ class ExperimentGrid:
         data_dir: str | None,
         datestamp: bool,
         mpi_args: str,
+        preset: str | None = None,
+        said: set[str] | None = None,
     ) -> PlannedRun:
         exp_name = self.variant_name(variant)  # Spinning Up names a variant before taking the thunk out
         variant = dict(variant)
@@ -279,8 +290,32 @@ class ExperimentGrid:
             fn = thunk
         seed = variant.pop("seed", 0)
         logger_kwargs = setup_logger_kwargs(exp_name, seed, data_dir, datestamp)
+        if preset is not None and self._add_preset(variant, fn, preset, set() if said is None else said):
+            logger_kwargs["preset"] = preset  # the logger records it in config.json
         kwargs = _algorithm_kwargs(fn, dict(variant, seed=seed, logger_kwargs=logger_kwargs))
         return PlannedRun(exp_name, fn, kwargs, logger_kwargs["output_dir"], num_cpu, mpi_args)
+
+    def _add_preset(self, variant: dict[str, Any], fn: Callable, preset: str, said: set[str]) -> bool:
+        """Fill ``variant`` with its environment's entry of ``preset`` where the grid sets no value, and
+        say what was taken (each line once). Returns whether the preset has an entry for the environment.
+
+        This is the one place where a preset becomes hyperparameters: everything after it (the run
+        spec, config.json, the resume check) sees ordinary arguments.
+        """
+        env = variant.get("env_fn", variant.get("env_name"))
+        env_id = env if isinstance(env, str) else getattr(env, "env_name", None)
+        settings, line = resolve_preset(fn, preset, env_id, self.keys)
+        if line not in said:
+            print(line, flush=True)
+            said.add(line)
+        for key, value in (settings or {}).items():
+            *tables, name = key.split(":")
+            d = variant
+            for t in tables:  # copied, so that no dictionary a caller gave (or another variant) changes
+                d[t] = dict(d.get(t) or {})
+                d = d[t]
+            d[name] = value
+        return settings is not None
 
 
 @dataclass
@@ -352,6 +387,9 @@ def planned_config(r: PlannedRun) -> dict[str, Any]:
         return {}  # the algorithm itself will refuse these arguments, in its own words
     bound.apply_defaults()
     config = dict(bound.arguments)
+    preset = (r.kwargs.get("logger_kwargs") or {}).get("preset")
+    if preset is not None:
+        config["preset"] = preset  # as the logger records it
     if "algo" not in config and getattr(r.thunk, "__module__", "").startswith("spinrl.algos."):
         config["algo"] = r.thunk.__name__
     return convert_json(config)

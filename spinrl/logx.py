@@ -94,10 +94,12 @@ class Logger:
         resume: bool = False,
         tensorboard: bool = True,
         quiet: bool = False,
+        preset: str | None = None,
     ):
         self.is_writer = proc_id() == 0
         self.output_dir = Path(output_dir or os.path.join(default_data_dir(), f"run_{int(time.time())}"))
         self.exp_name = exp_name
+        self.preset = preset  # the --preset whose values the run's arguments hold (spinrl.presets)
         self.quiet = quiet or not self.is_writer
         self.progress_path = self.output_dir / output_fname
         self.log_current_row: dict[str, Any] = {}
@@ -146,6 +148,8 @@ class Logger:
             config["env_spec"] = env_spec  # how test_policy rebuilds an env made by a function
         if self.exp_name is not None:
             config["exp_name"] = self.exp_name
+        if self.preset is not None:
+            config["preset"] = self.preset
         if not self.is_writer:
             return
         if self.resume:

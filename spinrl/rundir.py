@@ -180,9 +180,11 @@ def refuse_existing_run(run_dir: str | os.PathLike, resume: bool) -> None:
 
 # ----- a resumed run is the same run -------------------------------------------------------------------
 # Settings a resumed run may change: they decide where and how fast it runs, not what it computes.
-# ``epochs`` may grow (it extends the run); the rest must match config.json.
+# ``epochs`` may grow (it extends the run); the rest must match config.json. ``preset`` only names where
+# the values came from (spinrl.presets): the values themselves are compared.
 MAY_CHANGE_ON_RESUME = (
     "epochs", "resume", "logger_kwargs", "exp_name", "device", "async_envs", "save_freq", "compile",
+    "preset",
 )  # fmt: skip
 
 
@@ -275,8 +277,16 @@ def check_same_run(run_dir: str | os.PathLike, new: dict[str, Any]) -> dict[str,
     changes = resume_changes(recorded, json.loads(json.dumps(new)))
     if changes:
         listed = changes[0] if len(changes) == 1 else ", ".join(changes[:-1]) + " and " + changes[-1]
+        old_preset, new_preset = recorded.get("preset"), new.get("preset")
+        hint = ""
+        if old_preset != new_preset:  # the likeliest cause: --preset left out, or given, this time
+            hint = (
+                f" (it was started with --preset {old_preset})"
+                if old_preset
+                else " (it was started without --preset)"
+            )
         raise ResumeMismatchError(
-            f"--resume would change {listed} of the run in {run_dir}; start a new run with another "
+            f"--resume would change {listed} of the run in {run_dir}{hint}; start a new run with another "
             "--exp_name instead"
         )
     return recorded
