@@ -22,7 +22,8 @@ Three ways to launch the variants:
 - as Ray tasks on a Ray cluster (``backend="ray"``; :mod:`spinrl.launch_ray`), writing to a
   ``data_dir`` all nodes share.
 
-This module plans the runs (names, folders, the resume decision); the launcher modules start them.
+This module plans the runs (names, folders, a ``preset``'s values, the resume decision); the launcher
+modules start them.
 
 With ``resume=True`` among the hyperparameters, finished variants are skipped and the others continue
 from their last checkpoint, so a grid stopped by Ctrl-C, a crash or a lost node is finished by running

@@ -67,9 +67,6 @@ def test_shipped_presets_load_and_every_entry_fits_its_algorithm():
     assert "ppo" in shipped
     tuned = presets.load_presets("ppo")["tuned"]
     assert set(tuned) >= {"Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Ant-v5"}
-    hopper = tuned["Hopper-v5"]
-    assert hopper["target_kl"] is None  # the string "None" is None
-    assert hopper["num_envs"] == 8 and hopper["pi_lr"] == 3e-4 and hopper["ac_kwargs"] == {"ortho_init": True}
     for algo in shipped:
         fn = _load(ALGORITHMS[algo])
         for name, envs in presets.load_presets(algo).items():
