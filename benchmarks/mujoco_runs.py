@@ -1,0 +1,234 @@
+"""The runs of the MuJoCo campaign (benchmarks/bench_mujoco.py): what a run is, where it lives, where it stands."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import inspect
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from spinrl.errors import UserError  # noqa: E402
+from spinrl.rundir import (  # noqa: E402
+    FINISHED,
+    RUNNING,
+    lock_holder,
+    read_config,
+    read_status,
+    run_state,
+    write_text_atomically,
+)
+
+RESULTS = ROOT / "benchmarks" / "results"
+ON_POLICY = ("ppo", "trpo", "vpg")
+OFF_POLICY = ("sac", "td3", "ddpg")
+MUJOCO_ENVS = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Ant-v5")
+DEFAULT_STEPS = {"on": 1_000_000, "off": 100_000}  # the issue's budgets: 1M on-policy, 100k off-policy
+SB3_ALGOS = {"ppo": "rl-zoo", "sac": "defaults", "td3": "defaults"}  # spinrl algo -> the SB3 settings used
+EVAL_EPISODES = 10
+EVAL_SEED = 10_000  # evaluation episodes start from seeds 10000..10009, unlike any training episode
+FINAL_EPOCHS = 10  # the final training return: the mean of the last 10 logged epochs' AverageEpRet
+SB3_LOG_EVERY = 4000  # steps per progress row of an SB3 run: spinrl's default steps_per_epoch
+MANIFEST = "campaign.json"
+EVAL_FILE = "eval.json"
+
+
+# ----- what a run is ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Run:
+    """One (algorithm, preset, environment, seed) of the campaign, and where it lives.
+
+    ``algo`` is a spinrl algorithm, or ``sb3-ppo``/``sb3-sac``/``sb3-td3``; an SB3 run's ``preset`` names the
+    settings it uses (``rl-zoo`` or ``defaults``), which are not part of its folder name.
+    """
+
+    algo: str
+    preset: str
+    env: str
+    seed: int
+    steps: int
+    extra: tuple[str, ...] = ()
+
+    @property
+    def sb3(self) -> bool:
+        return self.algo.startswith("sb3-")
+
+    @property
+    def name(self) -> str:
+        return f"{self.algo}-{self.env}" if self.sb3 else f"{self.algo}-{self.preset}-{self.env}"
+
+    def folder(self, data: Path) -> Path:
+        return data / self.name / f"{self.name}_s{self.seed}"
+
+
+def family(algo: str) -> str:
+    return "on" if algo.removeprefix("sb3-") in ON_POLICY else "off"
+
+
+def preset_file(algo: str, preset: str) -> Path:
+    return ROOT / "spinrl" / "presets" / f"{algo}.toml"
+
+
+def preset_steps_per_epoch(algo: str, preset: str, env: str) -> int | None:
+    """steps_per_epoch of a named preset for ``env``, read from its data file where it can be found.
+
+    The file is a TOML table per environment (and perhaps a common one); whichever table names the env and
+    holds ``steps_per_epoch`` wins, else one that holds it for every env. None when the file says nothing.
+    """
+    try:
+        import tomllib  # Python 3.11+
+    except ImportError:
+        return None
+    try:
+        data = tomllib.loads(preset_file(algo, preset).read_text())
+    except (OSError, ValueError):
+        return None
+    tables = [data.get(preset, data)] if isinstance(data.get(preset), dict) else [data]
+    for table in tables:
+        for scope in (
+            table.get(env),
+            table.get("envs", {}).get(env) if isinstance(table.get("envs"), dict) else None,
+        ):
+            if isinstance(scope, dict) and isinstance(scope.get("steps_per_epoch"), int):
+                return scope["steps_per_epoch"]
+        for common in ("default", "defaults", "common", "all"):
+            scope = table.get(common)
+            if isinstance(scope, dict) and isinstance(scope.get("steps_per_epoch"), int):
+                return scope["steps_per_epoch"]
+        if isinstance(table.get("steps_per_epoch"), int):
+            return table["steps_per_epoch"]
+    return None
+
+
+TUNED_STEPS_PER_EPOCH = 2048  # what the tuned on-policy presets use, where their file cannot be read
+
+
+def steps_per_epoch(run: Run, folder: Path) -> int:
+    """The run's epoch length: what its config.json recorded, else the flag in ``extra``, else the preset's,
+    else the algorithm's default. It is always passed to spinrl, so the budget is what we computed."""
+    config = run_config(folder)
+    if isinstance(config.get("steps_per_epoch"), int):
+        return config["steps_per_epoch"]
+    if "--steps_per_epoch" in run.extra:
+        return int(run.extra[run.extra.index("--steps_per_epoch") + 1])
+    if run.preset != "default":
+        return preset_steps_per_epoch(run.algo, run.preset, run.env) or TUNED_STEPS_PER_EPOCH
+    import spinrl
+
+    return int(inspect.signature(getattr(spinrl, run.algo)).parameters["steps_per_epoch"].default)
+
+
+def run_config(folder: Path) -> dict[str, Any]:
+    try:
+        return read_config(folder) or {}
+    except UserError:
+        return {}
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+# ----- where a run stands -------------------------------------------------------------------------------------
+def epochs_needed(run: Run, folder: Path) -> int:
+    if run.sb3:
+        return math.ceil(run.steps / SB3_LOG_EVERY)
+    return math.ceil(run.steps / steps_per_epoch(run, folder))
+
+
+def busy(folder: Path) -> str | None:
+    """Who else is writing the run now (a live process holds its lock, or its status says so), or None."""
+    holder = lock_holder(folder) if folder.is_dir() else None
+    state = run_state(read_status(folder))
+    if holder is not None:
+        return holder
+    if state == RUNNING or state.startswith("running on "):
+        return f"status.json: {state}"
+    return None
+
+
+def trained(run: Run, folder: Path) -> bool:
+    """Finished, with at least the epochs the budget asks for."""
+    status = read_status(folder) or {}
+    return run_state(status) == FINISHED and int(status.get("epoch", 0)) >= epochs_needed(run, folder)
+
+
+def evaluation(folder: Path) -> dict[str, Any] | None:
+    """eval.json when it evaluates the run's final checkpoint (the run may have been extended since)."""
+    ev = read_json(folder / EVAL_FILE)
+    if ev is None or not isinstance(ev.get("returns"), list):
+        return None
+    status = read_status(folder) or {}
+    return ev if ev.get("epoch") == status.get("epoch") else None
+
+
+def expand(grid: dict[str, Any], quiet: bool = True) -> list[Run]:
+    """Every run a campaign's grid (as recorded in campaign.json) asks for, SB3's included."""
+    runs, said = [], set()
+    for algo in grid["algos"]:
+        steps = grid.get("steps") or DEFAULT_STEPS[family(algo)]
+        for preset in grid["presets"]:
+            if preset != "default" and not preset_file(algo, preset).exists():
+                if not quiet and (algo, preset) not in said:
+                    print(
+                        f"no {preset!r} preset for {algo} ({preset_file(algo, preset).relative_to(ROOT)}): skipped"
+                    )
+                said.add((algo, preset))
+                continue
+            for env in grid["envs"]:
+                for seed in grid["seeds"]:
+                    runs.append(Run(algo, preset, env, seed, steps, tuple(grid.get("extra", ()))))
+        if grid.get("sb3") and algo in SB3_ALGOS:
+            runs += [
+                Run(f"sb3-{algo}", SB3_ALGOS[algo], e, s, steps) for e in grid["envs"] for s in grid["seeds"]
+            ]
+    return runs
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return dict(
+        cpu=cpu, cores=os.cpu_count(), load=[round(x, 2) for x in os.getloadavg()],
+        torch=torch.__version__, python=platform.python_version(), host=platform.node(),
+        date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    )  # fmt: skip
+
+
+def write_eval(
+    folder: Path, returns: list[float], lengths: list[int], epoch: Any, start: float
+) -> dict[str, Any]:
+    ev = dict(
+        returns=[float(r) for r in returns], lengths=[int(n) for n in lengths], mean=float(np.mean(returns)),
+        std=float(np.std(returns)), episodes=len(returns), deterministic=True, first_seed=EVAL_SEED,
+        epoch=epoch, seconds=round(time.perf_counter() - start, 1),
+        date=_dt.datetime.now().isoformat(timespec="seconds"),
+    )  # fmt: skip
+    write_text_atomically(folder / EVAL_FILE, json.dumps(ev, indent=2))
+    print(
+        f"{folder}: evaluation {ev['mean']:.1f} +- {ev['std']:.1f} over {len(returns)} episodes", flush=True
+    )
+    return ev
