@@ -245,7 +245,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--extra",
         default="",
-        help="more spinrl flags for every run, one string (e.g. \"--ac_kwargs:hidden_sizes '(64,)'\")",
+        help='more spinrl flags for every run, one string: --extra="--device cpu" (with "=", as it starts with --)',
     )
     args = p.parse_args(argv)
     if args.parallel < 1:

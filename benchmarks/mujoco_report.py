@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 import warnings
 from dataclasses import dataclass
@@ -81,7 +82,10 @@ def discover(data: Path) -> list[Run]:
             if len(parts) != 3 or parts[0] not in ON_POLICY + OFF_POLICY:
                 continue
             spe, epochs = config.get("steps_per_epoch"), config.get("epochs")
-            steps = spe * epochs if isinstance(spe, int) and isinstance(epochs, int) else 0
+            # The budget asked for, as a campaign names it: 489 epochs of 2048 steps were asked as 1M.
+            steps = (
+                int(float(f"{spe * epochs:.2g}")) if isinstance(spe, int) and isinstance(epochs, int) else 0
+            )
             run = Run(parts[0], parts[1], parts[2], int(seed), steps)
         if run.steps:
             found.append(run)
@@ -115,9 +119,28 @@ def mean_std(values: list[float]) -> tuple[float, float]:
     return float(x.mean()), float(x.std(ddof=1)) if len(x) > 1 else 0.0
 
 
+def env_order(env: str) -> tuple[int, str]:
+    """The published tables' order (Hopper, HalfCheetah, Walker2d, Ant), then any other env by name."""
+    names = [m.split("-")[0] for m in MUJOCO_ENVS]
+    base = env.split("-")[0]
+    return (names.index(base) if base in names else len(names), env)
+
+
 def group_results(results: list[Result]) -> dict[tuple[str, str, str, int], list[Result]]:
+    """Results by (env, algo, preset, budget), in the order the tables list them."""
     groups: dict[tuple[str, str, str, int], list[Result]] = {}
-    for r in sorted(results, key=lambda r: (r.run.env, r.run.sb3, r.run.algo, r.run.preset, r.run.seed)):
+    order = ON_POLICY + OFF_POLICY
+    for r in sorted(
+        results,
+        key=lambda r: (
+            env_order(r.run.env),
+            r.run.sb3,
+            order.index(r.run.algo.removeprefix("sb3-")),
+            r.run.preset,
+            -r.run.steps,
+            r.run.seed,
+        ),
+    ):
         groups.setdefault((r.run.env, r.run.algo, r.run.preset, r.run.steps), []).append(r)
     return groups
 
@@ -190,7 +213,7 @@ def write_report(
 ) -> str:
     now = machine()
     lines = [
-        "# MuJoCo benchmark: spinrl at 1M (on-policy) and 100k+ (off-policy) steps, beside SB3 and published figures",
+        "# MuJoCo benchmarks: spinrl beside Stable-Baselines3 and the published figures",
         "",
     ]
     lines += [
@@ -238,7 +261,7 @@ def write_report(
         lines.append("| – | no runs yet | | | | | |")
     lines += side_by_side(groups)
     lines += goals(groups)
-    lines += missing(results, invocations)
+    lines += missing(results, invocations, data)
     lines += ["", "## Learning curves", ""]
     lines.append(
         "One figure per environment: the training return (`AverageEpRet`) against environment steps, the mean "
@@ -273,10 +296,7 @@ def _ours(groups: dict, env: str, algo: str, preset: str) -> str:
 
 
 def side_by_side(groups: dict) -> list[str]:
-    envs = sorted(
-        {e for e, *_ in groups},
-        key=lambda e: (e.split("-")[0] not in [m.split("-")[0] for m in MUJOCO_ENVS], e),
-    )
+    envs = sorted({e for e, *_ in groups}, key=env_order)
     lines = [
         "",
         "## Beside the published figures",
@@ -329,7 +349,7 @@ def goals(groups: dict) -> list[str]:
         "Judged on the deterministic evaluation's mean over the seeds done (at least 3 asked).",
         "",
     ]
-    envs = sorted({e for e, *_ in groups})
+    envs = sorted({e for e, *_ in groups}, key=env_order)
     for env in envs:
         base = env.split("-")[0]
         anchor = ANCHORS.get(("ppo", base), {})
@@ -369,7 +389,25 @@ def goals(groups: dict) -> list[str]:
     return lines
 
 
-def missing(results: list[Result], invocations: list[dict[str, Any]]) -> list[str]:
+def continue_commands(todo: list[Result], data: Path) -> list[str]:
+    """Campaign commands that bring these runs to their end, one per (algorithm, preset, budget)."""
+    groups: dict[tuple[str, str, int], list[Run]] = {}
+    for r in todo:
+        base, preset = r.run.algo.removeprefix("sb3-"), "default" if r.run.sb3 else r.run.preset
+        groups.setdefault((base, preset, r.run.steps), []).append(r.run)
+    commands = []
+    for (algo, preset, steps), runs in groups.items():
+        envs = sorted({run.env for run in runs}, key=env_order)
+        seeds = sorted({run.seed for run in runs})
+        args = ["--algos", algo, "--presets", preset, "--envs", *envs, "--seeds", *map(str, seeds)]
+        args += ["--steps", str(steps), "--data_dir", str(data)] + (
+            ["--sb3"] if any(r.sb3 for r in runs) else []
+        )
+        commands.append(shlex.join(["python", "benchmarks/bench_mujoco.py", *args]))
+    return commands
+
+
+def missing(results: list[Result], invocations: list[dict[str, Any]], data: Path) -> list[str]:
     todo = [r for r in results if not r.done]
     lines = ["", "## Runs not finished", ""]
     if not todo:
@@ -380,9 +418,7 @@ def missing(results: list[Result], invocations: list[dict[str, Any]]) -> list[st
             "finished, not evaluated" if r.state == FINISHED and r.epochs_done >= r.epochs_needed else r.state
         )
         lines.append(f"| `{r.folder}` | {state} | {r.epochs_done} of {r.epochs_needed} |")
-    commands = [inv["command"] for inv in invocations] or [
-        "python benchmarks/bench_mujoco.py ... (the grid of these runs)"
-    ]
+    commands = [inv["command"] for inv in invocations] or continue_commands(todo, data)
     lines += (
         ["", "Continue them (finished runs are skipped, the others resume) with:", "", "```bash"]
         + commands
@@ -423,7 +459,7 @@ def draw_curves(results: list[Result], out_dir: Path) -> list[Path]:
     by_env: dict[str, dict[int, list[Result]]] = {}
     for r in results:
         by_env.setdefault(r.run.env, {}).setdefault(r.run.steps, []).append(r)
-    for env, budgets in sorted(by_env.items()):
+    for env, budgets in sorted(by_env.items(), key=lambda item: env_order(item[0])):
         fig, axes = plt.subplots(1, len(budgets), figsize=(6.2 * len(budgets), 4.2), squeeze=False)
         for ax, (steps, rs) in zip(axes[0], sorted(budgets.items(), reverse=True)):
             drawn = 0
@@ -456,6 +492,10 @@ def draw_curves(results: list[Result], out_dir: Path) -> list[Path]:
             ax.grid(alpha=0.3)
             if drawn:
                 ax.legend(fontsize=8, loc="upper left")
+            else:
+                ax.text(
+                    0.5, 0.5, "no runs yet", ha="center", va="center", transform=ax.transAxes, color="0.5"
+                )
         fig.tight_layout()
         path = out_dir / f"mujoco-{env}.svg"
         fig.savefig(path, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
