@@ -182,12 +182,26 @@ def run_campaign(runs: list[Run], data: Path, parallel: int, log_dir: Path) -> d
                     )
                     outcome["failed"].append(run)
     except KeyboardInterrupt:
-        for proc in running:  # the children got the same Ctrl-C; wait for them to leave their runs resumable
-            proc.send_signal(signal.SIGINT)
+        # Ctrl-C, or a kill (see stop_on_sigterm): the children are stopped too. A run stopped at any moment
+        # is resumable from its last checkpoint (they are written atomically), and the same command
+        # continues it. SIGTERM, not SIGINT: a campaign started in the background of a script has SIGINT
+        # ignored, and its children inherit that.
+        for proc in running:
+            proc.terminate()
         for proc in running:
             proc.wait()
         raise
     return outcome
+
+
+def stop_on_sigterm() -> Any:
+    """Let ``kill`` stop the campaign as Ctrl-C does, children included, instead of leaving them running.
+    Returns the handler it replaced."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def record_invocation(data: Path, grid: dict[str, Any], command: str) -> None:
@@ -285,7 +299,11 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["python", "benchmarks/bench_mujoco.py", *argv])
     runs = expand(grid, quiet=False)
     record_invocation(data, grid, command)
-    outcome = run_campaign(runs, data, args.parallel, data / "logs")
+    previous = stop_on_sigterm()
+    try:
+        outcome = run_campaign(runs, data, args.parallel, data / "logs")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(
         f"{len(outcome['done'])} run(s) brought to their end, {len(outcome['skipped'])} already done, "
         f"{len(outcome['busy'])} busy elsewhere, {len(outcome['failed'])} failed",

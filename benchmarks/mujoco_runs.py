@@ -76,42 +76,27 @@ def family(algo: str) -> str:
     return "on" if algo.removeprefix("sb3-") in ON_POLICY else "off"
 
 
-def preset_file(algo: str, preset: str) -> Path:
-    return ROOT / "spinrl" / "presets" / f"{algo}.toml"
+def has_preset(algo: str, preset: str) -> bool:
+    """Whether spinrl ships the named preset for ``algo`` (spinrl/presets/ALGO.toml)."""
+    from spinrl.presets import load_presets
+
+    try:
+        return preset in load_presets(algo)
+    except UserError:  # no preset file for this algorithm
+        return False
 
 
 def preset_steps_per_epoch(algo: str, preset: str, env: str) -> int | None:
-    """steps_per_epoch of a named preset for ``env``, read from its data file where it can be found.
+    """steps_per_epoch of a preset's entry for ``env``; None where the entry does not set it or there is
+    no entry (spinrl then uses the algorithm's defaults for that env, and says so)."""
+    from spinrl.presets import preset_entry
 
-    The file is a TOML table per environment (and perhaps a common one); whichever table names the env and
-    holds ``steps_per_epoch`` wins, else one that holds it for every env. None when the file says nothing.
-    """
     try:
-        import tomllib  # Python 3.11+
-    except ImportError:
+        entry = preset_entry(algo, preset, env)
+    except UserError:
         return None
-    try:
-        data = tomllib.loads(preset_file(algo, preset).read_text())
-    except (OSError, ValueError):
-        return None
-    tables = [data.get(preset, data)] if isinstance(data.get(preset), dict) else [data]
-    for table in tables:
-        for scope in (
-            table.get(env),
-            table.get("envs", {}).get(env) if isinstance(table.get("envs"), dict) else None,
-        ):
-            if isinstance(scope, dict) and isinstance(scope.get("steps_per_epoch"), int):
-                return scope["steps_per_epoch"]
-        for common in ("default", "defaults", "common", "all"):
-            scope = table.get(common)
-            if isinstance(scope, dict) and isinstance(scope.get("steps_per_epoch"), int):
-                return scope["steps_per_epoch"]
-        if isinstance(table.get("steps_per_epoch"), int):
-            return table["steps_per_epoch"]
-    return None
-
-
-TUNED_STEPS_PER_EPOCH = 2048  # what the tuned on-policy presets use, where their file cannot be read
+    value = (entry or {}).get("steps_per_epoch")
+    return value if isinstance(value, int) else None
 
 
 def steps_per_epoch(run: Run, folder: Path) -> int:
@@ -122,8 +107,8 @@ def steps_per_epoch(run: Run, folder: Path) -> int:
         return config["steps_per_epoch"]
     if "--steps_per_epoch" in run.extra:
         return int(run.extra[run.extra.index("--steps_per_epoch") + 1])
-    if run.preset != "default":
-        return preset_steps_per_epoch(run.algo, run.preset, run.env) or TUNED_STEPS_PER_EPOCH
+    if run.preset != "default" and preset_steps_per_epoch(run.algo, run.preset, run.env):
+        return preset_steps_per_epoch(run.algo, run.preset, run.env)
     import spinrl
 
     return int(inspect.signature(getattr(spinrl, run.algo)).parameters["steps_per_epoch"].default)
@@ -183,11 +168,9 @@ def expand(grid: dict[str, Any], quiet: bool = True) -> list[Run]:
     for algo in grid["algos"]:
         steps = grid.get("steps") or DEFAULT_STEPS[family(algo)]
         for preset in grid["presets"]:
-            if preset != "default" and not preset_file(algo, preset).exists():
+            if preset != "default" and not has_preset(algo, preset):
                 if not quiet and (algo, preset) not in said:
-                    print(
-                        f"no {preset!r} preset for {algo} ({preset_file(algo, preset).relative_to(ROOT)}): skipped"
-                    )
+                    print(f"spinrl has no {preset!r} preset for {algo}: its {preset} runs are skipped")
                 said.add((algo, preset))
                 continue
             for env in grid["envs"]:
