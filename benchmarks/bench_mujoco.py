@@ -12,9 +12,10 @@ script that makes a MuJoCo environment, this one's evaluations included.)
 Each (algorithm, preset, environment, seed) is one ``spinrl ALGO`` process (one core: one torch and BLAS
 thread), up to ``--parallel`` at once, written where ``spinrl ls``, ``plot`` and ``compare`` read it:
 ``DATA/{algo}-{preset}-{env}/{algo}-{preset}-{env}_s{seed}``. So the campaign is only a list of commands,
-and a killed campaign is continued by giving the same command again: a finished run is skipped, an
-unfinished one continues with ``--resume`` from its last checkpoint, and a run that another live process is
-writing (its status says running and its lock is held) is left alone.
+and a stopped campaign (Ctrl-C or ``kill`` stop its runs too) is continued by giving the same command
+again: a finished run is skipped, an unfinished one continues with ``--resume`` from its last checkpoint,
+and a run that another live process is writing (its status says running and its lock is held) is left
+alone. Each run's terminal output goes to ``DATA/logs/{name}_s{seed}.txt``.
 
 When a run has finished, its final policy plays 10 episodes acting deterministically (the mean action),
 from episode seeds ``EVAL_SEED`` + 0..9; the returns go to ``eval.json`` in the run folder, so that is done

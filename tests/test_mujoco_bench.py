@@ -190,3 +190,23 @@ def test_bad_arguments_are_one_line_each(bench, tmp_path):
         UserError, match="--algos 'dqn' is not valid: choose from ppo, trpo, vpg, sac, td3, ddpg"
     ):
         bench.main(["--algos", "dqn", "--data_dir", str(tmp_path)])
+
+
+def test_an_sb3_run_is_logged_like_a_spinrl_run_and_then_skipped(bench, tmp_path):
+    data, results = tmp_path / "data", tmp_path / "results"
+    run = bench.Run("sb3-td3", "defaults", "Pendulum-v1", 0, 300)
+    folder = run.folder(data)
+    assert bench.next_command(run, data)[0] == "sb3"
+    subprocess.run(bench.sb3_command(run, folder), check=True, capture_output=True, timeout=300)
+    progress = (folder / "progress.txt").read_text().splitlines()
+    assert progress[0].split("\t") == ["Epoch", "AverageEpRet", "EpLen", "TotalEnvInteracts", "Time"]
+    row = dict(zip(progress[0].split("\t"), progress[1].split("\t")))
+    assert len(progress) == 2 and row["TotalEnvInteracts"] == "300" and row["EpLen"] == "200"  # one episode
+    ev = json.loads((folder / "eval.json").read_text())
+    assert ev["episodes"] == 10 and ev["lengths"] == [200] * 10 and ev["first_seed"] == bench.EVAL_SEED
+    assert json.loads((folder / "status.json").read_text())["status"] == "finished"
+    assert bench.next_command(run, data) is None  # a campaign skips it from now on
+    assert bench.main(["--report-only", "--data_dir", str(data), "--results", str(results)]) == 0
+    report = (results / "mujoco.md").read_text()
+    expected = f"| Pendulum-v1 | SB3 TD3 (defaults) | 0.3k | 1 of 1 (0) | {float(row['AverageEpRet']):,.0f} | {ev['mean']:,.0f} |"
+    assert expected in report
