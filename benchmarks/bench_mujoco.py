@@ -274,7 +274,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     for seed in args.seeds or []:
         if seed < 0:
             raise UserError(f"--seeds {seed} is not valid: seeds are 0 or more")
+    for env in args.envs or []:
+        check_env_id(env)
     return args
+
+
+def check_env_id(env: str) -> None:
+    """Refuse an environment id Gymnasium does not know, before any run is started with it."""
+    import difflib
+
+    import gymnasium as gym
+
+    try:
+        gym.spec(env)
+    except gym.error.Error:
+        close = difflib.get_close_matches(env, list(gym.registry), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UserError(f"--envs {env!r} is not a Gymnasium environment id{hint}") from None
 
 
 def grid_of(args: argparse.Namespace) -> dict[str, Any]:

@@ -190,6 +190,11 @@ def test_bad_arguments_are_one_line_each(bench, tmp_path):
         UserError, match="--algos 'dqn' is not valid: choose from ppo, trpo, vpg, sac, td3, ddpg"
     ):
         bench.main(["--algos", "dqn", "--data_dir", str(tmp_path)])
+    with pytest.raises(
+        UserError, match="--envs 'Hoper-v5' is not a Gymnasium environment id; did you mean 'Hopper-v5'"
+    ):
+        bench.main(["--envs", "Hoper-v5", "--data_dir", str(tmp_path)])
+    assert not tmp_path.joinpath("campaign.json").exists()  # refused before anything was recorded
 
 
 def test_an_sb3_run_is_logged_like_a_spinrl_run_and_then_skipped(bench, tmp_path):
