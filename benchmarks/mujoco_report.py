@@ -47,6 +47,8 @@ from mujoco_runs import (  # noqa: E402
     trained,
 )
 
+NOTES_FILE = "mujoco-notes.md"  # beside mujoco.md; its text goes into the report as it is
+
 
 # ----- reading the results ------------------------------------------------------------------------------------
 @dataclass
@@ -229,7 +231,8 @@ def write_report(
         lines.append("- none recorded in campaign.json (the runs below were found in the data folder)")
     lines += [
         "",
-        f"- Machine: {now['cpu']}, {now['cores']} cores, torch {now['torch']}, Python {now['python']}; report "
+        f"- Machine: {now['cpu']}, {now['cores']} cores{', GPU ' + now['gpu'] if now.get('gpu') else ''}, "
+        f"torch {now['torch']}, Python {now['python']}; report "
         f"written {now['date']} (load average then {', '.join(map(str, now['load']))}).",
         f"- Data: `{data}` (`spinrl ls {data}` lists the runs, `spinrl plot` and `spinrl compare` read them).",
         "- Each run is one process with one torch thread. **Final training return**: the mean of the last "
@@ -242,6 +245,8 @@ def write_report(
         f"- SB3 ({_sb3_version()}): PPO with RL Zoo's tuned MuJoCo settings (hyperparams/ppo.yml, normalised "
         "observations and rewards), SAC and TD3 with SB3's defaults (TD3 without action noise); rows every "
         f"{SB3_LOG_EVERY:,} steps with the mean return of the episodes that ended in them.",
+        "- Presets: `default` is Spinning Up's settings (the algorithm's defaults); `tuned` is `--preset tuned`, "
+        "the settings in `spinrl/presets/ALGO.toml`, recorded with their values in each run's config.json.",
         "",
         "## Results",
         "",
@@ -262,6 +267,9 @@ def write_report(
     lines += side_by_side(groups)
     lines += goals(groups)
     lines += missing(results, invocations, data)
+    notes = out.with_name(NOTES_FILE)
+    if notes.exists():  # written by hand: what was tried where a goal is missed
+        lines += ["", f"## Notes (from `{NOTES_FILE}`)", "", notes.read_text().strip()]
     lines += ["", "## Learning curves", ""]
     lines.append(
         "One figure per environment: the training return (`AverageEpRet`) against environment steps, the mean "

@@ -194,7 +194,9 @@ def machine() -> dict[str, Any]:
         pass
     import torch
 
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
     return dict(
+        gpu=gpu,
         cpu=cpu, cores=os.cpu_count(), load=[round(x, 2) for x in os.getloadavg()],
         torch=torch.__version__, python=platform.python_version(), host=platform.node(),
         date=_dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -161,8 +161,11 @@ def test_report_only_gives_the_means_and_standard_deviations_over_seeds(bench, t
     sb3 = "sb3-ppo-Hopper-v5"
     fake_run(data / sb3 / f"{sb3}_s0", [900.0] * 15, [1500.0] * 10, 900.0, dict(algo="sb3-ppo", env_name="Hopper-v5", seed=0, steps=60000))  # fmt: skip
 
+    results.mkdir()
+    (results / "mujoco-notes.md").write_text("Tried a larger learning rate: no better.\n")
     assert bench.main(["--report-only", "--data_dir", str(data), "--results", str(results)]) == 0
     report = (results / "mujoco.md").read_text()
+    assert "## Notes (from `mujoco-notes.md`)\n\nTried a larger learning rate: no better.\n" in report
 
     def pm(values):
         return f"{np.mean(values):,.0f} ± {np.std(values, ddof=1):,.0f}"
