@@ -31,7 +31,7 @@ _RULES: dict[str, tuple[Any, str]] = {
     "lam": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "polyak": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "clip_ratio": (lambda v: v > 0, "> 0"),
-    "target_kl": (lambda v: v > 0, "> 0"),
+    "target_kl": (lambda v: v > 0, "> 0, or None for no early stop"),
     "delta": (lambda v: v > 0, "> 0"),
     "damping_coeff": (lambda v: v >= 0, ">= 0"),
     "backtrack_coeff": (lambda v: 0 < v < 1, "in (0, 1)"),
@@ -44,6 +44,11 @@ _RULES: dict[str, tuple[Any, str]] = {
     "noise_clip": (lambda v: v >= 0, ">= 0"),
     "epsilon_start": (lambda v: 0 <= v <= 1, "in [0, 1]"),
     "epsilon_end": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "obs_clip": (lambda v: v > 0, "> 0"),
+    "reward_clip": (lambda v: v > 0, "> 0"),
+    "max_grad_norm": (lambda v: v > 0, "> 0, or None for no clipping"),
+    "adam_eps": (lambda v: v > 0, "> 0"),
+    "ent_coef": (lambda v: v >= 0, ">= 0"),
 }
 _POSITIVE_INTS = {
     "epochs",
@@ -62,10 +67,13 @@ _POSITIVE_INTS = {
     "policy_delay",
     "num_test_episodes",
     "epsilon_decay_steps",
+    "minibatch_size",
 }
 _NON_NEGATIVE_INTS = {"start_steps", "update_after", "seed"}
-_BOOLEANS = {"compile"}
-_MAY_BE_NONE = {"max_ep_len"}  # None: the algorithm's default rule (spinrl.envs.default_max_ep_len)
+_BOOLEANS = {"compile", "obs_norm", "reward_norm", "value_norm", "anneal_lr"}
+# None has a meaning for these: max_ep_len, the algorithm's default rule (spinrl.envs.default_max_ep_len);
+# target_kl, no early stop; minibatch_size, whole-batch steps; max_grad_norm, no clipping.
+_MAY_BE_NONE = {"max_ep_len", "target_kl", "minibatch_size", "max_grad_norm"}
 
 
 # Seeds are offset per MPI rank and fed to NumPy (which takes 32 bits): keep them well inside that.

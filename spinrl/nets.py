@@ -152,6 +152,15 @@ def shared_encoder_features(ac: nn.Module, obs: torch.Tensor) -> torch.Tensor | 
         return ac.encoder(obs)
 
 
+def orthogonal_init(net: nn.Module, last_layer_gain: float) -> None:
+    """Orthogonal weights and zero biases for every linear and convolutional layer of ``net``: gain
+    sqrt(2) (suited to ReLU and tanh hidden layers), ``last_layer_gain`` for its output layer."""
+    layers = [m for m in net.modules() if isinstance(m, nn.Linear | nn.Conv2d)]
+    for i, layer in enumerate(layers):
+        nn.init.orthogonal_(layer.weight, gain=last_layer_gain if i == len(layers) - 1 else np.sqrt(2))
+        nn.init.zeros_(layer.bias)
+
+
 def count_vars(module: nn.Module) -> int:
     """How many numbers ``module`` learns: the entries of all its parameters."""
     return sum(p.numel() for p in module.parameters())
@@ -202,7 +211,8 @@ class MLPCategoricalActor(nn.Module):
 class MLPGaussianActor(nn.Module):
     """pi(a|s) = N(mu = MLP(s), diag(exp(log_std))^2), for Box action spaces.
 
-    ``log_std`` is a learned vector that does not depend on the state, started at -0.5 (std ~0.6).
+    ``log_std`` is a learned vector that does not depend on the state, started at ``log_std_init``
+    (-0.5 by default: std ~0.6).
     """
 
     def __init__(
@@ -212,9 +222,10 @@ class MLPGaussianActor(nn.Module):
         hidden_sizes: Sequence[int],
         activation: type[nn.Module],
         encoder: nn.Module | None = None,
+        log_std_init: float = -0.5,
     ):
         super().__init__()
-        self.log_std = nn.Parameter(torch.full((act_dim,), -0.5))
+        self.log_std = nn.Parameter(torch.full((act_dim,), float(log_std_init)))
         self.mu_net = with_encoder(encoder, mlp([obs_dim, *hidden_sizes, act_dim], activation))
 
     def distribution(self, obs: torch.Tensor) -> Distribution:
@@ -288,6 +299,12 @@ class MLPActorCritic(nn.Module):
         encoder: images only: "nature" (default), "small", or a class (see :func:`spinrl.encoders.make_encoder`).
         features_dim: images only: width of the encoder's output (512 for "nature").
         share_encoder: images only: one encoder owned by the policy (True) or one for each network.
+        ortho_init: start every layer from an orthogonal matrix (gain sqrt 2, zero biases) and the
+            policy's last layer 100 times smaller, so the first actions are near the mean with the
+            full starting noise (Andrychowicz et al. 2021, "What Matters in On-Policy RL"); False
+            (default) keeps PyTorch's default initialisation, as Spinning Up does.
+        log_std_init: Box actions: the starting log standard deviation of the Gaussian policy
+            (-0.5, std ~0.6); lower starts with less exploration noise (RL Zoo's MuJoCo PPO uses -2).
     """
 
     def __init__(
@@ -299,6 +316,8 @@ class MLPActorCritic(nn.Module):
         encoder: str | type[nn.Module] = "nature",
         features_dim: int | None = None,
         share_encoder: bool = True,
+        ortho_init: bool = False,
+        log_std_init: float = -0.5,
     ):
         super().__init__()
         activation = resolve_activation(activation)
@@ -321,7 +340,9 @@ class MLPActorCritic(nn.Module):
         object.__setattr__(self, "encoder", pi_encoder)
         self.share_encoder = image and share_encoder
         if isinstance(action_space, spaces.Box):
-            self.pi = MLPGaussianActor(obs_dim, action_space.shape[0], hidden_sizes, activation, pi_encoder)
+            self.pi = MLPGaussianActor(
+                obs_dim, action_space.shape[0], hidden_sizes, activation, pi_encoder, log_std_init
+            )
         elif isinstance(action_space, spaces.Discrete):
             self.pi = MLPCategoricalActor(obs_dim, int(action_space.n), hidden_sizes, activation, pi_encoder)
         else:
@@ -329,6 +350,9 @@ class MLPActorCritic(nn.Module):
                 f"MLPActorCritic cannot handle the action space {action_space}; use Box or Discrete"
             )
         self.v = MLPCritic(obs_dim, hidden_sizes, activation, v_encoder)
+        if ortho_init:
+            orthogonal_init(self.pi, last_layer_gain=0.01)
+            orthogonal_init(self.v, last_layer_gain=1.0)
 
     @torch.inference_mode()
     def step(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

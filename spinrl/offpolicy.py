@@ -29,6 +29,7 @@ from spinrl.checks import check_finite
 from spinrl.errors import UserError
 from spinrl.logx import EpochLogger
 from spinrl.mpi import num_procs
+from spinrl.normalize import Normalizers
 from spinrl.replay_buffer import ReplayBuffer
 
 
@@ -142,15 +143,18 @@ def run_test_episodes(
     logger: EpochLogger,
     seeds: list[int],
     device: torch.device | str,
+    normalizers: Normalizers | None = None,
 ) -> None:
     """Play one episode in each test-env copy with the deterministic policy (no exploration noise);
-    store their returns and lengths as ``TestEpRet`` and ``TestEpLen``."""
+    store their returns and lengths as ``TestEpRet`` and ``TestEpLen``. With ``normalizers`` the policy
+    sees observations normalised as in training (test steps do not count towards the statistics)."""
     obs, _ = test_envs.reset(seed=seeds)
     n = test_envs.num_envs
     ep_ret, ep_len = np.zeros(n), np.zeros(n, dtype=np.int64)
     running = np.ones(n, dtype=bool)
     while running.any():
-        a = ac.act(torch.as_tensor(obs, device=device), deterministic=True).cpu().numpy()
+        seen = obs if normalizers is None else normalizers.observation(obs, count=False)
+        a = ac.act(torch.as_tensor(seen, device=device), deterministic=True).cpu().numpy()
         obs, rew, terminated, truncated, _ = test_envs.step(a)
         # A copy whose episode is over is reset and keeps stepping with the others; only rewards of the
         # first episode count.

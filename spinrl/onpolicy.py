@@ -1,7 +1,7 @@
 """Gathering one epoch of on-policy experience, the same for VPG, TRPO and PPO.
 
 In the policy-gradient pseudocode this is the step "run the current policy in the environment and
-keep the trajectories". Three traps are handled here, once:
+keep the trajectories". Four traps are handled here, once:
 
 - A *terminated* episode has no future, so its path closes with a last value of 0.
 - A *truncated* episode (a time limit, ``max_ep_len``) and a path the epoch's end cuts off did have a
@@ -14,6 +14,8 @@ keep the trajectories". Three traps are handled here, once:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import gymnasium as gym
 import numpy as np
 import torch
@@ -24,6 +26,8 @@ from spinrl.envs import real_next_obs
 from spinrl.fast_act import numpy_policy
 from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
+from spinrl.mpi import num_procs
+from spinrl.normalize import Normalizers
 
 
 class TrajectoryCollector:
@@ -42,8 +46,11 @@ class TrajectoryCollector:
         buf: GAEBuffer,
         logger: EpochLogger,
         device: torch.device,
+        normalizers: Normalizers | None = None,
     ):
         self.envs, self.ac, self.buf, self.logger, self.device = envs, ac, buf, logger, device
+        # Observation, reward and value normalisation (spinrl.normalize); all off by default.
+        self.norms = normalizers or Normalizers()
         self.learning_signals = LearningSignals(envs)
         self.obs: np.ndarray | None = None
         self.ep_ret = np.zeros(envs.num_envs)  # the return of each copy's running episode
@@ -62,6 +69,7 @@ class TrajectoryCollector:
         """Start a new episode in every env copy, seeded with ``seeds`` (one per copy) when given."""
         self.obs, _ = self.envs.reset(seed=seeds)
         self.ep_ret[:], self.ep_start[:] = 0.0, self.steps
+        self.norms.reset()
 
     def collect(self, steps_per_env: int, reset_seeds: list[int] | None = None) -> None:
         """Take ``steps_per_env`` steps in every env copy, going on with the running episodes.
@@ -71,7 +79,14 @@ class TrajectoryCollector:
         """
         if reset_seeds is not None or self.obs is None:
             self.reset(reset_seeds)
-        envs, ac, buf, logger, device = self.envs, self.ac, self.buf, self.logger, self.device
+        envs, ac, buf, logger, device, norms = (
+            self.envs,
+            self.ac,
+            self.buf,
+            self.logger,
+            self.device,
+            self.norms,
+        )
         ep_ret, ep_start = self.ep_ret, self.ep_start
         act_space = envs.single_action_space
         clip = isinstance(act_space, spaces.Box)
@@ -83,11 +98,14 @@ class TrajectoryCollector:
         last_t = steps_per_env - 1
 
         for t in range(steps_per_env):
+            # The networks see (and the buffer keeps) the observation as normalised, if obs_norm is on.
+            obs_in = norms.observation(obs)
             if fast_step is not None:
-                a, v, logp = fast_step(obs)
+                a, v, logp = fast_step(obs_in)
             else:
-                a, v, logp = ac.step(torch.as_tensor(obs, device=device))
+                a, v, logp = ac.step(torch.as_tensor(obs_in, device=device))
                 a, v, logp = a.cpu().numpy(), v.cpu().numpy(), logp.cpu().numpy()
+            v = norms.critic_value(v)  # in the env's units, also with value_norm
             # The Gaussian policy is unbounded: the env gets the action clipped to its bounds, the
             # buffer the sampled one, whose log-probability the update compares against.
             env_action = np.clip(a, act_space.low, act_space.high) if clip else a
@@ -97,7 +115,8 @@ class TrajectoryCollector:
             # What the buffer learns from: the env's reward and terminal flag, except for Atari
             # (clipped rewards; a lost life is a terminal, though the game goes on).
             learn_rew, learn_term = self.learning_signals(rew, terminated, info)
-            buf.store(obs, a, learn_rew, v, logp)
+            learn_rew = norms.reward(learn_rew, terminated, truncated)  # scaled, if reward_norm is on
+            buf.store(obs_in, a, learn_rew, v, logp)
 
             epoch_ended = t == last_t
             # Did a path end? (count_nonzero answers as .any() does, in 0.2 us instead of 1.4.)
@@ -111,10 +130,9 @@ class TrajectoryCollector:
                 last_vals = None
                 if epoch_ended or np.count_nonzero(truncated):
                     with torch.inference_mode():
-                        bootstrap_obs = torch.as_tensor(
-                            real_next_obs(next_obs, truncated, info), device=device
-                        )
-                        last_vals = ac.v(bootstrap_obs).cpu().numpy()
+                        reached = norms.observation(real_next_obs(next_obs, truncated, info), count=False)
+                        last_vals = ac.v(torch.as_tensor(reached, device=device)).cpu().numpy()
+                    last_vals = norms.critic_value(last_vals)
                 for i in range(envs.num_envs) if epoch_ended else np.flatnonzero(ended | learn_term):
                     buf.finish_path(i, 0.0 if learn_term[i] else float(last_vals[i]))
                     if ended[i]:
@@ -126,6 +144,42 @@ class TrajectoryCollector:
             obs = next_obs
         self.obs = obs
         self.steps += steps_per_env
+        norms.update()  # the epoch's observations and returns join the statistics, over all ranks
         # The critic's estimates, logged once per epoch from the buffer rather than as one small array
         # per step: the same numbers in the same order, without a list of thousands of arrays.
         logger.store(VVals=buf.val_buf[first_row : buf.ptr].copy())
+
+
+def minibatch_steps(
+    data: dict[str, torch.Tensor], passes: int, minibatch_size: int | None
+) -> Iterator[tuple[int, dict[str, torch.Tensor]]]:
+    """The data of each gradient step of an update, with the pass it belongs to: ``(pass, batch)``.
+
+    ``minibatch_size`` None is Spinning Up's way: ``passes`` steps, each on the whole batch. Otherwise
+    each pass shuffles the batch and steps once per minibatch, the usual PPO of SB3 and CleanRL: many
+    small steps per batch of experience. ``minibatch_size`` counts over all MPI ranks, so each rank
+    takes ``minibatch_size // ranks`` of its own samples and the averaged gradient is one of
+    ``minibatch_size`` samples; the last minibatch of a pass may be smaller. The shuffles draw from
+    torch's seeded (and checkpointed) generator, on the CPU whatever the device, so a run repeats.
+    """
+    n = len(data["ret"])
+    if minibatch_size is None:
+        for i in range(passes):
+            yield i, data
+        return
+    per_rank = max(1, minibatch_size // num_procs())
+    for i in range(passes):
+        # One shuffled copy of the batch per pass; its minibatches are then slices (views, no copies).
+        order = torch.randperm(n).to(data["ret"].device)
+        shuffled = {key: value[order] for key, value in data.items()}
+        for start in range(0, n, per_rank):
+            yield i, {key: value[start : start + per_rank] for key, value in shuffled.items()}
+
+
+def anneal_learning_rate(
+    optimizer: torch.optim.Optimizer, initial_lr: float, epoch: int, epochs: int
+) -> None:
+    """Set the learning rate of ``epoch`` (0-based) on a line from ``initial_lr`` down to 0 at the end
+    of the run. It depends on the epoch alone, so a resumed run gets the same rates."""
+    for group in optimizer.param_groups:
+        group["lr"] = initial_lr * (1.0 - epoch / epochs)

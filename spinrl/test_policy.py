@@ -27,6 +27,7 @@ from gymnasium import spaces
 from spinrl.checkpoint import CHECKPOINT_META, has_checkpoint, load_checkpoint
 from spinrl.errors import UserError
 from spinrl.logx import SNAPSHOTS_DIR, format_epoch_table
+from spinrl.normalize import ObservationNormalizer
 
 # Network classes that moved or were renamed since runs recorded them in config.json: old -> new.
 RENAMED_CLASSES = {
@@ -275,10 +276,20 @@ def load_policy(
         raise
     ac.to(device).eval()
     act_space, obs_dtype = env.action_space, env.observation_space.dtype
+    # A run trained with obs_norm saved its statistics beside the network: the policy gets its inputs
+    # normalised as in training, with the statistics frozen (spinrl.normalize).
+    obs_normalizer = (
+        ObservationNormalizer.from_state_dict(state["obs_normalizer"])
+        if isinstance(state.get("obs_normalizer"), dict)
+        else None
+    )
 
     def get_action(obs: np.ndarray):
         # float32 vectors, uint8 frames: the dtype of the prepared env's observations, as in training.
-        obs_t = torch.as_tensor(np.asarray(obs, dtype=obs_dtype)[None], device=device)
+        obs = np.asarray(obs, dtype=obs_dtype)
+        if obs_normalizer is not None:
+            obs = obs_normalizer(obs)
+        obs_t = torch.as_tensor(obs[None], device=device)
         a = ac.act(obs_t, deterministic=deterministic)[0].cpu().numpy()
         if isinstance(act_space, spaces.Box):
             return np.clip(a, act_space.low, act_space.high)

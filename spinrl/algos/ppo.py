@@ -24,11 +24,13 @@ from spinrl.envs import (
     resolve_env_fn,
     steps_per_copy,
 )
+from spinrl.errors import UserError
 from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
 from spinrl.mpi import mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
 from spinrl.nets import MLPActorCritic, count_vars, shared_encoder_features
-from spinrl.onpolicy import TrajectoryCollector
+from spinrl.normalize import make_normalizers
+from spinrl.onpolicy import TrajectoryCollector, anneal_learning_rate, minibatch_steps
 from spinrl.rng import seed_everything
 
 
@@ -47,7 +49,7 @@ def ppo(
     train_v_iters: int = 80,
     lam: float = 0.97,
     max_ep_len: int | None = None,
-    target_kl: float = 0.01,
+    target_kl: float | None = 0.01,
     logger_kwargs: dict | None = None,
     save_freq: int = 10,
     resume: bool = False,
@@ -55,6 +57,16 @@ def ppo(
     async_envs: bool = False,
     device: str = "auto",
     env_kwargs: dict | None = None,
+    obs_norm: bool = False,
+    obs_clip: float = 10.0,
+    reward_norm: bool = False,
+    reward_clip: float = 10.0,
+    value_norm: bool = False,
+    minibatch_size: int | None = None,
+    max_grad_norm: float | None = None,
+    anneal_lr: bool = False,
+    adam_eps: float = 1e-8,
+    ent_coef: float = 0.0,
 ) -> MLPActorCritic:
     """PPO-Clip, with early stopping of the policy steps on the approximate KL divergence.
 
@@ -63,6 +75,13 @@ def ppo(
     surrogate L^CLIP (PPO paper, eq. 7), stopping as soon as the mean KL from the policy that
     collected the data passes 1.5 * ``target_kl``; the critic takes ``train_v_iters`` steps towards
     the rewards-to-go.
+
+    The defaults are Spinning Up's: whole-batch steps, raw observations and rewards. The options after
+    ``env_kwargs`` add what the published MuJoCo results of PPO rely on (Engstrom et al. 2020,
+    "Implementation Matters in Deep Policy Gradients"; Andrychowicz et al. 2021, "What Matters in
+    On-Policy Reinforcement Learning"): normalised observations, scaled rewards or normalised value
+    targets, minibatches, gradient clipping, a decaying learning rate; ``--preset tuned`` turns on a
+    set of them per environment (docs/user/running.md).
 
     ``actor_critic(observation_space, action_space, **ac_kwargs)`` must return a module ``ac`` with,
     for a batch ``obs`` of B observations (shape (B, obs_dim)):
@@ -109,10 +128,11 @@ def ppo(
         vf_lr: Adam learning rate of the critic, usually 1e-3. A critic that learns too slowly
             gives a poor baseline, hence noisy advantages.
         train_pi_iters: The most gradient steps on the policy per epoch, each on the whole batch; the
-            KL stop (target_kl) often ends them sooner, as the StopIter column shows.
+            KL stop (target_kl) often ends them sooner, as the StopIter column shows. With
+            ``minibatch_size``, the most passes over the batch instead (10 is usual then).
         train_v_iters: Gradient steps on the critic per epoch, each on the whole batch; 80 is usual.
             Too few and V lags behind the returns of the improving policy, which makes the
-            advantages noisy.
+            advantages noisy. With ``minibatch_size``, passes over the batch (10 is usual then).
         lam: The lambda of GAE-Lambda, in [0, 1]; it trades bias against variance in the
             advantages. 0 uses the one-step TD error (steady, but biased by the critic's errors), 1
             the whole discounted return minus V (unbiased, noisy). 0.95 to 0.97 is usual.
@@ -123,7 +143,9 @@ def ppo(
         target_kl: The approximate KL divergence between the new policy and the one that collected
             the data that an update aims for: the policy steps stop once the KL (averaged over
             ranks) passes 1.5 * target_kl. 0.01 to 0.05; too large and one update can wreck the
-            policy, too small and most updates stop after a step.
+            policy, too small and most updates stop after a step. None: no early stop (the clip
+            alone bounds the update, as in SB3's and CleanRL's defaults); with minibatches the KL of
+            each minibatch is checked, a noisier measure, so None or a larger value is usual.
         logger_kwargs: Where and how the run is logged: arguments of spinrl.logx.EpochLogger, usually
             from setup_logger_kwargs (``output_dir``, ``exp_name``, ``quiet``).
         save_freq: Checkpoint every save_freq epochs and after the last one. Checkpoints change
@@ -144,11 +166,43 @@ def ppo(
             (ALE/Pong-v5) they change the options of its protocol (spinrl.atari.ATARI_OPTIONS), e.g.
             ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them, so resumed
             runs, grid children and test_policy make the same env.
+        obs_norm: Feed the networks observations normalised by running statistics: each entry minus
+            its mean, over its standard deviation, clipped to +-obs_clip. The statistics move once
+            per epoch, merged over env copies and MPI ranks, and are saved with the policy, so
+            test_policy, --video and load_policy see what training saw. Helps most where the
+            entries' scales differ by orders of magnitude (MuJoCo velocities vs angles). Vector
+            observations only (spinrl.normalize).
+        obs_clip: With obs_norm, the bound of a normalised entry, in standard deviations (10).
+        reward_norm: Divide the rewards the learner sees by the running standard deviation of the
+            discounted return (then clip to +-reward_clip), so the critic's targets stay near unit
+            scale whatever the env's reward units; EpRet still logs the env's own return.
+        reward_clip: With reward_norm, the bound of a scaled reward (10).
+        value_norm: Fit the critic to rewards-to-go normalised by their running mean and standard
+            deviation, its outputs mapped back to the env's units for the advantages. LossV is then
+            in the normalised units; VVals stays in the env's.
+        minibatch_size: None (default): each gradient step uses the whole batch. A number: each of
+            the ``train_pi_iters`` / ``train_v_iters`` passes shuffles the batch and takes one step
+            per minibatch of this many samples (counted over all MPI ranks), the PPO of SB3 and
+            CleanRL. 64 with 2048-step batches is usual for MuJoCo; more steps per batch of data,
+            so more sample-efficient and slower per step of experience.
+        max_grad_norm: Rescale each network's gradient so its global L2 norm is at most this (after
+            averaging over ranks), against rare huge steps; None (default) never clips. 0.5 is usual.
+        anneal_lr: Decay both learning rates linearly from pi_lr / vf_lr in the first epoch to 0
+            after the last, a steadier end of training; set by the epoch, so resumes match.
+        adam_eps: The epsilon of both Adam optimisers (added to the root of the second moment).
+            PyTorch's 1e-8 is the default; 1e-5 (CleanRL, OpenAI baselines) damps steps on
+            parameters whose gradients are nearly always small.
+        ent_coef: Weight of an entropy bonus in the policy loss (mean entropy of pi, summed over
+            action dimensions), which keeps exploration up; 0 (default) in MuJoCo, 0.01 on Atari.
 
     Returns:
         The trained actor-critic.
     """
     check_hyperparameters(locals())
+    if minibatch_size is not None and minibatch_size > steps_per_epoch:
+        raise UserError(
+            f"minibatch_size={minibatch_size} is not valid: it must be at most steps_per_epoch={steps_per_epoch}"
+        )
     ac_kwargs = dict(ac_kwargs or {})
     config = dict(locals(), algo="ppo", env_name=env_name_of(env_fn))
     # A Gymnasium id becomes a factory: Atari ids get spinrl.atari's protocol, env_kwargs its options.
@@ -165,6 +219,11 @@ def ppo(
     envs = make_vector_env(env_fn, num_envs, max_ep_len, asynchronous=async_envs)
     check_spaces(envs, "ppo")
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
+
+    # Observation, reward and value normalisation, each on only if asked for (spinrl.normalize).
+    norms = make_normalizers(
+        obs_space, num_envs, gamma, obs_norm, obs_clip, reward_norm, reward_clip, value_norm
+    )
 
     # Create the actor-critic module, identical on every rank.
     ac = build_actor_critic(actor_critic, obs_space, act_space, ac_kwargs, "ppo").to(device)
@@ -190,6 +249,9 @@ def ppo(
         ratio = torch.exp(logp - logp_old)
         clip_adv = torch.clamp(ratio, 1 - clip_ratio, 1 + clip_ratio) * adv
         loss_pi = -(torch.min(ratio * adv, clip_adv)).mean()
+        if ent_coef:  # an entropy bonus: a policy that stays random longer explores more
+            entropy = pi.entropy()
+            loss_pi = loss_pi - ent_coef * (entropy.sum(-1) if entropy.dim() > 1 else entropy).mean()
 
         # Also measured: the approximate KL (for the early stop), the entropy, the fraction clipped.
         approx_kl = (logp_old - logp).mean().item()
@@ -198,23 +260,35 @@ def ppo(
         clipfrac = torch.as_tensor(clipped, dtype=torch.float32).mean().item()
         return loss_pi, dict(kl=approx_kl, ent=ent, cf=clipfrac)
 
-    def compute_loss_v(data, features=None):
-        """Mean-squared error between V(s) and the rewards-to-go (``features``: see the critic's steps)."""
+    def compute_loss_v(data):
+        """Mean-squared error between V(s) and the critic's targets (with ``data["features"]`` only the
+        critic's head runs: see the critic's steps)."""
+        features = data.get("features")
         v = ac.v(data["obs"]) if features is None else ac.v(data["obs"], features)
         return ((v - data["ret"]) ** 2).mean()
 
     # Adam for the policy and for the critic, each with its own learning rate.
-    pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr)
-    vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr)
+    pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr, eps=adam_eps)
+    vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr, eps=adam_eps)
 
-    # Checkpoints; a resumed run continues after the last one, everything restored.
+    # Checkpoints; a resumed run continues after the last one, everything restored (the
+    # normalisers' statistics too).
     checkpointer = Checkpointer(
-        logger.output_dir, ac=ac, pi_optimizer=pi_optimizer, vf_optimizer=vf_optimizer
+        logger.output_dir,
+        ac=ac,
+        pi_optimizer=pi_optimizer,
+        vf_optimizer=vf_optimizer,
+        **norms.checkpoint_entries(),
     )
     progress = checkpointer.start(logger, resume, epochs)
 
     def update(epoch: int):
         data = buf.get(device)
+        # The critic's targets: the rewards-to-go, normalised with value_norm.
+        data["ret"] = norms.value_targets(data["ret"])
+        if anneal_lr:
+            anneal_learning_rate(pi_optimizer, pi_lr, epoch, epochs)
+            anneal_learning_rate(vf_optimizer, vf_lr, epoch, epochs)
 
         with torch.no_grad():
             pi_l_old, pi_info_old = compute_loss_pi(data)
@@ -222,30 +296,41 @@ def ppo(
         pi_l_old = pi_l_old.item()
         check_finite(epoch, LossPi=pi_l_old, LossV=v_l_old)
 
-        # Policy steps on the clipped objective, until the new policy has moved too far (mean KL
-        # over all ranks) from the one that collected the data.
+        # Policy steps on the clipped objective (on the whole batch, or on minibatches pass after
+        # pass), until the new policy has moved too far (mean KL over all ranks) from the one that
+        # collected the data.
         stop_iter = train_pi_iters
-        for i in range(train_pi_iters):
+        for i, batch in minibatch_steps(data, train_pi_iters, minibatch_size):
             pi_optimizer.zero_grad()
-            loss_pi, pi_info = compute_loss_pi(data)
+            loss_pi, pi_info = compute_loss_pi(batch)
             loss_pi.backward()
             # One reduction averages the gradient and the KL over all ranks (the ranks meet once per
             # step, not twice); the step is taken only while the mean KL stays small enough.
             kl = mpi_avg_grads(ac.pi, pi_info["kl"])
-            if kl > 1.5 * target_kl:
+            if target_kl is not None and kl > 1.5 * target_kl:
                 stop_iter = i
                 break
+            if max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(ac.pi.parameters(), max_grad_norm)
             pi_optimizer.step()
 
         # Fit the critic to the rewards-to-go. With a shared image encoder the critic reads the policy's
-        # features, which no critic step changes: they are computed once (None for vector observations).
+        # features, which no critic step changes: they are computed once (absent for vector observations).
         features = shared_encoder_features(ac, data["obs"])
-        for _ in range(train_v_iters):
+        if features is not None:
+            data["features"] = features
+        for _, batch in minibatch_steps(data, train_v_iters, minibatch_size):
             vf_optimizer.zero_grad()
-            loss_v = compute_loss_v(data, features)
+            loss_v = compute_loss_v(batch)
             loss_v.backward()
             mpi_avg_grads(ac.v)
+            if max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(ac.v.parameters(), max_grad_norm)
             vf_optimizer.step()
+        if minibatch_size is not None:  # the whole batch's losses after the update, for the Delta columns
+            with torch.no_grad():
+                loss_pi, _ = compute_loss_pi(data)
+                loss_v = compute_loss_v(data)
 
         # Log the losses before the update and how much it changed them.
         kl, ent, cf = pi_info["kl"], pi_info_old["ent"], pi_info["cf"]
@@ -262,7 +347,7 @@ def ppo(
 
     # The env copies are reset once, here, seeded from (seed, rank, first epoch of this process);
     # after that, episodes run on across epoch ends and checkpoints.
-    collector = TrajectoryCollector(envs, ac, buf, logger, device)
+    collector = TrajectoryCollector(envs, ac, buf, logger, device, norms)
     collector.reset(env_seeds(seed, proc_id(), progress.epoch, num_envs))
 
     # Main loop: each epoch, collect experience with the current policy, update, log one row.

@@ -34,6 +34,7 @@ from spinrl.envs import (
 )
 from spinrl.errors import UserError
 from spinrl.logx import EpochLogger
+from spinrl.normalize import offpolicy_normalizers
 from spinrl.offpolicy import (
     ActionMap,
     BufferCheckpoint,
@@ -76,6 +77,8 @@ def sac(
     save_buffer: bool = False,
     env_kwargs: dict | None = None,
     compile: bool = False,
+    obs_norm: bool = False,
+    obs_clip: float = 10.0,
 ) -> MLPSquashedGaussianActorCritic:
     """Soft Actor-Critic (SAC)
 
@@ -176,6 +179,12 @@ def sac(
             long runs (on an H200, SAC ran 1.3x faster compiled, TD3 1.1x); on a CPU the compiled
             update measured 6-26% slower than the eager one, so off by default
             (benchmarks/results/offpolicy-throughput.md, offpolicy-throughput-cuda.md).
+        obs_norm: Feed the networks observations normalised by running statistics (mean 0, std 1,
+            clipped to +-obs_clip). The replay buffer keeps raw observations and each sampled batch
+            is normalised with the current statistics, which take in every env step and move before
+            each round of updates; they are saved with the policy, so test_policy and load_policy
+            see what training saw. Off by default; vector observations only (spinrl.normalize).
+        obs_clip: With obs_norm, the bound of a normalised entry, in standard deviations (10).
 
     Returns:
         The trained actor-critic.
@@ -214,6 +223,8 @@ def sac(
 
     # The replay buffer: actions are stored normalised, as the policy outputs them.
     buf = make_replay_buffer(envs, replay_size, device=device)
+    # With obs_norm, the statistics that normalise what the networks see (spinrl.normalize).
+    norms = offpolicy_normalizers(obs_space, obs_norm, obs_clip)
 
     # Set up the logger and save the configuration, only now: a refused environment, network or
     # buffer size above leaves no run directory behind.
@@ -292,7 +303,9 @@ def sac(
     def get_action(o: np.ndarray) -> np.ndarray:
         """A sample from the current policy, in [-1, 1]: SAC explores through its own randomness."""
         with torch.inference_mode():
-            a, _ = ac.pi(torch.as_tensor(o, device=device), with_logprob=False)
+            a, _ = ac.pi(
+                torch.as_tensor(norms.observation(o, count=False), device=device), with_logprob=False
+            )
         return a.cpu().numpy()
 
     # Everything a resume needs, saved at the end of every save_freq-th epoch. With resume=True,
@@ -306,6 +319,7 @@ def sac(
         temperature=temperature,
         alpha_optimizer=alpha_optimizer,
         replay_buffer=BufferCheckpoint(buf, save_buffer, logger, update_after),
+        **norms.checkpoint_entries(),
     )
     progress = checkpointer.start(logger, resume, epochs)  # .epoch, .t (env steps so far), .seconds()
 
@@ -335,6 +349,7 @@ def sac(
             # Only `terminated` counts as done; a time limit merely cut the episode off, so its last
             # target still bootstraps from Q(s', a').
             buf.store(obs, a, rew, real_next_obs(next_obs, ended, info), terminated, ended)
+            norms.observe(obs)  # obs_norm's statistics count every observation, raw as stored
 
             # Move on to the observation the copies are in now: the next action must be chosen from
             # it. Forgetting this line raises no error; the agent keeps acting on a stale state.
@@ -346,13 +361,15 @@ def sac(
             # pass, so count the multiples of update_every that t has just passed (with one copy,
             # Spinning Up's `t % update_every == 0`): one gradient step per env step for any num_envs.
             rounds = progress.t // update_every - (progress.t - num_envs) // update_every
+            if rounds:
+                norms.update()  # obs_norm: the statistics move before a round of updates, never inside one
             if rounds and buf.steps_stored >= update_after:
                 for _ in range(rounds * update_every):
-                    update(buf.sample_batch(batch_size))
+                    update(norms.batch(buf.sample_batch(batch_size)))
 
         # End of epoch: test the deterministic policy, log the epoch's row, save a checkpoint.
         run_test_episodes(
-            test_envs, ac, logger, seeds_for_test_episodes(seed, epoch, num_test_episodes), device
+            test_envs, ac, logger, seeds_for_test_episodes(seed, epoch, num_test_episodes), device, norms
         )
         stats.flush(logger, epoch)
         logger.log_tabular("Epoch", epoch)

@@ -31,6 +31,7 @@ from spinrl.envs import (
     steps_per_copy,
 )
 from spinrl.logx import EpochLogger
+from spinrl.normalize import offpolicy_normalizers
 from spinrl.offpolicy import (
     ActionMap,
     BufferCheckpoint,
@@ -77,6 +78,8 @@ def td3(
     save_buffer: bool = False,
     env_kwargs: dict | None = None,
     compile: bool = False,
+    obs_norm: bool = False,
+    obs_clip: float = 10.0,
 ) -> MLPTwinActorCritic:
     """Twin Delayed Deep Deterministic Policy Gradient (TD3)
 
@@ -185,6 +188,12 @@ def td3(
             long runs (on an H200, SAC ran 1.3x faster compiled, TD3 1.1x); on a CPU the compiled
             update measured 6-26% slower than the eager one, so off by default
             (benchmarks/results/offpolicy-throughput.md, offpolicy-throughput-cuda.md).
+        obs_norm: Feed the networks observations normalised by running statistics (mean 0, std 1,
+            clipped to +-obs_clip). The replay buffer keeps raw observations and each sampled batch
+            is normalised with the current statistics, which take in every env step and move before
+            each round of updates; they are saved with the policy, so test_policy and load_policy
+            see what training saw. Off by default; vector observations only (spinrl.normalize).
+        obs_clip: With obs_norm, the bound of a normalised entry, in standard deviations (10).
 
     Returns:
         The trained actor-critic.
@@ -220,6 +229,8 @@ def td3(
 
     # The replay buffer: actions are stored normalised, as the actor outputs them.
     buf = make_replay_buffer(envs, replay_size, device=device)
+    # With obs_norm, the statistics that normalise what the networks see (spinrl.normalize).
+    norms = offpolicy_normalizers(obs_space, obs_norm, obs_clip)
 
     # Set up the logger and save the configuration, only now: a refused environment, network or
     # buffer size above leaves no run directory behind.
@@ -291,7 +302,7 @@ def td3(
     def get_action(o: np.ndarray) -> np.ndarray:
         """The actor's action plus Gaussian exploration noise, clipped to [-1, 1]."""
         with torch.inference_mode():
-            a = ac.pi(torch.as_tensor(o, device=device)).cpu().numpy()
+            a = ac.pi(torch.as_tensor(norms.observation(o, count=False), device=device)).cpu().numpy()
         a += act_noise * np.random.randn(*a.shape).astype(np.float32)
         return np.clip(a, -1.0, 1.0)
 
@@ -304,6 +315,7 @@ def td3(
         pi_optimizer=pi_optimizer,
         q_optimizer=q_optimizer,
         replay_buffer=BufferCheckpoint(buf, save_buffer, logger, update_after),
+        **norms.checkpoint_entries(),
     )
     progress = checkpointer.start(logger, resume, epochs)  # .epoch, .t (env steps so far), .seconds()
 
@@ -333,6 +345,7 @@ def td3(
             # Only `terminated` counts as done; a time limit merely cut the episode off, so its last
             # target still bootstraps from Q(s', a').
             buf.store(obs, a, rew, real_next_obs(next_obs, ended, info), terminated, ended)
+            norms.observe(obs)  # obs_norm's statistics count every observation, raw as stored
 
             # Move on to the observation the copies are in now: the next action must be chosen from
             # it. Forgetting this line raises no error; the agent keeps acting on a stale state.
@@ -345,13 +358,15 @@ def td3(
             # Spinning Up's `t % update_every == 0`): one gradient step per env step for any num_envs.
             # j counts the steps of this round, for the policy delay.
             rounds = progress.t // update_every - (progress.t - num_envs) // update_every
+            if rounds:
+                norms.update()  # obs_norm: the statistics move before a round of updates, never inside one
             if rounds and buf.steps_stored >= update_after:
                 for j in range(rounds * update_every):
-                    update(buf.sample_batch(batch_size), update_policy=j % policy_delay == 0)
+                    update(norms.batch(buf.sample_batch(batch_size)), update_policy=j % policy_delay == 0)
 
         # End of epoch: test the deterministic actor, log the epoch's row, save a checkpoint.
         run_test_episodes(
-            test_envs, ac, logger, seeds_for_test_episodes(seed, epoch, num_test_episodes), device
+            test_envs, ac, logger, seeds_for_test_episodes(seed, epoch, num_test_episodes), device, norms
         )
         stats.flush(logger, epoch)
         logger.log_tabular("Epoch", epoch)

@@ -32,6 +32,7 @@ from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
 from spinrl.mpi import mpi_avg, mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
 from spinrl.nets import MLPActorCritic, count_vars, shared_encoder_features
+from spinrl.normalize import make_normalizers
 from spinrl.onpolicy import TrajectoryCollector
 from spinrl.rng import seed_everything
 
@@ -61,6 +62,11 @@ def trpo(
     device: str = "auto",
     algo: str = "trpo",
     env_kwargs: dict | None = None,
+    obs_norm: bool = False,
+    obs_clip: float = 10.0,
+    reward_norm: bool = False,
+    reward_clip: float = 10.0,
+    value_norm: bool = False,
 ) -> MLPActorCritic:
     """TRPO, with GAE-Lambda advantages (and NPG with ``algo="npg"``).
 
@@ -159,6 +165,15 @@ def trpo(
             (ALE/Pong-v5) they change the options of its protocol (spinrl.atari.ATARI_OPTIONS), e.g.
             ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them, so resumed
             runs, grid children and test_policy make the same env.
+        obs_norm: Feed the networks observations normalised by running statistics (mean 0, std 1,
+            clipped to +-obs_clip), updated once per epoch over env copies and MPI ranks and saved
+            with the policy (spinrl.normalize; see ppo for when it helps). Vector observations only.
+        obs_clip: With obs_norm, the bound of a normalised entry, in standard deviations (10).
+        reward_norm: Divide the rewards the learner sees by the running standard deviation of the
+            discounted return, clipped to +-reward_clip; EpRet still logs the env's own return.
+        reward_clip: With reward_norm, the bound of a scaled reward (10).
+        value_norm: Fit the critic to rewards-to-go normalised by their running mean and standard
+            deviation (LossV in those units; VVals and the advantages in the env's).
 
     Returns:
         The trained actor-critic.
@@ -182,6 +197,11 @@ def trpo(
     envs = make_vector_env(env_fn, num_envs, max_ep_len, asynchronous=async_envs)
     check_spaces(envs, algo)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
+
+    # Observation, reward and value normalisation, each on only if asked for (spinrl.normalize).
+    norms = make_normalizers(
+        obs_space, num_envs, gamma, obs_norm, obs_clip, reward_norm, reward_clip, value_norm
+    )
 
     # Create the actor-critic module, identical on every rank.
     ac = build_actor_critic(actor_critic, obs_space, act_space, ac_kwargs, algo).to(device)
@@ -220,7 +240,9 @@ def trpo(
     pi_params = list(ac.pi.parameters())
 
     # Checkpoints; a resumed run continues after the last one, everything restored.
-    checkpointer = Checkpointer(logger.output_dir, ac=ac, vf_optimizer=vf_optimizer)
+    checkpointer = Checkpointer(
+        logger.output_dir, ac=ac, vf_optimizer=vf_optimizer, **norms.checkpoint_entries()
+    )
     progress = checkpointer.start(logger, resume, epochs)
 
     def hessian_vector_product(kl: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -232,6 +254,8 @@ def trpo(
 
     def update(epoch: int):
         data = buf.get(device)
+        # The critic's targets: the rewards-to-go, normalised with value_norm.
+        data["ret"] = norms.value_targets(data["ret"])
 
         # The policy that collected the data, frozen: the KL constraint is measured against it.
         with torch.no_grad():
@@ -300,7 +324,7 @@ def trpo(
 
     # The env copies are reset once, here, seeded from (seed, rank, first epoch of this process);
     # after that, episodes run on across epoch ends and checkpoints.
-    collector = TrajectoryCollector(envs, ac, buf, logger, device)
+    collector = TrajectoryCollector(envs, ac, buf, logger, device, norms)
     collector.reset(env_seeds(seed, proc_id(), progress.epoch, num_envs))
 
     # Main loop: each epoch, collect experience with the current policy, update, log one row.

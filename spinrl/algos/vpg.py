@@ -29,7 +29,8 @@ from spinrl.gae_buffer import GAEBuffer
 from spinrl.logx import EpochLogger
 from spinrl.mpi import mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
 from spinrl.nets import MLPActorCritic, count_vars, shared_encoder_features
-from spinrl.onpolicy import TrajectoryCollector
+from spinrl.normalize import make_normalizers
+from spinrl.onpolicy import TrajectoryCollector, anneal_learning_rate
 from spinrl.rng import seed_everything
 
 
@@ -53,6 +54,14 @@ def vpg(
     async_envs: bool = False,
     device: str = "auto",
     env_kwargs: dict | None = None,
+    obs_norm: bool = False,
+    obs_clip: float = 10.0,
+    reward_norm: bool = False,
+    reward_clip: float = 10.0,
+    value_norm: bool = False,
+    max_grad_norm: float | None = None,
+    anneal_lr: bool = False,
+    adam_eps: float = 1e-8,
 ) -> MLPActorCritic:
     """VPG: one policy-gradient step per epoch, GAE-Lambda advantages, a learned critic as baseline.
 
@@ -131,6 +140,19 @@ def vpg(
             (ALE/Pong-v5) they change the options of its protocol (spinrl.atari.ATARI_OPTIONS), e.g.
             ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them, so resumed
             runs, grid children and test_policy make the same env.
+        obs_norm: Feed the networks observations normalised by running statistics (mean 0, std 1,
+            clipped to +-obs_clip), updated once per epoch over env copies and MPI ranks and saved
+            with the policy (spinrl.normalize; see ppo for when it helps). Vector observations only.
+        obs_clip: With obs_norm, the bound of a normalised entry, in standard deviations (10).
+        reward_norm: Divide the rewards the learner sees by the running standard deviation of the
+            discounted return, clipped to +-reward_clip; EpRet still logs the env's own return.
+        reward_clip: With reward_norm, the bound of a scaled reward (10).
+        value_norm: Fit the critic to rewards-to-go normalised by their running mean and standard
+            deviation (LossV in those units; VVals and the advantages in the env's).
+        max_grad_norm: Rescale each network's gradient to a global L2 norm of at most this (after
+            averaging over ranks); None (default) never clips.
+        anneal_lr: Decay both learning rates linearly to 0 over the run (set by the epoch).
+        adam_eps: The epsilon of both Adam optimisers (PyTorch's 1e-8 by default; 1e-5 is common).
 
     Returns:
         The trained actor-critic.
@@ -152,6 +174,11 @@ def vpg(
     envs = make_vector_env(env_fn, num_envs, max_ep_len, asynchronous=async_envs)
     check_spaces(envs, "vpg")
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
+
+    # Observation, reward and value normalisation, each on only if asked for (spinrl.normalize).
+    norms = make_normalizers(
+        obs_space, num_envs, gamma, obs_norm, obs_clip, reward_norm, reward_clip, value_norm
+    )
 
     # Create the actor-critic module, identical on every rank.
     ac = build_actor_critic(actor_critic, obs_space, act_space, ac_kwargs, "vpg").to(device)
@@ -187,17 +214,26 @@ def vpg(
         return ((v - data["ret"]) ** 2).mean()
 
     # Adam for the policy and for the critic, each with its own learning rate.
-    pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr)
-    vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr)
+    pi_optimizer = Adam(ac.pi.parameters(), lr=pi_lr, eps=adam_eps)
+    vf_optimizer = Adam(ac.v.parameters(), lr=vf_lr, eps=adam_eps)
 
     # Checkpoints; a resumed run continues after the last one, everything restored.
     checkpointer = Checkpointer(
-        logger.output_dir, ac=ac, pi_optimizer=pi_optimizer, vf_optimizer=vf_optimizer
+        logger.output_dir,
+        ac=ac,
+        pi_optimizer=pi_optimizer,
+        vf_optimizer=vf_optimizer,
+        **norms.checkpoint_entries(),
     )
     progress = checkpointer.start(logger, resume, epochs)
 
     def update(epoch: int):
         data = buf.get(device)
+        # The critic's targets: the rewards-to-go, normalised with value_norm.
+        data["ret"] = norms.value_targets(data["ret"])
+        if anneal_lr:
+            anneal_learning_rate(pi_optimizer, pi_lr, epoch, epochs)
+            anneal_learning_rate(vf_optimizer, vf_lr, epoch, epochs)
 
         with torch.no_grad():
             pi_l_old, pi_info_old = compute_loss_pi(data)
@@ -210,6 +246,8 @@ def vpg(
         loss_pi, pi_info = compute_loss_pi(data)
         loss_pi.backward()
         mpi_avg_grads(ac.pi)  # every rank steps with the gradient averaged over all ranks
+        if max_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(ac.pi.parameters(), max_grad_norm)
         pi_optimizer.step()
         with torch.no_grad():  # measure how far the step moved the policy
             loss_pi, pi_info = compute_loss_pi(data)
@@ -222,6 +260,8 @@ def vpg(
             loss_v = compute_loss_v(data, features)
             loss_v.backward()
             mpi_avg_grads(ac.v)
+            if max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(ac.v.parameters(), max_grad_norm)
             vf_optimizer.step()
 
         # Log the losses before the update and how much it changed them.
@@ -237,7 +277,7 @@ def vpg(
 
     # The env copies are reset once, here, seeded from (seed, rank, first epoch of this process);
     # after that, episodes run on across epoch ends and checkpoints.
-    collector = TrajectoryCollector(envs, ac, buf, logger, device)
+    collector = TrajectoryCollector(envs, ac, buf, logger, device, norms)
     collector.reset(env_seeds(seed, proc_id(), progress.epoch, num_envs))
 
     # Main loop: each epoch, collect experience with the current policy, update, log one row.
