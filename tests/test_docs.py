@@ -136,7 +136,19 @@ def test_every_exercise_has_a_solution_page() -> None:
 
 
 # ----- every documented command line names only what its parser accepts -------------------------------
-PAGES = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+
+
+def pages_with_commands() -> list[Path]:
+    """README.md, every page of docs/, and the markdown files those pages include (``--8<-- "x.md"``,
+    such as the benchmark tables with their exact commands): what a reader sees."""
+    pages = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+    for page in list(pages):
+        for included in re.findall(r'^\s*--8<-- "([^"]+\.md)"', page.read_text(), flags=re.MULTILINE):
+            if (ROOT / included).is_file() and ROOT / included not in pages:
+                pages.append(ROOT / included)
+    return pages
+
+
 FENCE = re.compile(r"^([ \t]*)```(\w*)[^\n]*\n(.*?)^\1```[ \t]*$", re.DOTALL | re.MULTILINE)
 SHELL_LANGS = ("", "bash", "sh", "shell", "console", "text")
 NOT_CHECKED = "<!-- commands not checked -->"
@@ -238,7 +250,7 @@ def documented_commands() -> list[tuple[str, list[str], bool]]:
     (``spinrl test_policy --deterministic``), whose flags are checked but not its positional arguments.
     """
     found = []
-    for page in PAGES:
+    for page in pages_with_commands():
         name = page.relative_to(ROOT).as_posix()
         text = page.read_text()
         for match in FENCE.finditer(text):
@@ -340,6 +352,7 @@ def test_documented_commands_are_found() -> None:
     places = {where.split(":")[0] for where, _, _ in commands}
     assert len(commands) >= 50, len(commands)
     assert {"README.md", "docs/user/running.md", "docs/user/atari.md"} <= places, places
+    assert any(place.startswith("benchmarks/results/") for place in places), "included pages are read too"
     assert (["plot", "data/cp", "--save", "cp.png"]) in [argv for _, argv, _ in commands]
     dqn = [argv for where, argv, _ in commands if where.startswith("docs/user/atari.md") and "--q_lr" in argv]
     assert dqn and "--save_buffer" in dqn[0], "a command continued over lines with \\ is read whole"
