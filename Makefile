@@ -7,12 +7,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench lint docs serve-docs clean
 
-# The venv is rebuilt when pyproject.toml changes. CPU torch 2.13.0 goes in first so that
-# no dependency can pull a multi-GB CUDA build.
+# The venv is rebuilt when pyproject.toml changes. torch 2.13.0 goes in first, so that no dependency
+# picks another version. Which build pip takes depends on the index: PyPI's Linux wheel is the CUDA build
+# (several GB); TORCH_INDEX=https://download.pytorch.org/whl/cpu takes the CPU build instead.
+TORCH_INDEX ?=
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(PIP) install --quiet -e ".[mujoco,box2d,atari,mpi,bench,video,dev,docs,ray]"
 	touch $(STAMP)
 

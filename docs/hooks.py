@@ -4,6 +4,7 @@ A figure is out of date when its SVG is missing, or older than docs/figures/make
 data it is drawn from (the learning curves' CSV files). Then the script runs once, in a subprocess with the
 same Python, and the build goes on. A failure of the script fails the build with its message.
 
+A few figures take numbers from the code (an algorithm's defaults); they are redrawn when that file changes.
 The SVG files are committed, so a checkout builds without redrawing anything.
 """
 
@@ -18,7 +19,27 @@ from mkdocs.exceptions import PluginError
 
 log = logging.getLogger("mkdocs.hooks.figures")
 
-FIGURES = ("agent_env_loop", "taxonomy", "ppo_clip", "sac_squash", "learning_curves")
+FIGURES = (
+    "agent_env_loop",
+    "taxonomy",
+    "ppo_clip",
+    "sac_squash",
+    "learning_curves",
+    "terminated_truncated",
+    "gae_weights",
+    "trpo_step",
+    "td3_smoothing",
+    "offpolicy_schedule",
+    "steps_split",
+)
+# Figures drawn with numbers read from the code (defaults from a signature, the split of an epoch's
+# steps): redrawn when that file is newer too.
+CODE_INPUTS = {
+    "trpo_step": ["spinrl/algos/trpo.py"],
+    "td3_smoothing": ["spinrl/algos/td3.py"],
+    "offpolicy_schedule": ["spinrl/algos/dqn.py"],
+    "steps_split": ["spinrl/envs.py"],
+}
 
 
 def _stale(figures_dir: Path, repo: Path) -> list[str]:
@@ -28,6 +49,7 @@ def _stale(figures_dir: Path, repo: Path) -> list[str]:
     for name in FIGURES:
         svg = figures_dir / f"{name}.svg"
         inputs = [script] + (curves if name == "learning_curves" else [])
+        inputs += [repo / path for path in CODE_INPUTS.get(name, [])]
         if not svg.exists() or any(path.stat().st_mtime > svg.stat().st_mtime for path in inputs):
             stale.append(name)
     return stale

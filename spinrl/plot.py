@@ -147,11 +147,19 @@ def column_for(run: Run, name: str) -> str:
 
 
 def smooth(y: np.ndarray, window: int) -> np.ndarray:
-    """Spinning Up's smoothing: each point becomes the mean of the ``window`` points around it."""
-    if window <= 1:
+    """Spinning Up's smoothing: each point becomes the mean of the ``window`` points around it.
+
+    Near the ends, and on a run shorter than the window, a point averages only the points that exist.
+    The centred slice of the full convolution is taken by hand: ``np.convolve(..., "same")`` returns
+    ``window`` values, not ``len(y)``, when the window is the longer of the two.
+    """
+    if window <= 1 or len(y) == 0:
         return y
     kernel = np.ones(window)
-    return np.convolve(y, kernel, "same") / np.convolve(np.ones_like(y), kernel, "same")
+    start = (window - 1) // 2
+    sums = np.convolve(y, kernel, "full")[start : start + len(y)]
+    counts = np.convolve(np.ones_like(y), kernel, "full")[start : start + len(y)]
+    return sums / counts
 
 
 ESTIMATORS = {"mean": np.mean, "median": np.median, "min": np.min, "max": np.max}

@@ -1,14 +1,23 @@
-"""The documentation site builds with --strict, its runnable code blocks run, and it covers what exists.
+"""The documentation site builds with --strict, its runnable code blocks run, its commands parse, and it
+covers what exists.
 
 A code block is runnable when the line before its opening fence is ``<!-- runnable -->``; it must then run
 on its own (fresh namespace) in well under a second.
+
+Every ``spinrl ...`` command line in README.md and docs/ (in code blocks and inline code) goes through the
+real command line up to the point where it would start working: an algorithm's through ``spinrl.cli`` until
+the grid would launch, another command's until its argparse parser would read the arguments. The pages are
+read when the tests run, so a command added to any page is checked. A block preceded by
+``<!-- commands not checked -->`` is left out (for a deliberately wrong command).
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,6 +25,11 @@ from pathlib import Path
 
 import pytest
 
+import spinrl.grid
+import spinrl.launch_zygote
+import spinrl.mpi
+from spinrl import cli
+from spinrl.errors import UserError
 from spinrl.exercises.registry import EXERCISES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,3 +133,280 @@ def test_every_exercise_has_a_solution_page() -> None:
         page = ROOT / ex.docs_page
         assert page.is_file(), ex.docs_page
         assert f"spinrl/exercises/solutions/{ex.stem}.py" in page.read_text()
+
+
+# ----- every documented command line names only what its parser accepts -------------------------------
+
+
+def pages_with_commands() -> list[Path]:
+    """README.md, every page of docs/, and the markdown files those pages include (``--8<-- "x.md"``,
+    such as the benchmark tables with their exact commands): what a reader sees."""
+    pages = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+    for page in list(pages):
+        for included in re.findall(r'^\s*--8<-- "([^"]+\.md)"', page.read_text(), flags=re.MULTILINE):
+            if (ROOT / included).is_file() and ROOT / included not in pages:
+                pages.append(ROOT / included)
+    return pages
+
+
+FENCE = re.compile(r"^([ \t]*)```(\w*)[^\n]*\n(.*?)^\1```[ \t]*$", re.DOTALL | re.MULTILINE)
+SHELL_LANGS = ("", "bash", "sh", "shell", "console", "text")
+NOT_CHECKED = "<!-- commands not checked -->"
+SHELL_OPERATORS = ("&&", "||", "|", ";", "&")
+WRAPPERS = ("$", "srun", "nohup", "time", "exec", "env", "nice")
+
+
+def _join_continuations(code: str) -> list[tuple[int, str]]:
+    """(line offset, logical line): a line ending in a backslash goes on with the next."""
+    out: list[tuple[int, str]] = []
+    pending, start = "", 0
+    for i, line in enumerate(code.split("\n")):
+        if not pending:
+            start = i
+        if line.rstrip().endswith("\\"):
+            pending += line.rstrip()[:-1] + " "
+            continue
+        out.append((start, pending + line))
+        pending = ""
+    if pending:
+        out.append((start, pending))
+    return out
+
+
+def spinrl_argv(segment: list[str]) -> list[str] | None:
+    """The arguments after ``spinrl`` in one shell command, or None if it is not a spinrl command.
+
+    ``python -m spinrl.algos.ppo ...`` is ``spinrl ppo ...`` and ``python -m spinrl.cli ...`` is
+    ``spinrl ...``. Leading ``$`` prompts, ``VAR=value`` assignments and wrappers such as ``srun`` are
+    skipped; placeholders (``spinrl ALGO --KEY VALUE``) are not commands.
+    """
+    tokens = list(segment)
+    while tokens and (tokens[0] in WRAPPERS or re.fullmatch(r"[A-Za-z_]\w*=\S*", tokens[0])):
+        tokens.pop(0)
+    if not tokens:
+        return None
+    if tokens[0] == "spinrl" or tokens[0].endswith("/spinrl"):
+        argv = tokens[1:]
+    elif re.fullmatch(r"(\S*/)?python3?", tokens[0]) and len(tokens) > 2 and tokens[1] == "-m":
+        module = tokens[2]
+        if module.startswith("spinrl.algos."):
+            argv = [module.rsplit(".", 1)[1], *tokens[3:]]
+        elif module == "spinrl.cli":
+            argv = tokens[3:]
+        else:
+            return None
+    else:
+        return None
+    if (
+        argv[:1] == ["..."]
+        or any(re.fullmatch(r"(--)?[A-Z][A-Z_]*", t) for t in argv[:1])
+        or any(re.fullmatch(r"--[A-Z][A-Z_]*", t) for t in argv)
+    ):
+        return None  # a synopsis: spinrl ALGO ..., spinrl ppo --KEY VALUE
+    # Optional parts of a synopsis: [--episodes 10] [--render] become plain flags.
+    out, in_option = [], False
+    for tok in argv:
+        if tok.startswith("[-"):
+            tok, in_option = tok[1:], True
+        if in_option and tok.endswith("]"):
+            tok, in_option = tok[:-1], False
+        out.append(tok)
+    return out
+
+
+def split_shell(line: str) -> list[list[str]]:
+    """The commands of one shell line: split at ``&&``, ``|``, ``;``, without redirections or comments."""
+    segments: list[list[str]] = [[]]
+    tokens = shlex.split(line, comments=True)
+    skip_next = False
+    for tok in tokens:
+        if skip_next:
+            skip_next = False
+        elif tok in SHELL_OPERATORS:
+            segments.append([])
+        elif re.fullmatch(r"\d?>>?|<", tok):
+            skip_next = True  # the redirection's target follows
+        elif re.match(r"\d?>>?\S|<\S", tok):
+            pass
+        else:
+            segments[-1].append(tok)
+    return [s for s in segments if s]
+
+
+def _commands_in(line: str, where: str, whole: bool) -> list[tuple[str, list[str], bool]]:
+    if not re.search(r"(^|[\s/])spinrl(\s|$)|-m spinrl\.", line):
+        return []
+    try:
+        segments = split_shell(line)
+    except ValueError as err:  # unbalanced quotes: a command the shell could not read either
+        return [(where, [f"<shell cannot read {line!r}: {err}>"], whole)]
+    return [(where, argv, whole) for argv in map(spinrl_argv, segments) if argv is not None]
+
+
+def documented_commands() -> list[tuple[str, list[str], bool]]:
+    """(``page:line``, argv after ``spinrl``, whole) for every spinrl command in README.md and docs/.
+
+    ``whole`` is True for a code block's line, a complete command; inline code may be a fragment
+    (``spinrl test_policy --deterministic``), whose flags are checked but not its positional arguments.
+    """
+    found = []
+    for page in pages_with_commands():
+        name = page.relative_to(ROOT).as_posix()
+        text = page.read_text()
+        for match in FENCE.finditer(text):
+            if match.group(2) not in SHELL_LANGS:
+                continue
+            if text[: match.start()].rstrip().endswith(NOT_CHECKED):
+                continue
+            first = text[: match.start(3)].count("\n") + 1
+            is_text = match.group(2) == "text"
+            for offset, line in _join_continuations(match.group(3)):
+                line = line.strip()
+                if is_text and not line.startswith("$ "):
+                    continue  # output shown in a text block; only "$ ..." lines are commands
+                found += _commands_in(line, f"{name}:{first + offset}", True)
+        # Inline code outside the fenced blocks (blanked out, keeping line numbers).
+        prose = FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+        for match in re.finditer(r"`([^`]+)`", prose):
+            span = match.group(1)
+            if "\n\n" in span or not re.match(r"(\S+=\S+ )*(\$ )?(\S*/)?(spinrl |python3? -m spinrl)", span):
+                continue
+            line = prose[: match.start()].count("\n") + 1
+            found += _commands_in(span.replace("\n", " "), f"{name}:{line}", False)
+    return found
+
+
+class _Launched(BaseException):
+    """Raised where the grid would start its runs (a BaseException: no ``except Exception`` catches it)."""
+
+
+class _Parsed(BaseException):
+    """Raised where a command's argparse parser would read its arguments; carries the parser and argv."""
+
+    def __init__(self, parser: argparse.ArgumentParser, args: list[str] | None) -> None:
+        super().__init__()
+        self.parser, self.args = parser, args
+
+
+def _launch(self, *args, **kwargs) -> None:
+    raise _Launched()
+
+
+def _capture(self, args=None, namespace=None):
+    raise _Parsed(self, None if args is None else list(args))
+
+
+def _first_flag_error(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """The first ``-x``/``--name`` token of argv that the parser has no option for."""
+    for tok in argv:
+        if re.match(r"--?[A-Za-z]", tok):
+            flag = tok.split("=", 1)[0]
+            if flag not in parser._option_string_actions:
+                valid = ", ".join(sorted(s for s in parser._option_string_actions if s.startswith("--")))
+                return f"{parser.prog} has no option {flag} (valid: {valid})"
+    return None
+
+
+def check_command(argv: list[str], whole: bool, monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """None if ``spinrl ARGV`` gets past its command line's checks, else what is wrong with it."""
+    is_algorithm = cli.algorithm_name(argv[0]) in cli.available_algorithms() if argv else False
+    if is_algorithm and not whole and not {"--env", "--env_name", "--env_fn"} & set(argv):
+        argv = [*argv, "--env", "CartPole-v1"]  # an inline fragment may leave the environment out
+    if not whole and len(argv) == 1 and not argv[0].startswith("-"):  # prose naming a command: `spinrl ls`
+        known = argv[0] in cli.COMMANDS or is_algorithm
+        return None if known else f"no command {argv[0]!r}"
+    if argv and argv[0] == "demo":
+        return None if len(argv) == 1 else f"spinrl demo takes no arguments: {argv[1:]}"
+    monkeypatch.setattr(spinrl.grid.ExperimentGrid, "run", _launch)
+    monkeypatch.setattr(spinrl.launch_zygote, "start_early", lambda *a, **k: None)
+    # --cpu 32 is refused on a small machine; the docs may show a cluster's command.
+    monkeypatch.setattr(spinrl.mpi, "resolve_num_cpu", lambda n, *a, **k: n if isinstance(n, int) else 1)
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", _capture)
+    try:
+        code = cli.main(argv)
+    except _Launched:
+        return None
+    except _Parsed as parsed:
+        monkeypatch.undo()
+        if not whole:
+            return _first_flag_error(parsed.parser, parsed.args or [])
+        try:
+            parsed.parser.parse_args(parsed.args)
+        except SystemExit as exit_:
+            return None if exit_.code == 0 else f"argparse refused it (exit {exit_.code})"
+        except UserError as err:
+            return str(err)
+        return None
+    except UserError as err:
+        return str(err)
+    finally:
+        monkeypatch.undo()
+    if code == 0 and {"-h", "--help"} & set(argv):
+        return None  # printed its help
+    return f"exit code {code} without getting to launch or parse"
+
+
+def test_documented_commands_are_found() -> None:
+    """The extraction itself works: it finds the README's quick start and commands on many pages."""
+    commands = documented_commands()
+    places = {where.split(":")[0] for where, _, _ in commands}
+    assert len(commands) >= 50, len(commands)
+    assert {"README.md", "docs/user/running.md", "docs/user/atari.md"} <= places, places
+    assert any(place.startswith("benchmarks/results/") for place in places), "included pages are read too"
+    assert (["plot", "data/cp", "--save", "cp.png"]) in [argv for _, argv, _ in commands]
+    dqn = [argv for where, argv, _ in commands if where.startswith("docs/user/atari.md") and "--q_lr" in argv]
+    assert dqn and "--save_buffer" in dqn[0], "a command continued over lines with \\ is read whole"
+
+
+def test_command_checker_catches_wrong_flags(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    """Each kind of mistake the docs could make is caught; a right command passes."""
+    assert (
+        check_command(["ppo", "--env", "CartPole-v1", "--hid", "[32]", "--exp_name", "x"], True, monkeypatch)
+        is None
+    )
+    assert "clip_ration" in check_command(
+        ["ppo", "--env", "CartPole-v1", "--clip_ration", "0.1"], True, monkeypatch
+    )
+    assert "unknown command" in check_command(["ppoo", "--env", "CartPole-v1"], True, monkeypatch)
+    assert check_command(["plot", "data/cp", "--smooth", "5"], True, monkeypatch) is None
+    assert "--smoth" in check_command(["plot", "data/cp", "--smoth", "5"], False, monkeypatch)
+    assert check_command(["plot", "data/cp", "--smoth", "5"], True, monkeypatch) is not None
+    assert check_command(["test_policy", "--deterministic"], False, monkeypatch) is None  # a fragment
+    assert check_command(["exercise", "1.1", "--solution"], True, monkeypatch) is None
+    assert check_command(["exercise", "1.1", "--solutions"], True, monkeypatch) is not None
+    assert check_command(["--help"], True, monkeypatch) is None
+    assert check_command(["exercise"], False, monkeypatch) is None  # prose naming the command
+    assert check_command(["exercises"], False, monkeypatch) is not None
+    assert "sac runs in one process" in check_command(
+        ["sac", "--env", "Pendulum-v1", "--cpu", "2"], True, monkeypatch
+    )
+    assert spinrl_argv(shlex.split("MUJOCO_GL=egl .venv/bin/spinrl test_policy d --render")) == [
+        "test_policy",
+        "d",
+        "--render",
+    ]
+    assert spinrl_argv(shlex.split("python -m spinrl.algos.td3 --env Hopper-v5")) == [
+        "td3",
+        "--env",
+        "Hopper-v5",
+    ]
+    assert spinrl_argv(shlex.split("spinrl ALGO --help")) is None
+    assert spinrl_argv(shlex.split("spinrl test_policy R [--episodes 10] [--render]")) == [
+        "test_policy",
+        "R",
+        "--episodes",
+        "10",
+        "--render",
+    ]
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize(
+    ("where", "argv", "whole"), documented_commands(), ids=lambda v: v if isinstance(v, str) else ""
+)
+def test_documented_command_parses(
+    where: str, argv: list[str], whole: bool, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    problem = check_command(argv, whole, monkeypatch)
+    out = capsys.readouterr()
+    assert problem is None, f"{where}: spinrl {shlex.join(argv)}: {problem}\n{out.err[-500:]}"

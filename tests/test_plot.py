@@ -170,6 +170,28 @@ def test_smooth_and_bootstrap_band():
     assert np.array_equal(one[1], ys[0]) and np.array_equal(one[2], ys[0])
 
 
+def test_smooth_window_longer_than_the_run():
+    y = np.array([1.0, 2.0, 6.0])
+    for window in (2, 3):  # where the window fits, the same numbers as numpy's centred convolution
+        same = np.convolve(y, np.ones(window), "same") / np.convolve(np.ones(3), np.ones(window), "same")
+        assert np.allclose(smooth(y, window), same)
+    # Longer than the run: one value per epoch, each the mean of the points its window reaches.
+    assert np.allclose(smooth(y, 5), [3.0, 3.0, 3.0])
+    assert np.allclose(smooth(y, 4), [1.5, 3.0, 3.0])  # an even window reaches one more point ahead
+    assert np.allclose(smooth(y[:1], 5), [1.0])
+
+
+def test_smooth_longer_than_a_short_run_plots(tmp_path, capsys):
+    """The README's ``--smooth 5`` on runs of 2 and 3 epochs: a figure, no IndexError."""
+    write_run(tmp_path / "short" / "short_s0", "ppo", "CartPole-v1", 0, [1.0, 2.0])
+    write_run(tmp_path / "short" / "short_s1", "ppo", "CartPole-v1", 1, [1.0, 2.0, 4.0])
+    out = tmp_path / "short.png"
+    argv = [str(tmp_path / "short"), "--value", "AverageEpRet", "--smooth", "5", "--save", str(out)]
+    assert run_main_guarded(main, argv) == 0
+    assert out.stat().st_size > 0
+    assert "Traceback" not in capsys.readouterr().err
+
+
 def test_estimator_option_median_and_max():
     import numpy as np
 

@@ -343,12 +343,450 @@ def learning_curves() -> Path | None:
     return save(fig, "learning_curves")
 
 
+# ----- figures that teach the traps of the algorithms -------------------------------------------------
+def _spinrl_defaults(algo: str, *names: str) -> dict:
+    """Default hyperparameters read from the algorithm's signature (the one source of truth), so that a
+    figure drawn with "the defaults" follows them when they change."""
+    import importlib
+    import inspect
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    fn = getattr(importlib.import_module(f"spinrl.algos.{algo}"), algo)
+    params = inspect.signature(fn).parameters
+    return {name: params[name].default for name in names}
+
+
+def terminated_truncated() -> Path:
+    """Two episodes that end at step T: by a terminal state (no bootstrap) and by a time limit (bootstrap
+    from the value of the observation really reached)."""
+    fig, ax = plt.subplots(figsize=(10, 5.2))
+    ax.set_xlim(-0.4, 11.6)
+    ax.set_ylim(-0.5, 5.6)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    xs = [0.6, 2.4, 5.6, 7.6]
+    labels = ["$s_0$", "$s_1$", "$s_{T-1}$", "$s_T$"]
+    for y, ending in ((4.3, "terminated"), (1.6, "truncated")):
+        color = RED if ending == "terminated" else BLUE
+        for x, label in zip(xs, labels):
+            ax.add_patch(plt.Circle((x, y), 0.42, facecolor="white", edgecolor=GREY, linewidth=1.5))
+            ax.text(x, y, label, ha="center", va="center", fontsize=12)
+        for (x0, x1), r in zip(zip(xs[:-1], xs[1:]), ["$r_0$", None, "$r_{T-1}$"]):
+            if r is None:
+                ax.text((x0 + x1) / 2, y, "$\\cdots$", ha="center", va="center", fontsize=16, color=GREY)
+                continue
+            arrow(ax, (x0 + 0.45, y), (x1 - 0.45, y), color=GREY)
+            ax.text((x0 + x1) / 2, y + 0.3, r, ha="center", fontsize=11, color=GREY)
+        x_end = 9.8
+        arrow(ax, (xs[-1] + 0.45, y), (x_end - 0.5, y), color=color)
+        ax.text((xs[-1] + x_end) / 2, y + 0.3, "$r_T$", ha="center", fontsize=11, color=color)
+        if ending == "terminated":
+            ax.add_patch(
+                FancyBboxPatch(
+                    (x_end - 0.45, y - 0.42),
+                    0.9,
+                    0.84,
+                    boxstyle="square,pad=0",
+                    facecolor=RED,
+                    alpha=0.18,
+                    edgecolor=RED,
+                    linewidth=1.5,
+                )
+            )
+            ax.text(x_end, y, "$s_{T+1}$", ha="center", va="center", fontsize=12)
+            ax.text(x_end, y - 0.75, "terminal: no future", ha="center", fontsize=10, color=RED)
+            ax.text(
+                0.0,
+                y + 0.95,
+                "terminated  (the pole fell, the robot crashed)",
+                fontsize=12,
+                color=RED,
+                weight="bold",
+            )
+            ax.text(3.0, y - 1.0, "last target:  $r_T + \\gamma \\cdot 0$", fontsize=12, color=RED)
+        else:
+            ax.add_patch(
+                plt.Circle((x_end, y), 0.42, facecolor=BLUE, alpha=0.18, edgecolor=BLUE, linewidth=1.5)
+            )
+            ax.text(x_end, y, "$s_{T+1}$", ha="center", va="center", fontsize=12)
+            ax.plot([x_end + 0.45, x_end + 1.5], [y, y], color=BLUE, linestyle=(0, (2, 3)), linewidth=1.6)
+            ax.text(x_end + 0.5, y + 0.3, "would go on", fontsize=9, color=BLUE)
+            ax.text(
+                0.0,
+                y + 0.95,
+                "truncated  (a time limit, max_ep_len, the end of an epoch)",
+                fontsize=12,
+                color=BLUE,
+                weight="bold",
+            )
+            ax.text(3.0, y - 1.0, "last target:  $r_T + \\gamma\\, V(s_{T+1})$", fontsize=12, color=BLUE)
+            ax.text(
+                3.0,
+                y - 1.65,
+                "$s_{T+1}$ is the observation really reached: a vector env has already reset the copy and\n"
+                'returns the next episode\'s first observation, so take $s_{T+1}$ from info["final_obs"].',
+                fontsize=9.5,
+                color=GREY,
+                va="top",
+            )
+    fig.tight_layout()
+    return save(fig, "terminated_truncated")
+
+
+def gae_weights() -> Path:
+    """GAE(λ) as a λ-weighted average of n-step advantage estimates, on a long path and on a path that is
+    cut after a few steps (the longest estimate, which bootstraps at the cut, takes the rest)."""
+    # The identity the figure shows, checked on random numbers: sum_l (γλ)^l δ_{t+l} equals the weighted
+    # average of the n-step estimates A^(n) = sum_{l<n} γ^l δ_{t+l} (+ the bootstrap, inside the last δ).
+    rng = np.random.default_rng(0)
+    gamma, lam, length = 0.99, 0.9, 6
+    deltas = rng.normal(size=length)
+    gae = sum((gamma * lam) ** k * deltas[k] for k in range(length))
+    n_step = [sum(gamma**k * deltas[k] for k in range(n)) for n in range(1, length + 1)]
+    weights = [(1 - lam) * lam ** (n - 1) for n in range(1, length)] + [lam ** (length - 1)]
+    assert abs(gae - sum(w * a for w, a in zip(weights, n_step))) < 1e-12
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [1.5, 1]})
+    n = np.arange(1, 31)
+    for lam_i, color in ((0.5, GREEN), (0.9, BLUE), (0.97, ORANGE)):
+        left.plot(
+            n,
+            (1 - lam_i) * lam_i ** (n - 1),
+            "o-",
+            color=color,
+            markersize=3.5,
+            linewidth=1.4,
+            label=f"$\\lambda$ = {lam_i}",
+        )
+    left.set_xlabel("n: steps before the estimate bootstraps with $V$")
+    left.set_ylabel("weight of $\\hat A^{(n)}_t$")
+    left.set_title("a long path: weights $(1-\\lambda)\\lambda^{n-1}$", fontsize=11)
+    left.legend(frameon=False)
+    left.text(
+        14,
+        0.32,
+        "$\\lambda = 0$: only $\\hat A^{(1)} = \\delta_t$ (low variance, biased)\n"
+        "$\\lambda = 1$: only $\\hat A^{(\\infty)}$, the return minus $V(s_t)$\n(unbiased, high variance)",
+        fontsize=9,
+        color=GREY,
+        va="top",
+    )
+    ns = np.arange(1, length + 1)
+    colors = [BLUE] * (length - 1) + [ORANGE]
+    right.bar(ns, weights, color=colors, alpha=0.8)
+    for x, w in zip(ns, weights):
+        right.text(x, w + 0.01, f"{w:.2f}", ha="center", fontsize=9)
+    right.set_xticks(ns)
+    right.set_xlabel("n")
+    right.set_title(f"a path cut {length} steps after $t$ ($\\lambda$ = {lam})", fontsize=11)
+    right.text(
+        length - 0.1,
+        weights[-1] + 0.07,
+        "the rest, $\\lambda^{5}$:\nthe estimate that reaches\nthe cut and bootstraps there",
+        ha="right",
+        fontsize=9,
+        color=ORANGE,
+    )
+    right.set_ylim(0, 0.8)
+    fig.tight_layout()
+    return save(fig, "gae_weights")
+
+
+def trpo_step() -> Path:
+    """TRPO's step in a 2-D parameter space: the KL ellipse of the quadratic model, the gradient and the
+    natural gradient, and the backtracking points checked against the exact KL."""
+    delta = 0.01
+    d = _spinrl_defaults("trpo", "backtrack_coeff", "backtrack_iters")
+    coeff, tries = d["backtrack_coeff"], d["backtrack_iters"]
+    h = np.array([[4.0, 0.6], [0.6, 1.0]])  # the KL's Hessian (Fisher matrix) at θ_k
+    g = np.array([1.0, 1.0])  # the policy gradient
+
+    def quadratic_kl(d: np.ndarray) -> np.ndarray:
+        return 0.5 * np.einsum("...i,ij,...j->...", d, h, d)
+
+    def exact_kl(d: np.ndarray) -> np.ndarray:
+        # Made up for the picture: the real KL grows faster than its quadratic model on one side.
+        return quadratic_kl(d) * (1 + 12.0 * np.clip(d[..., 1], 0, None))
+
+    x = np.linalg.solve(h, g)  # the natural gradient direction H^-1 g
+    full = np.sqrt(2 * delta / (x @ h @ x)) * x  # the step that reaches the ellipse
+    plain = np.sqrt(2 * delta / (g @ h @ g)) * g  # the plain gradient, scaled to the same model KL
+
+    fig, ax = plt.subplots(figsize=(9.2, 5.4))
+    lim = 0.17
+    grid = np.linspace(-lim, lim, 500)
+    xx, yy = np.meshgrid(grid, grid)
+    pts = np.stack([xx, yy], axis=-1)
+    ax.contourf(xx, yy, quadratic_kl(pts), levels=[0, delta], colors=[BLUE], alpha=0.12)
+    ax.contour(xx, yy, quadratic_kl(pts), levels=[delta], colors=[BLUE], linewidths=1.6)
+    ax.contour(xx, yy, exact_kl(pts), levels=[delta], colors=[RED], linewidths=1.4, linestyles="--")
+    for level in np.linspace(-0.4, 0.4, 17):  # level lines of the linear surrogate g·Δ
+        ax.plot(grid, (level - g[0] * grid) / g[1], color=GREY, linewidth=0.5, alpha=0.5)
+    ax.annotate("", xy=plain, xytext=(0, 0), arrowprops=dict(arrowstyle="-|>", color=GREY, lw=1.6))
+    ax.text(plain[0] + 0.006, plain[1] - 0.012, "gradient $g$", color=GREY, fontsize=10)
+    ax.annotate("", xy=full, xytext=(0, 0), arrowprops=dict(arrowstyle="-|>", color=BLUE, lw=2))
+    ax.text(
+        full[0] - 0.008, full[1] + 0.01, "natural gradient $H^{-1}g$", color=BLUE, fontsize=10, ha="right"
+    )
+    accepted = None
+    for j in range(tries):
+        point = coeff**j * full
+        if accepted is None and exact_kl(point) <= delta:
+            accepted = j
+        if accepted is not None and j > accepted:
+            break  # the line search stops at the first step that passes
+        ax.plot(*point, "o", color=GREEN if j == accepted else RED, markersize=7, zorder=5)
+    ax.annotate(
+        f"accepted: $j$ = {accepted}",
+        xy=coeff**accepted * full,
+        xytext=(0.045, 0.1),
+        color=GREEN,
+        fontsize=10,
+        arrowprops=dict(arrowstyle="-", color=GREEN),
+    )
+    ax.plot(0, 0, "ko", markersize=5)
+    ax.text(0.006, -0.016, "$\\theta_k$", fontsize=12)
+    ax.set_xlabel("$\\Delta_1$")
+    ax.set_ylabel("$\\Delta_2$")
+    ax.set_aspect("equal")
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.text(
+        1.05,
+        0.5,
+        "blue: $\\frac{1}{2}\\Delta^\\top H \\Delta \\leq \\delta$, the quadratic model\n"
+        "of the KL; the full step ends on it\n\n"
+        "dashed red: where the exact KL $= \\delta$\n\n"
+        f"dots: $\\alpha^j$ times the full step,\n$\\alpha$ = backtrack_coeff = {coeff};\n"
+        "red: the exact KL is too large\n\n"
+        "grey lines: level lines of the\nsurrogate $g^\\top\\Delta$; the gradient $g$\n"
+        "is steepest in plain distance,\n$H^{-1}g$ per unit of KL",
+        transform=ax.transAxes,
+        fontsize=9.5,
+        va="center",
+    )
+    fig.tight_layout()
+    return save(fig, "trpo_step")
+
+
+def td3_smoothing() -> Path:
+    """A critic with a narrow, wrong peak; the target policy sits on it; target policy smoothing averages
+    Q over clipped noise around the target action, which flattens the peak."""
+    d = _spinrl_defaults("td3", "target_noise", "noise_clip")
+    sigma, c = d["target_noise"], d["noise_clip"]
+    a = np.linspace(-1, 1, 801)
+
+    def q(x: np.ndarray) -> np.ndarray:
+        return 1.0 - 1.5 * (x - 0.35) ** 2 + 1.6 * np.exp(-(((x + 0.45) / 0.025) ** 2))
+
+    # E_ε[Q(clip(a + clip(ε, -c, c), -1, 1))], ε ~ N(0, σ²), by quadrature on a fine grid of ε; the mass
+    # beyond ±c sits on ±c, as the clip puts it there.
+    eps = np.linspace(-c, c, 2001)
+    dens = np.exp(-0.5 * (eps / sigma) ** 2)
+    dens *= (1 - _normal_tail(c / sigma) * 2) / np.trapezoid(dens, eps)
+    smoothed = np.array(
+        [
+            np.trapezoid(dens * q(np.clip(x + eps, -1, 1)), eps)
+            + _normal_tail(c / sigma) * (q(np.clip(x - c, -1, 1)) + q(np.clip(x + c, -1, 1)))
+            for x in a
+        ]
+    )
+    mu = -0.45
+    fig, ax = plt.subplots(figsize=(8.4, 4.4))
+    ax.plot(a, q(a), color=RED, linewidth=1.6, label="the critic $Q(s', a)$, with a narrow wrong peak")
+    ax.plot(
+        a,
+        smoothed,
+        color=BLUE,
+        linewidth=2,
+        label="what the target sees: $\\mathbb{E}_\\epsilon[Q(s', a + \\mathrm{clip}(\\epsilon))]$",
+    )
+    ax.axvline(mu, color=GREY, linewidth=1, linestyle=":")
+    i = np.argmin(abs(a - mu))
+    ax.plot(mu, q(a)[i], "o", color=RED)
+    ax.plot(mu, smoothed[i], "o", color=BLUE)
+    ax.annotate(
+        "without smoothing the target\nbelieves the peak",
+        xy=(mu, q(a)[i]),
+        xytext=(-0.98, 2.05),
+        fontsize=9,
+        color=RED,
+        arrowprops=dict(arrowstyle="-", color=RED),
+    )
+    # The noise around the target action, drawn on the floor of the plot.
+    floor = -1.05
+    shown = np.linspace(-c, c, 200)
+    ax.fill_between(
+        mu + shown,
+        floor,
+        floor + 0.5 * np.exp(-0.5 * (shown / sigma) ** 2),
+        color=GREY,
+        alpha=0.25,
+        linewidth=0,
+    )
+    ax.text(
+        mu + c + 0.02,
+        floor + 0.05,
+        f"noise: $\\sigma$ = {sigma}, clipped at $\\pm${c}\n(target_noise, noise_clip; half-range units)",
+        fontsize=9,
+        color=GREY,
+    )
+    ax.text(mu - 0.02, floor - 0.22, "$\\mu_{\\theta_{targ}}(s')$", ha="center", fontsize=10)
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(floor - 0.3, 2.4)
+    ax.set_xlabel("action $a$ (normalised to $[-1, 1]$)")
+    ax.set_ylabel("value")
+    ax.legend(frameon=False, loc="upper right", fontsize=9)
+    fig.tight_layout()
+    return save(fig, "td3_smoothing")
+
+
+def _normal_tail(z: float) -> float:
+    """P(ε > zσ) for a standard normal, without scipy."""
+    import math
+
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def offpolicy_schedule() -> Path:
+    """DQN's ε schedule over env steps, with the phases set by start_steps and update_after; and, zoomed in,
+    the gradient steps that update_every and steps_per_update give."""
+    d = _spinrl_defaults(
+        "dqn",
+        "start_steps",
+        "update_after",
+        "update_every",
+        "epsilon_start",
+        "epsilon_end",
+        "epsilon_decay_steps",
+    )
+    start, after, every = d["start_steps"], d["update_after"], d["update_every"]
+    decay, e0, e1 = d["epsilon_decay_steps"], d["epsilon_start"], d["epsilon_end"]
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(8.6, 6.0), gridspec_kw={"height_ratios": [1.1, 1]})
+    t = np.linspace(0, start + 1.6 * decay, 1000)
+    eps = e0 + np.clip((t - start) / decay, 0, 1) * (e1 - e0)
+    top.plot(
+        t[t >= start], eps[t >= start], color=BLUE, linewidth=2, label="$\\varepsilon$-greedy: $\\varepsilon$"
+    )
+    top.axvspan(0, start, color=ORANGE, alpha=0.15, linewidth=0)
+    top.text(
+        start / 2, 0.55, f"start_steps = {start:,}:\nuniformly random actions", ha="center", fontsize=9.5
+    )
+    top.axvline(after, color=GREEN, linewidth=1.4)
+    top.text(after + 200, 0.15, f"update_after = {after:,}:\nupdates begin", fontsize=9, color=GREEN)
+    top.annotate(
+        "",
+        xy=(start + decay, e1 + 0.12),
+        xytext=(start, e1 + 0.12),
+        arrowprops=dict(arrowstyle="<->", color=GREY),
+    )
+    top.text(
+        start + decay / 2, e1 + 0.16, f"epsilon_decay_steps = {decay:,}", ha="center", fontsize=9, color=GREY
+    )
+    top.text(start + 1.05 * decay, e1 + 0.02, f"epsilon_end = {e1}", fontsize=9, color=BLUE, va="bottom")
+    top.set_ylim(0, 1.08)
+    top.set_ylabel("$\\varepsilon$")
+    top.set_xlabel("env steps (over all copies)")
+    top.set_title("DQN's exploration schedule, with its defaults", fontsize=11)
+
+    steps = np.arange(after - 3 * every, after + 8 * every + 1)
+    for spu, color in ((1, BLUE), (2, ORANGE)):
+        # A group runs when the step count reaches a multiple of update_every, once update_after
+        # transitions are stored: count those multiples up to each step.
+        groups = np.where(steps >= after, steps // every - (after - 1) // every, 0)
+        bottom.step(
+            steps,
+            groups * (every // spu),
+            where="post",
+            color=color,
+            linewidth=1.8,
+            label=f"steps_per_update = {spu}: {every // spu} gradient steps per group",
+        )
+    bottom.axvline(after, color=GREEN, linewidth=1.4)
+    bottom.set_xlabel("env steps")
+    bottom.set_ylabel("gradient steps so far")
+    bottom.set_title(
+        f"zoomed in: after every update_every = {every} env steps, a group of updates", fontsize=11
+    )
+    bottom.legend(frameon=False, fontsize=9, loc="upper left")
+    fig.tight_layout()
+    return save(fig, "offpolicy_schedule")
+
+
+def steps_split() -> Path:
+    """How steps_per_epoch is shared by MPI ranks and env copies, and what an epoch's end does to episodes."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from spinrl.envs import steps_per_copy
+
+    total, ranks, copies = 4000, 2, 4
+    per_copy = steps_per_copy(total, copies, ranks)
+    fig, ax = plt.subplots(figsize=(9.4, 4.6))
+    ax.set_xlim(-3.8, 11.0)
+    ax.set_ylim(-1.4, 7.6)
+    ax.axis("off")
+    rng = np.random.default_rng(3)
+    x0, width = 0.0, 8.0
+    for r in range(ranks):
+        top = 6.8 - r * 3.5
+        box(ax, 3.75, top - 1.2, 9.1, 3.05, "", GREY, alpha=0.07)
+        ax.text(-3.7, top - 0.9, f"MPI rank {r}", fontsize=11, weight="bold")
+        ax.text(
+            -3.7, top - 1.3, f"{copies} x {per_copy} = {copies * per_copy:,} steps", fontsize=9, color=GREY
+        )
+        for k in range(copies):
+            y = top - 0.45 - k * 0.62
+            ax.add_patch(
+                FancyBboxPatch(
+                    (x0, y - 0.18),
+                    width,
+                    0.36,
+                    boxstyle="square,pad=0",
+                    facecolor=BLUE,
+                    alpha=0.25,
+                    linewidth=0,
+                )
+            )
+            ax.text(x0 - 0.15, y, f"copy {k}", ha="right", va="center", fontsize=9)
+            ends = np.sort(rng.uniform(0.4, width - 0.3, size=rng.integers(1, 4)))
+            for e in ends:  # episodes that end inside the epoch
+                ax.plot([x0 + e, x0 + e], [y - 0.2, y + 0.2], color=RED, linewidth=1.6)
+            ax.plot([x0 + width, x0 + width + 1.0], [y, y], color=BLUE, linestyle=(0, (2, 2)), linewidth=1.4)
+        ax.text(x0 + width / 2, top + 0.05, f"{per_copy} steps per copy", ha="center", fontsize=9, color=BLUE)
+    ax.plot([x0 + width] * 2, [-0.6, 7.2], color="black", linewidth=1.2)
+    ax.text(x0 + width + 0.1, 7.25, "end of the epoch", fontsize=9)
+    ax.text(
+        x0 + width + 1.1,
+        3.2,
+        "episodes go on\ninto the next\nepoch; the cut\npath bootstraps\nwith $V$",
+        fontsize=9,
+        color=BLUE,
+        va="center",
+    )
+    ax.text(
+        -3.7,
+        -1.1,
+        f"steps_per_epoch = {total:,}, --cpu {ranks}, --num_envs {copies}: each of the {ranks * copies} copies takes "
+        f"{total:,} // {ranks * copies} = {per_copy} steps.   Red ticks: episodes ending.",
+        fontsize=9.5,
+    )
+    fig.tight_layout()
+    return save(fig, "steps_split")
+
+
 FIGURES: dict[str, Callable[[], Path | None]] = {
     "agent_env_loop": agent_env_loop,
     "taxonomy": taxonomy,
     "ppo_clip": ppo_clip,
     "sac_squash": sac_squash,
     "learning_curves": learning_curves,
+    "terminated_truncated": terminated_truncated,
+    "gae_weights": gae_weights,
+    "trpo_step": trpo_step,
+    "td3_smoothing": td3_smoothing,
+    "offpolicy_schedule": offpolicy_schedule,
+    "steps_split": steps_split,
 }
 
 

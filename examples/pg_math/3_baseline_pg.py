@@ -7,8 +7,8 @@ on-policy value V_phi(s_t) is a good choice: it removes the part of the return t
 so the weight says whether a_t did better or worse than usual. V_phi is fitted by regression on Rhat_t.
 
 A time-limit truncation is not a real end: the episode would have gone on. So a truncated episode's
-reward-to-go is bootstrapped with V_phi(s_T) of the observation where it was cut, while a terminated one
-ends at 0 (the pole fell; nothing more will come).
+reward-to-go is bootstrapped with V_phi(s_{T+1}), the value of the observation its last step T reached,
+while a terminated one ends at 0 (the pole fell; nothing more will come).
 
 Standalone on purpose (PyTorch + Gymnasium only):  python examples/pg_math/3_baseline_pg.py --epochs 50
 """
@@ -35,7 +35,7 @@ def mlp(sizes: list[int], activation: type[nn.Module] = nn.Tanh) -> nn.Sequentia
 
 
 def reward_to_go(rews: list[float], last_value: float = 0.0) -> list[float]:
-    """rtg[t] = r[t] + ... + r[T-1] + last_value; last_value is V(s_T) after a truncation, else 0."""
+    """rtg[t] = r[t] + ... + r[T] + last_value; last_value is V(s_{T+1}) after a truncation, else 0."""
     rtgs = [0.0] * len(rews)
     running = last_value
     for t in reversed(range(len(rews))):

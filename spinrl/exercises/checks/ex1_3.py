@@ -24,7 +24,7 @@ def ref_discount_cumsum(x: np.ndarray, discount: float) -> np.ndarray:
 def ref_finish_path(
     rews: np.ndarray, vals: np.ndarray, v_last: float, gamma: float, lam: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(adv, ret) for a given bootstrap value v_last (the caller decides whether it is 0 or V(s_T))."""
+    """(adv, ret) for a given bootstrap value v_last (the caller decides whether it is 0 or V(s_{T+1}))."""
     vals_ext = np.append(vals, v_last)
     deltas = rews + gamma * vals_ext[1:] - vals_ext[:-1]
     adv = ref_discount_cumsum(deltas, gamma * lam)
@@ -77,11 +77,11 @@ def _diagnose_path(
         if terminated:
             return (
                 f"on a {what} path you bootstrapped with last_val = {last_val}: a terminal state has no future, "
-                "so v_T = 0 whatever the critic says there."
+                "so v_{T+1} = 0 whatever the critic says there."
             )
         return (
             f"on a {what} path you bootstrapped with 0: the episode was cut by a time limit and would have gone "
-            "on, so v_T = last_val = V(s_T). Treating a timeout as a terminal state teaches the critic that "
+            "on, so v_{T+1} = last_val = V(s_{T+1}). Treating a timeout as a terminal state teaches the critic that "
             "the world ends at the time limit."
         )
     if not close(ret, good_ret):
@@ -119,5 +119,7 @@ def check(module: ModuleType, report: Report) -> None:
         good_adv, good_ret = ref_finish_path(rews, vals, 0.0 if terminated else last_val, gamma, lam)
         if not (close(adv, good_adv) and close(ret, good_ret)):
             raise CheckFailed(_diagnose_path(adv, ret, rews, vals, last_val, terminated, gamma, lam))
-        kind = "terminated path: no bootstrap" if terminated else "truncated path: bootstrapped with V(s_T)"
+        kind = (
+            "terminated path: no bootstrap" if terminated else "truncated path: bootstrapped with V(s_{T+1})"
+        )
         report(f"finish_path, {kind}: advantages and value targets")

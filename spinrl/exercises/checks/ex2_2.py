@@ -84,8 +84,10 @@ def _check_target(module: ModuleType, report: Report) -> None:
     report("the target bootstraps through truncations and stops at terminal states")
     if y.requires_grad:
         raise CheckFailed(
-            "symptom: the target carries a gradient, so the critic loss also pushes gradients into the target "
-            "networks (and chases a target that moves with it). Compute it under `with torch.no_grad():`."
+            "symptom: the target carries a graph, so every critic update also backpropagates into the target "
+            "networks and piles up gradients there; here that only wastes work, but with a target that reads "
+            "trained parameters (no target network, SAC's policy or alpha, a shared encoder) the critic would "
+            "chase its own target. Compute it under `with torch.no_grad():`."
         )
     report("the target is a constant for the critic loss (no graph)")
 

@@ -23,8 +23,8 @@ def finish_path(
     gamma: float = 0.99,
     lam: float = 0.95,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """GAE-λ advantages and discounted rewards-to-go for one path of T steps, each of shape (T,)."""
-    # A terminal state has no future; a truncated or cut path would have gone on, so bootstrap with V(s_T).
+    """GAE-λ advantages and discounted rewards-to-go for one path of steps 0..T, each of shape (T+1,)."""
+    # A terminal state has no future; a truncated or cut path would have gone on, so bootstrap with V(s_{T+1}).
     v_last = 0.0 if terminated else float(last_val)
     rews_ext = np.append(np.asarray(rews, dtype=np.float64), v_last)
     vals_ext = np.append(np.asarray(vals, dtype=np.float64), v_last)
@@ -32,5 +32,6 @@ def finish_path(
     deltas = rews_ext[:-1] + gamma * vals_ext[1:] - vals_ext[:-1]
     adv = discount_cumsum(deltas, gamma * lam)
     # Value targets: rewards-to-go discounted by gamma alone; the last entry is the bootstrap itself.
+    # This is a second discounted sum: the advantages above discount by gamma*lam, these by gamma.
     ret = discount_cumsum(rews_ext, gamma)[:-1]
     return adv, ret
