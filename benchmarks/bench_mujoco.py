@@ -206,10 +206,11 @@ def stop_on_sigterm() -> Any:
 
 
 def record_invocation(data: Path, grid: dict[str, Any], command: str) -> None:
-    """Add this invocation to DATA/campaign.json (the same command again replaces its older record)."""
+    """Add this invocation to DATA/campaign.json; one asking for the same runs (another --parallel, say)
+    replaces the older record, so the report shows one command per set of runs."""
     path = data / MANIFEST
     manifest = read_json(path) or {"invocations": []}
-    kept = [inv for inv in manifest.get("invocations", []) if inv.get("command") != command]
+    kept = [inv for inv in manifest.get("invocations", []) if inv.get("grid") != grid]
     manifest["invocations"] = kept + [dict(command=command, grid=grid, machine=machine())]
     data.mkdir(parents=True, exist_ok=True)
     write_text_atomically(path, json.dumps(manifest, indent=2))
