@@ -429,3 +429,30 @@ def test_observation_normalisation_learns_a_badly_scaled_task_that_raw_inputs_do
     # Measured (seed 0): about 23 raw (a random policy gets ~22) and about 58 normalised.
     assert last[True] > 40, last
     assert last[True] > 1.5 * last[False], last
+
+
+def test_image_runs_take_every_option_but_obs_norm_and_resume_from_them(tmp_path):
+    """Image observations: the shared encoder's cached features travel with their minibatches."""
+    from image_envs import DotEnv
+
+    kw = dict(
+        ac_kwargs=dict(encoder="small", ortho_init=True),
+        seed=3,
+        steps_per_epoch=200,
+        train_pi_iters=2,
+        train_v_iters=2,
+        minibatch_size=50,
+        max_grad_norm=0.5,
+        anneal_lr=True,
+        target_kl=None,
+        reward_norm=True,
+        value_norm=True,
+        save_freq=1,
+    )
+    ppo(DotEnv, epochs=2, logger_kwargs=dict(output_dir=str(tmp_path / "img"), quiet=True), **kw)
+    ppo(DotEnv, epochs=3, resume=True, logger_kwargs=dict(output_dir=str(tmp_path / "img"), quiet=True), **kw)
+    rows = read_progress(tmp_path / "img/progress.txt")
+    assert rows["Epoch"].tolist() == [0, 1, 2]
+    assert np.all(np.isfinite(rows["LossV"])) and rows["StopIter"].tolist() == [2, 2, 2]
+    state = load_checkpoint(tmp_path / "img")
+    assert float(state["value_normalizer"]["count"]) == 600  # the resumed run went on counting
