@@ -356,6 +356,9 @@ def check_hidden_sizes(hidden_sizes: int | Sequence[int]) -> tuple[int, ...]:
     if isinstance(hidden_sizes, int):
         hidden_sizes = (hidden_sizes,)
     try:
+        # A string is refused rather than read one character per layer ("64" -> layers of 6 and 4).
+        if isinstance(hidden_sizes, str | bytes) or any(isinstance(h, str | bytes) for h in hidden_sizes):
+            raise TypeError
         sizes = tuple(int(h) for h in hidden_sizes)
     except (TypeError, ValueError):
         raise UserError(
