@@ -9,7 +9,8 @@ The traps this module handles once for every algorithm:
   the process starts at, so runs are reproducible and a resumed run is seeded afresh.
 - Observations of any Box shape (and Discrete ones, one-hot) are flattened to float32 vectors, except
   images (:func:`spinrl.encoders.is_image_space`: uint8 frames), which stay as they are for the
-  networks' convolutional encoders.
+  networks' convolutional encoders. Box actions of any other shape than a vector ((2, 3), or a
+  scalar) are flattened too: the agent works with a vector, the env gets its own shape back.
 """
 
 from __future__ import annotations
@@ -284,8 +285,8 @@ def check_spaces(
 
 
 def _prepare(env: gym.Env, max_ep_len: int | None) -> gym.Env:
-    """Flatten observations (not images) and apply ``max_ep_len`` as a time limit (a truncation, never
-    a terminal)."""
+    """Flatten observations (not images) and Box actions of any shape but a vector, and apply
+    ``max_ep_len`` as a time limit (a truncation, never a terminal)."""
     if is_image_space(env.observation_space):
         pass  # uint8 frames travel as they are: the network's encoder scales them
     elif isinstance(env.observation_space, spaces.Discrete) or (
@@ -302,6 +303,12 @@ def _prepare(env: gym.Env, max_ep_len: int | None) -> gym.Env:
             lambda o: np.asarray(o, dtype=np.float32),
             spaces.Box(env.observation_space.low, env.observation_space.high, dtype=np.float32),
         )
+    act_space = env.action_space
+    if isinstance(act_space, spaces.Box) and len(act_space.shape) != 1:
+        # The networks and buffers work with flat action vectors; the env gets its own shape back.
+        shape = act_space.shape
+        flat = spaces.Box(act_space.low.reshape(-1), act_space.high.reshape(-1), dtype=act_space.dtype)
+        env = gym.wrappers.TransformAction(env, lambda a: np.reshape(a, shape), flat)
     spec_limit = env.spec.max_episode_steps if env.spec is not None else None
     if max_ep_len is not None and (spec_limit is None or max_ep_len < spec_limit):
         env = gym.wrappers.TimeLimit(env, max_episode_steps=int(max_ep_len))

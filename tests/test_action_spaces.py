@@ -52,3 +52,48 @@ def test_actor_critic_act_returns_the_env_actions_of_a_discrete_space_with_start
     assert set(ac.act(obs).tolist()) == {-1, 0, 1}
     index = ac.pi.distribution(obs).probs.argmax(-1)
     assert torch.equal(ac.act(obs, deterministic=True), index - 1)
+
+
+class GridActionsEnv(gym.Env):
+    """Box actions of shape (2, 3) with bounds that differ per entry (and a scalar-action twin): it
+    records the shapes it is given and whether each action lay within its bounds."""
+
+    observation_space = spaces.Box(-1, 1, (2,), np.float32)
+    action_space = spaces.Box(
+        np.arange(6, dtype=np.float32).reshape(2, 3) - 6, np.arange(6, dtype=np.float32).reshape(2, 3) + 1
+    )
+    received: list = []
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        GridActionsEnv.received.append(
+            (np.shape(action), bool(self.action_space.contains(np.asarray(action, np.float32))))
+        )
+        return np.zeros(2, np.float32), 0.0, False, False, {}
+
+
+class ScalarActionEnv(GridActionsEnv):
+    action_space = spaces.Box(-2.0, 3.0, (), np.float32)
+
+
+@pytest.mark.parametrize("env_cls", [GridActionsEnv, ScalarActionEnv])
+@pytest.mark.parametrize("algo", ["ppo", "td3"])
+def test_box_actions_of_any_shape_reach_the_env_in_their_shape_and_bounds(algo, env_cls, tmp_path):
+    import spinrl
+
+    GridActionsEnv.received = []
+    extra = dict(start_steps=20, update_after=20, update_every=10, batch_size=8, num_test_episodes=1)
+    getattr(spinrl, algo)(
+        env_cls,
+        steps_per_epoch=60,
+        epochs=1,
+        max_ep_len=30,
+        logger_kwargs=dict(output_dir=str(tmp_path / "run"), quiet=True),
+        **(extra if algo == "td3" else {}),
+    )
+    shape = env_cls.action_space.shape
+    assert len(GridActionsEnv.received) >= 60
+    assert all(s == shape and inside for s, inside in GridActionsEnv.received)
