@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import math
 import os
 import re
 import sys
@@ -284,9 +285,62 @@ def check_spaces(
             )
 
 
+class RefuseNonFinite(gym.Wrapper):
+    """Stops the run, in one line, at the first NaN or infinite reward or observation the env returns.
+
+    Left to go on, such a value turns the policy's next action into NaN (which then reaches the env)
+    and every loss into NaN, and the run ends on a message about the learning rate; the cause is
+    the env's output at one step, which this names. Float observations only (integer and image ones
+    cannot hold NaN). The observation test is one dot product, an exact test only when it is not
+    finite (a huge but finite observation can overflow it).
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        space = env.observation_space
+        self._check_obs = isinstance(space, spaces.Box) and np.issubdtype(space.dtype, np.floating)
+        self._t = 0
+        self._name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self._t = 0
+        self._check(obs, 0.0, "reset()")
+        return obs, info
+
+    def step(self, action):
+        obs, rew, terminated, truncated, info = self.env.step(action)
+        self._t += 1
+        self._check(obs, rew, f"step {self._t} of an episode")
+        return obs, rew, terminated, truncated, info
+
+    def _check(self, obs, rew, when: str) -> None:
+        try:
+            rew_ok = math.isfinite(rew)
+        except TypeError:
+            rew_ok = bool(np.all(np.isfinite(rew)))
+        if rew_ok and (not self._check_obs or math.isfinite(np.dot(obs.ravel(), obs.ravel()))):
+            return
+        if not rew_ok:
+            raise UserError(
+                f"environment {self._name} returned the reward {rew} at {when}: spinrl cannot learn from "
+                "NaN or infinite rewards; fix the env's step() (or wrap it to replace such values)"
+            )
+        bad = np.flatnonzero(~np.isfinite(np.asarray(obs).ravel()))
+        if bad.size:
+            entries = ", ".join(map(str, bad[:5])) + (", ..." if bad.size > 5 else "")
+            raise UserError(
+                f"environment {self._name} returned an observation with NaN or infinite entries "
+                f"({entries}) at {when}: spinrl cannot learn from them; fix the env's "
+                f"{'reset' if self._t == 0 else 'step'}() (or wrap it to replace such values)"
+            )
+
+
 def _prepare(env: gym.Env, max_ep_len: int | None) -> gym.Env:
-    """Flatten observations (not images) and Box actions of any shape but a vector, and apply
-    ``max_ep_len`` as a time limit (a truncation, never a terminal)."""
+    """Refuse NaN outputs (:class:`RefuseNonFinite`), flatten observations (not images) and Box actions
+    of any shape but a vector, and apply ``max_ep_len`` as a time limit (a truncation, never a
+    terminal)."""
+    env = RefuseNonFinite(env)
     if is_image_space(env.observation_space):
         pass  # uint8 frames travel as they are: the network's encoder scales them
     elif isinstance(env.observation_space, spaces.Discrete) or (

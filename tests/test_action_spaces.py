@@ -97,3 +97,52 @@ def test_box_actions_of_any_shape_reach_the_env_in_their_shape_and_bounds(algo, 
     shape = env_cls.action_space.shape
     assert len(GridActionsEnv.received) >= 60
     assert all(s == shape and inside for s, inside in GridActionsEnv.received)
+
+
+class NaNAtStepEnv(gym.Env):
+    """Finite outputs until step 7 of each episode, which returns NaN in ``what``; records the actions."""
+
+    observation_space = spaces.Box(-1, 1, (3,), np.float32)
+    action_space = spaces.Box(-1, 1, (2,), np.float32)
+    what = "obs"
+    actions: list = []
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action):
+        NaNAtStepEnv.actions.append(np.array(action))
+        self.t += 1
+        obs, rew = np.zeros(3, np.float32), 1.0
+        if self.t == 7:
+            if self.what == "obs":
+                obs[1] = np.nan
+            else:
+                rew = float("inf")
+        return obs, rew, False, False, {}
+
+
+@pytest.mark.parametrize("what, expected", [
+    ("obs", r"environment NaNAtStepEnv returned an observation with NaN or infinite entries \(1\) at step 7 "),
+    ("rew", r"environment NaNAtStepEnv returned the reward inf at step 7 "),
+])  # fmt: skip
+@pytest.mark.parametrize("algo", ["ppo", "sac"])
+def test_nan_from_the_env_is_named_at_the_step_it_appears_before_any_nan_action(
+    algo, what, expected, tmp_path
+):
+    import spinrl
+    from spinrl.errors import UserError
+
+    NaNAtStepEnv.what, NaNAtStepEnv.actions = what, []
+    extra = dict(start_steps=3, update_after=3, update_every=2, batch_size=2, num_test_episodes=1)
+    with pytest.raises(UserError, match=expected):
+        getattr(spinrl, algo)(
+            NaNAtStepEnv,
+            steps_per_epoch=40,
+            epochs=1,
+            logger_kwargs=dict(output_dir=str(tmp_path / "run"), quiet=True),
+            **(extra if algo == "sac" else {}),
+        )
+    assert len(NaNAtStepEnv.actions) == 7 and np.isfinite(NaNAtStepEnv.actions).all()
