@@ -197,7 +197,8 @@ def check_user_env(env_id: str, env_fn: EnvFn) -> None:
         finally:
             if env is not None:
                 env.close()
-    findings += [str(w.message) for w in caught]
+    # Gymnasium's own warnings only (its logger starts them "WARN:"), not those of other libraries.
+    findings += [str(w.message) for w in caught if "WARN:" in str(w.message)]
     if findings:
         said = "; ".join(dict.fromkeys(_first_line(f) for f in findings))
         print(f"note: Gymnasium's env checker on {env_id}: {said}", flush=True)
