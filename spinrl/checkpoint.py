@@ -191,11 +191,18 @@ def check_contents(state: dict[str, Any], names: list[str], epochs: int, where: 
     if missing:
         raise bad(f"it has no {', '.join(map(repr, missing))} (was it saved by another algorithm?)")
     # Entries this run would not restore mean another algorithm wrote it (PPO's pi_optimizer under TRPO).
-    extra = sorted(set(state) - set(names) - {"counters", "rng_per_rank"})
+    extra = sorted(set(state) - set(names) - {"counters", "rng_per_rank", "config"})
     if extra:
         raise bad(
             f"it also holds {', '.join(map(repr, extra))}, which this algorithm has not (was it saved by another algorithm?)"
         )
+    if "config" in state:
+        try:
+            config = json.loads(state["config"]) if isinstance(state["config"], str) else None
+        except ValueError:
+            config = None
+        if not isinstance(config, dict):
+            raise bad("the run settings it carries are damaged")
     counters = state.get("counters")
     if not isinstance(counters, dict):
         raise bad("its counters are missing")
@@ -263,6 +270,7 @@ class Checkpointer:
     def __init__(self, run_dir: str | os.PathLike, **objects: Any):
         self.run_dir = Path(run_dir)
         self.objects = objects  # anything with state_dict() / load_state_dict()
+        self.config: dict | None = None  # the run's settings, from the logger (start)
 
     def save(self, progress: RunProgress) -> None:
         """Write a checkpoint for ``progress.epoch`` finished epochs (rank 0 writes; all ranks send RNGs)."""
@@ -274,6 +282,8 @@ class Checkpointer:
         state = {name: obj.state_dict() for name, obj in self.objects.items()}
         state["rng_per_rank"] = rng_states
         state["counters"] = {"epoch": progress.epoch, "t": progress.t, "elapsed": progress.seconds()}
+        if self.config is not None:  # what --resume compares, should config.json be lost
+            state["config"] = json.dumps(self.config)
         save_checkpoint(self.run_dir, state, progress.epoch)
 
     def start(self, logger, resume: bool, epochs: int) -> RunProgress:
@@ -284,6 +294,10 @@ class Checkpointer:
         """
         progress = self.restore(logger, epochs) if resume else None
         progress = progress or RunProgress()
+        # The resume is accepted: the config it held back is written, and checkpoints carry it.
+        if hasattr(logger, "commit_config"):
+            logger.commit_config()
+        self.config = getattr(logger, "config", None)
         logger.set_status("running", progress.epoch, epochs)
         return progress
 
@@ -312,6 +326,8 @@ class Checkpointer:
             return None
         state = load_checkpoint(self.run_dir)
         check_contents(state, list(self.objects), epochs, str(self.run_dir))
+        if "config" in state and hasattr(logger, "check_checkpoint_config"):
+            logger.check_checkpoint_config(json.loads(state["config"]))
         for name, obj in self.objects.items():
             try:
                 obj.load_state_dict(state[name])

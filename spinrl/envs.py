@@ -9,12 +9,20 @@ The traps this module handles once for every algorithm:
   the process starts at, so runs are reproducible and a resumed run is seeded afresh.
 - Observations of any Box shape (and Discrete ones, one-hot) are flattened to float32 vectors, except
   images (:func:`spinrl.encoders.is_image_space`: uint8 frames), which stay as they are for the
-  networks' convolutional encoders.
+  networks' convolutional encoders. Box actions of any other shape than a vector ((2, 3), or a
+  scalar) are flattened too: the agent works with a vector, the env gets its own shape back.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
+import math
+import os
+import re
+import sys
+import traceback
+import warnings
 from collections.abc import Callable
 
 import gymnasium as gym
@@ -33,11 +41,20 @@ def make_env_fn(env_id: str, **make_kwargs) -> EnvFn:
     """A factory for the Gymnasium environment ``env_id``, made with ``gym.make(env_id, **make_kwargs)``.
 
     Atari ids (``ALE/Pong-v5``) get the Atari protocol of :mod:`spinrl.atari`, with ``make_kwargs`` as
-    its options. Unknown ids suggest close matches. The factory carries ``env_name`` and ``env_kwargs``,
-    which config.json and child processes record to rebuild the env.
+    its options. An id ``"module:EnvId"`` (Gymnasium's form for an env of one's own) imports
+    ``module`` first, which registers ``EnvId`` (:func:`import_env_module`), and runs Gymnasium's env
+    checker on it once (:func:`check_user_env`). Unknown ids suggest close matches. The factory
+    carries ``env_name`` and ``env_kwargs``, which config.json and child processes record to rebuild
+    the env.
     """
     from spinrl.atari import atari_env, is_atari_id, register_atari
 
+    if ":" in env_id:  # Gymnasium's "module:EnvId": the user's module registers the env when imported
+        registered_id = import_env_module(env_id)
+        check_user_env(env_id, _gym_make_fn(env_id, registered_id, make_kwargs))
+        # Its findings were reported in one line: Gymnasium's passive checker need not repeat them in
+        # every env copy as multi-line warnings.
+        return _gym_make_fn(env_id, registered_id, make_kwargs, disable_env_checker=True)
     if env_id not in gym.registry and not register_atari() and env_id.startswith("ALE/"):
         raise UserError(
             f"{env_id} is an Atari game: it needs ale-py, pip install 'spinrl[atari]' (or pip install ale-py)"
@@ -45,18 +62,28 @@ def make_env_fn(env_id: str, **make_kwargs) -> EnvFn:
     if env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, list(gym.registry.keys()), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see gymnasium.registry for valid ids"
-        raise UserError(f"unknown environment id {env_id!r}{hint}")
+        raise UserError(
+            f"unknown environment id {env_id!r}{hint} (an env of your own: module:EnvId, e.g. mymod:MyEnv-v0)"
+        )
     if is_atari_id(env_id):
         return atari_env(env_id, **make_kwargs)
+    return _gym_make_fn(env_id, env_id, make_kwargs)
+
+
+def _gym_make_fn(env_id: str, registered_id: str, make_kwargs: dict, **unrecorded: bool) -> EnvFn:
+    """The factory ``gym.make(env_id, **make_kwargs)``, with its failures as one line each.
+
+    ``unrecorded`` keyword arguments go to ``gym.make`` too, but not into ``env_kwargs`` (and so not
+    into config.json): they change how the env is checked, not the env."""
 
     def env_fn() -> gym.Env:
         try:
-            return gym.make(env_id, **make_kwargs)
+            return gym.make(env_id, **make_kwargs, **unrecorded)
         except gym.error.DependencyNotInstalled as e:
             raise UserError(f"environment {env_id!r} needs an extra package: {e}") from None
         except ImportError as e:
             # Gymnasium keeps the old mujoco-py ids (Hopper-v2, -v3) registered but cannot build them.
-            name, _, version = env_id.rpartition("-v")
+            name, _, version = registered_id.rpartition("-v")
             newer = f"{name}-v5" if f"{name}-v5" in gym.registry else None
             hint = f"; use {newer} (the official mujoco bindings)" if newer else ""
             raise UserError(
@@ -70,6 +97,128 @@ def make_env_fn(env_id: str, **make_kwargs) -> EnvFn:
     env_fn.env_name = env_id  # lets config.json and child processes record how to rebuild it
     env_fn.env_kwargs = dict(make_kwargs)
     return env_fn
+
+
+def import_env_module(env_id: str) -> str:
+    """Import the module of a ``"module:EnvId"`` id, which registers the env; return ``EnvId``.
+
+    As ``gym.make`` does, and once more with the working folder on ``sys.path`` when the module is not
+    found without it: the ``spinrl`` command (unlike ``python -m``) does not put it there, and a file
+    ``mymod.py`` next to the user is what ``--env mymod:MyEnv-v0`` means. Child processes (grid variants,
+    MPI ranks, ``test_policy``) make the env from the same id, so they import the module too.
+    A module that is missing, fails to import or registers no such id is one line.
+    """
+    module, _, registered_id = env_id.partition(":")
+    if not module or not registered_id or ":" in registered_id:
+        raise UserError(
+            f"environment id {env_id!r} is not valid: give EnvId or module:EnvId, e.g. mymod:MyEnv-v0"
+        )
+    top = module.split(".")[0]
+    try:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != top or os.getcwd() in sys.path:
+                raise
+            sys.path.append(os.getcwd())
+            importlib.import_module(module)
+    except ModuleNotFoundError as e:
+        if e.name in (top, module):
+            raise UserError(
+                f"environment {env_id!r}: module {module!r} cannot be found; run from the folder that "
+                f"holds {top}.py or add that folder to PYTHONPATH"
+            ) from None
+        raise UserError(
+            f"environment {env_id!r}: importing {module} needs the module {e.name!r}, which is not installed"
+        ) from None
+    except Exception as e:  # the user's module itself fails: name where, in one line
+        raise UserError(
+            f"environment {env_id!r}: importing {module} failed at {_where(e)}: {type(e).__name__}: "
+            f"{_first_line(str(e))}"
+        ) from None
+    if registered_id not in gym.registry:
+        own = [i for i, spec in gym.registry.items() if _entry_module(spec.entry_point) == module]
+        close = difflib.get_close_matches(registered_id, own, n=3, cutoff=0.5) or own[:5]
+        hint = f"; did you mean {', '.join(f'{module}:{c}' for c in close)}?" if close else ""
+        raise UserError(
+            f"environment {env_id!r}: importing {module} registers no environment {registered_id!r}{hint} "
+            "(register it with gymnasium.register in that module)"
+        )
+    return registered_id
+
+
+def _entry_module(entry_point: object) -> str | None:
+    """The module an env's entry point (``"module:Class"`` or the class itself) lives in."""
+    if isinstance(entry_point, str):
+        return entry_point.partition(":")[0]
+    return getattr(entry_point, "__module__", None)
+
+
+# Set in the environment of child processes once the env checker has run on an id, so that grid
+# variants and MPI ranks do not each report the same findings again.
+CHECKED_ENVS_VAR = "SPINRL_CHECKED_ENVS"
+
+
+def check_user_env(env_id: str, env_fn: EnvFn) -> None:
+    """Run Gymnasium's env checker once on a user's env (made by ``env_fn``) and report what it finds
+    in one line.
+
+    Findings (a warning, or a check the env fails, such as ``reset(seed=...)`` not being
+    deterministic) are printed as one ``note:`` line: training may still work, so nothing is refused.
+    An env that cannot even be made, reset or stepped is refused in one line naming the error and
+    where it was raised. Runs on rank 0 only, once per id and process tree.
+    """
+    checked = os.environ.get(CHECKED_ENVS_VAR, "").split("\n")
+    if env_id in checked or proc_id() != 0:
+        return
+    os.environ[CHECKED_ENVS_VAR] = "\n".join([*filter(None, checked), env_id])
+    from gymnasium.utils.env_checker import check_env
+
+    findings: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        env = None
+        try:
+            env = env_fn()
+            try:
+                check_env(env.unwrapped, skip_render_check=True, skip_close_check=True)
+            except AssertionError as e:
+                findings.append(str(e) or "an assertion failed")
+            # The checker stops at its first failed check; training needs at least a reset and a step.
+            env.unwrapped.reset(seed=0)
+            env.unwrapped.step(env.action_space.sample())
+        except UserError:
+            raise
+        except Exception as e:
+            raise UserError(
+                f"environment {env_id!r} fails Gymnasium's env checker at {_where(e)}: "
+                f"{type(e).__name__}: {_first_line(str(e))}"
+            ) from None
+        finally:
+            if env is not None:
+                env.close()
+    # Gymnasium's own warnings only (its logger starts them "WARN:"), not those of other libraries.
+    findings += [str(w.message) for w in caught if "WARN:" in str(w.message)]
+    if findings:
+        said = "; ".join(dict.fromkeys(_first_line(f) for f in findings))
+        print(f"note: Gymnasium's env checker on {env_id}: {said}", flush=True)
+
+
+def _where(e: BaseException) -> str:
+    """``file:line`` where ``e`` was raised: the innermost frame outside Python's import machinery (or the
+    place of a syntax error)."""
+    if isinstance(e, SyntaxError) and e.filename:
+        return f"{e.filename}:{e.lineno}"
+    frames = [f for f in traceback.extract_tb(e.__traceback__) if not f.filename.startswith("<")]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+
+
+def _first_line(text: str) -> str:
+    """The first sentence of a message, without Gymnasium's colour codes and WARN: prefix."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text).strip().removeprefix("WARN:").strip()
+    first = text.splitlines()[0] if text else ""
+    cut = first.find(". ")
+    return first if cut < 0 else first[: cut + 1]
 
 
 def resolve_env_fn(env_fn: EnvFn | str, env_kwargs: dict | None = None) -> EnvFn:
@@ -137,9 +286,62 @@ def check_spaces(
             )
 
 
+class RefuseNonFinite(gym.Wrapper):
+    """Stops the run, in one line, at the first NaN or infinite reward or observation the env returns.
+
+    Left to go on, such a value turns the policy's next action into NaN (which then reaches the env)
+    and every loss into NaN, and the run ends on a message about the learning rate; the cause is
+    the env's output at one step, which this names. Float observations only (integer and image ones
+    cannot hold NaN). The observation test is one dot product, an exact test only when it is not
+    finite (a huge but finite observation can overflow it).
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        space = env.observation_space
+        self._check_obs = isinstance(space, spaces.Box) and np.issubdtype(space.dtype, np.floating)
+        self._t = 0
+        self._name = env.spec.id if env.spec is not None else type(env.unwrapped).__name__
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        self._t = 0
+        self._check(obs, 0.0, "reset()")
+        return obs, info
+
+    def step(self, action):
+        obs, rew, terminated, truncated, info = self.env.step(action)
+        self._t += 1
+        self._check(obs, rew, f"step {self._t} of an episode")
+        return obs, rew, terminated, truncated, info
+
+    def _check(self, obs, rew, when: str) -> None:
+        try:
+            rew_ok = math.isfinite(rew)
+        except TypeError:
+            rew_ok = bool(np.all(np.isfinite(rew)))
+        if rew_ok and (not self._check_obs or math.isfinite(np.dot(obs.ravel(), obs.ravel()))):
+            return
+        if not rew_ok:
+            raise UserError(
+                f"environment {self._name} returned the reward {rew} at {when}: spinrl cannot learn from "
+                "NaN or infinite rewards; fix the env's step() (or wrap it to replace such values)"
+            )
+        bad = np.flatnonzero(~np.isfinite(np.asarray(obs).ravel()))
+        if bad.size:
+            entries = ", ".join(map(str, bad[:5])) + (", ..." if bad.size > 5 else "")
+            raise UserError(
+                f"environment {self._name} returned an observation with NaN or infinite entries "
+                f"({entries}) at {when}: spinrl cannot learn from them; fix the env's "
+                f"{'reset' if self._t == 0 else 'step'}() (or wrap it to replace such values)"
+            )
+
+
 def _prepare(env: gym.Env, max_ep_len: int | None) -> gym.Env:
-    """Flatten observations (not images) and apply ``max_ep_len`` as a time limit (a truncation, never
-    a terminal)."""
+    """Refuse NaN outputs (:class:`RefuseNonFinite`), flatten observations (not images) and Box actions
+    of any shape but a vector, and apply ``max_ep_len`` as a time limit (a truncation, never a
+    terminal)."""
+    env = RefuseNonFinite(env)
     if is_image_space(env.observation_space):
         pass  # uint8 frames travel as they are: the network's encoder scales them
     elif isinstance(env.observation_space, spaces.Discrete) or (
@@ -156,6 +358,12 @@ def _prepare(env: gym.Env, max_ep_len: int | None) -> gym.Env:
             lambda o: np.asarray(o, dtype=np.float32),
             spaces.Box(env.observation_space.low, env.observation_space.high, dtype=np.float32),
         )
+    act_space = env.action_space
+    if isinstance(act_space, spaces.Box) and len(act_space.shape) != 1:
+        # The networks and buffers work with flat action vectors; the env gets its own shape back.
+        shape = act_space.shape
+        flat = spaces.Box(act_space.low.reshape(-1), act_space.high.reshape(-1), dtype=act_space.dtype)
+        env = gym.wrappers.TransformAction(env, lambda a: np.reshape(a, shape), flat)
     spec_limit = env.spec.max_episode_steps if env.spec is not None else None
     if max_ep_len is not None and (spec_limit is None or max_ep_len < spec_limit):
         env = gym.wrappers.TimeLimit(env, max_episode_steps=int(max_ep_len))

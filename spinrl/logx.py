@@ -46,6 +46,7 @@ from spinrl.rundir import (
     check_same_run,
     default_data_dir,
     open_run_dir,
+    refuse_changes,
     warn,
     write_status,
     write_text_atomically,
@@ -110,6 +111,10 @@ class Logger:
         self.resume = resume
         self._progress = None  # rich progress bar, on a terminal only
         self._lock = None
+        self.config: dict | None = None  # the settings config.json records (save_config)
+        self._pending_config: dict | None = None  # held back until a resume is accepted
+        # After a resume kept rows of progress.txt: its columns, until the next row is written.
+        self._columns_from_file = self._columns_added = False
         if not self.is_writer:
             return
         # Refuses a directory in use by another process, or one holding a run without resume; then locks it.
@@ -152,12 +157,36 @@ class Logger:
             config["preset"] = self.preset
         if not self.is_writer:
             return
+        self.config = config  # also what each checkpoint carries (spinrl.checkpoint.Checkpointer)
         if self.resume:
             recorded = check_same_run(self.output_dir, config)
             if recorded is not None:
-                if config.get("epochs", 0) == recorded.get("epochs"):
+                self.config = dict(recorded, epochs=config.get("epochs", recorded.get("epochs")))
+                if self.config == recorded:
                     return  # nothing to record: the original config stays
-                config = dict(recorded, epochs=config["epochs"])
+            # Written once the resume is accepted (commit_config): a resume refused later, for a
+            # damaged checkpoint or settings that differ from those it carries, changes nothing.
+            self._pending_config = self.config
+            return
+        self._write_config(config)
+
+    def check_checkpoint_config(self, saved: dict) -> None:
+        """On resume, hold this run's settings against ``saved``, those its checkpoint carries: they must
+        be the same run (:func:`spinrl.rundir.refuse_changes`), even when config.json was lost, in which
+        case the checkpoint's settings (with the new ``epochs``) are what will be recorded again."""
+        if not self.is_writer or self.config is None:
+            return
+        refuse_changes(self.output_dir, saved, self.config)
+        if not (self.output_dir / CONFIG_FILE).exists():
+            self.config = self._pending_config = dict(saved, epochs=self.config.get("epochs"))
+
+    def commit_config(self) -> None:
+        """Write the config that a resume held back, now that the resume goes on (see :meth:`save_config`)."""
+        if self._pending_config is not None:
+            self._write_config(self._pending_config)
+            self._pending_config = None
+
+    def _write_config(self, config: dict) -> None:
         text = json.dumps(config, separators=(",", ":\t"), indent=4, sort_keys=True)
         write_text_atomically(self.output_dir / CONFIG_FILE, text)
 
@@ -205,38 +234,79 @@ class Logger:
         """Keep the rows of progress.txt for epochs ``0 .. num_epochs - 1`` (for ``--resume``).
 
         Rows are kept by their ``Epoch`` value, not by their position, so a duplicated, missing or
-        half-written row cannot shift what is kept: each epoch below ``num_epochs`` keeps its first row,
-        everything else goes (it is logged again, once, when training repeats it). A file without an
-        ``Epoch`` column keeps its first ``num_epochs`` rows.
+        half-written row cannot shift what is kept: each epoch below ``num_epochs`` keeps its first
+        complete row (a last row that only lacks its newline counts), everything else goes (it is
+        logged again, once, when training repeats it). A file without an ``Epoch`` column keeps its
+        first ``num_epochs`` rows. When an epoch below ``num_epochs`` has no readable row (a row cut
+        in the middle, random bytes, an empty file), the file as it was is kept beside it as
+        ``progress.txt.damaged`` (never overwriting one) and one line names the missing epochs.
         """
         if not self.is_writer or not self.progress_path.exists():
             return
-        lines = self.progress_path.read_text(errors="replace").splitlines(keepends=True)
-        kept: list[str] = []
-        if lines and lines[0].endswith("\n"):
-            headers = lines[0].rstrip("\n").split("\t")
+        raw = self.progress_path.read_bytes()
+        lines = raw.decode("utf-8", errors="replace").splitlines(keepends=True)
+        headers = lines[0].rstrip("\n").split("\t") if lines and lines[0].endswith("\n") else []
+        kept: dict[float, str] = {}
+        if headers and _readable(headers):
             column = headers.index("Epoch") if "Epoch" in headers else None
-            seen: set[float] = set()
             for line in lines[1:]:
                 cells = line.rstrip("\n").split("\t")
-                if not line.endswith("\n") or len(cells) != len(headers):
-                    continue  # half written by a kill, or not a row of this table
+                if len(cells) != len(headers) or not _readable(cells):
+                    continue  # cut short by a kill or damage, or not a row of this table
                 if column is None:
-                    epoch = float(len(seen))
+                    epoch = float(len(kept))
                 else:
                     try:
                         epoch = float(cells[column])
                     except ValueError:
                         continue  # e.g. a second header row
-                if 0 <= epoch < num_epochs and epoch not in seen:
-                    seen.add(epoch)
-                    kept.append(line)
+                if 0 <= epoch < num_epochs and epoch not in kept:
+                    kept[epoch] = line if line.endswith("\n") else line + "\n"
+        missing = [e for e in range(num_epochs) if float(e) not in kept]
+        if missing:
+            self._report_damaged_progress(raw, missing)
         if kept:
             self.log_headers, self.first_row = headers, False
-            kept.insert(0, lines[0])
+            self._columns_from_file = True  # a column this run logs may be missing: see log_tabular
+            write_text_atomically(self.progress_path, lines[0] + "".join(kept.values()))
         else:  # no epoch survives: start the file afresh, header included
             self.log_headers, self.first_row = [], True
-        write_text_atomically(self.progress_path, "".join(kept))
+            write_text_atomically(self.progress_path, "")
+
+    def _report_damaged_progress(self, raw: bytes, missing: list[int]) -> None:
+        """Say in one line which epochs a damaged progress.txt lost, keeping the file as it was."""
+        kept_as = f", and the file as it was in {self._keep_copy(raw)}" if raw else ""
+        shown = ", ".join(map(str, missing[:10])) + (", ..." if len(missing) > 10 else "")
+        print_line(
+            f"resume: {PROGRESS_FILE} is damaged: no readable row for epoch{'s' if len(missing) > 1 else ''} "
+            f"{shown}; kept the rows that could be read{kept_as}"
+        )
+
+    def _keep_copy(self, raw: bytes) -> str:
+        """Write ``raw`` (progress.txt as it was) to ``progress.txt.damaged``, or ``.damaged-N`` when that
+        exists; return the name."""
+        backup, n = self.output_dir / f"{PROGRESS_FILE}.damaged", 1
+        while backup.exists():
+            n += 1
+            backup = self.output_dir / f"{PROGRESS_FILE}.damaged-{n}"
+        backup.write_bytes(raw)
+        return backup.name
+
+    def _add_missing_columns(self) -> None:
+        """Rewrite progress.txt with the columns a resumed run logs that its file lacked (their cells in
+        the old rows empty), keeping the file as it was as ``progress.txt.damaged``."""
+        raw = self.progress_path.read_bytes() if self.progress_path.exists() else b""
+        lines = raw.decode("utf-8", errors="replace").splitlines()
+        old = lines[0].split("\t") if lines else []
+        rows = [dict(zip(old, line.split("\t"), strict=False)) for line in lines[1:]]
+        added = ", ".join(k for k in self.log_headers if k not in old)
+        print_line(
+            f"resume: {PROGRESS_FILE} had no column {added}: added, empty in its earlier rows, and the file "
+            f"as it was kept in {self._keep_copy(raw)}"
+        )
+        text = "\t".join(self.log_headers) + "\n"
+        text += "".join("\t".join(r.get(k, "") for k in self.log_headers) + "\n" for r in rows)
+        write_text_atomically(self.progress_path, text)
 
     # ----- the table ---------------------------------------------------------------------------
     def log_tabular(self, key: str, val: Any) -> None:
@@ -244,7 +314,11 @@ class Logger:
         if self.first_row:
             self.log_headers.append(key)
         elif key not in self.log_headers:
-            raise KeyError(f"new column {key!r} after the first epoch; columns are fixed by then")
+            if not self._columns_from_file:
+                raise KeyError(f"new column {key!r} after the first epoch; columns are fixed by then")
+            # The first row after a resume, and the file lacked this column: it is added (dump_tabular).
+            self.log_headers.append(key)
+            self._columns_added = True
         if key in self.log_current_row:
             raise KeyError(f"column {key!r} logged twice in one epoch")
         self.log_current_row[key] = val
@@ -253,6 +327,9 @@ class Logger:
         """Print the epoch table, append the row to progress.txt and TensorBoard; return the row."""
         row = {k: self.log_current_row.get(k, "") for k in self.log_headers}
         if self.is_writer:
+            self.commit_config()  # a hand-written loop that resumes without a Checkpointer
+            if self._columns_added:
+                self._add_missing_columns()
             if self._progress is not None:  # print above the live progress bar
                 self._progress.console.print(format_epoch_table(row), markup=False, highlight=False)
             elif not self.quiet:
@@ -265,6 +342,7 @@ class Logger:
             self._write_tensorboard(row)
         self.log_current_row.clear()
         self.first_row = False
+        self._columns_from_file = self._columns_added = False
         return row
 
     def _write_tensorboard(self, row: dict[str, Any]) -> None:
@@ -488,6 +566,11 @@ def format_epoch_table(row: dict[str, Any]) -> str:
         out.append(f"| {k:>{key_width}} | {cell:>13} |")
     out.append(line)
     return "\n".join(out)
+
+
+def _readable(cells: list[str]) -> bool:
+    """Whether cells read from progress.txt are text a run wrote (not random bytes decoded)."""
+    return all(cell.isprintable() and "\ufffd" not in cell for cell in cells)
 
 
 def print_line(msg: str) -> None:

@@ -345,6 +345,7 @@ class MLPActorCritic(nn.Module):
             )
         elif isinstance(action_space, spaces.Discrete):
             self.pi = MLPCategoricalActor(obs_dim, int(action_space.n), hidden_sizes, activation, pi_encoder)
+            self.action_start = int(action_space.start)  # act() returns the env's actions: start + index
         else:
             raise UserError(
                 f"MLPActorCritic cannot handle the action space {action_space}; use Box or Discrete"
@@ -365,11 +366,12 @@ class MLPActorCritic(nn.Module):
 
     @torch.inference_mode()
     def act(self, obs: torch.Tensor, deterministic: bool = False) -> torch.Tensor:
-        """Actions only; ``deterministic`` takes the mean (Gaussian) or the most likely action (categorical)."""
+        """The env's actions; ``deterministic`` takes the mean (Gaussian) or the most likely action
+        (categorical, then ``start + index`` for a ``Discrete(n, start)`` space)."""
         pi = self.pi.distribution(obs)
-        if not deterministic:
-            return pi.sample()
-        return pi.mean if isinstance(pi, Normal) else pi.probs.argmax(-1)
+        if isinstance(pi, Normal):
+            return pi.mean if deterministic else pi.sample()
+        return (pi.probs.argmax(-1) if deterministic else pi.sample()) + self.action_start
 
 
 def check_hidden_sizes(hidden_sizes: int | Sequence[int]) -> tuple[int, ...]:
@@ -378,6 +380,9 @@ def check_hidden_sizes(hidden_sizes: int | Sequence[int]) -> tuple[int, ...]:
     if isinstance(hidden_sizes, int):
         hidden_sizes = (hidden_sizes,)
     try:
+        # A string is refused rather than read one character per layer ("64" -> layers of 6 and 4).
+        if isinstance(hidden_sizes, str | bytes) or any(isinstance(h, str | bytes) for h in hidden_sizes):
+            raise TypeError
         sizes = tuple(int(h) for h in hidden_sizes)
     except (TypeError, ValueError):
         raise UserError(

@@ -131,6 +131,13 @@ def frozen(params: list[torch.Tensor]) -> Iterator[None]:
             p.requires_grad_(True)
 
 
+def optimizer_steps(optimizer: torch.optim.Optimizer) -> int:
+    """How many steps ``optimizer`` (Adam, or any optimiser whose state counts ``step``) has taken in the
+    whole run: its own count, which a checkpoint saves and a resume restores. 0 before the first step."""
+    counts = [s["step"] for s in optimizer.state.values() if "step" in s]
+    return int(max(counts)) if counts else 0
+
+
 def seeds_for_test_episodes(seed: int, epoch: int, num_episodes: int) -> list[int]:
     """Reset seeds for one epoch's test episodes, drawn apart from the training envs' seeds."""
     ss = np.random.SeedSequence([seed, epoch, 0x7E57])

@@ -90,6 +90,8 @@ class TrajectoryCollector:
         ep_ret, ep_start = self.ep_ret, self.ep_start
         act_space = envs.single_action_space
         clip = isinstance(act_space, spaces.Box)
+        # The policy picks an index 0..n-1; a Discrete(n, start=s) env takes s + index.
+        start = 0 if clip else int(act_space.start)
         obs = self.obs
 
         # The same policy in NumPy, when it can be (see fast_act.py), told how often it will be called.
@@ -108,7 +110,7 @@ class TrajectoryCollector:
             v = norms.critic_value(v)  # in the env's units, also with value_norm
             # The Gaussian policy is unbounded: the env gets the action clipped to its bounds, the
             # buffer the sampled one, whose log-probability the update compares against.
-            env_action = np.clip(a, act_space.low, act_space.high) if clip else a
+            env_action = np.clip(a, act_space.low, act_space.high) if clip else a + start
             next_obs, rew, terminated, truncated, info = envs.step(env_action)
             ep_ret += rew
 

@@ -274,6 +274,13 @@ def check_same_run(run_dir: str | os.PathLike, new: dict[str, Any]) -> dict[str,
         ) from None
     if recorded is None:
         return None
+    refuse_changes(run_dir, recorded, new)
+    return recorded
+
+
+def refuse_changes(run_dir: str | os.PathLike, recorded: dict[str, Any], new: dict[str, Any]) -> None:
+    """The same-run rule of :func:`check_same_run`, against settings ``recorded`` wherever they come from
+    (config.json, or the copy a checkpoint carries): one line listing what ``new`` would change."""
     changes = resume_changes(recorded, json.loads(json.dumps(new)))
     if changes:
         listed = changes[0] if len(changes) == 1 else ", ".join(changes[:-1]) + " and " + changes[-1]
@@ -289,7 +296,6 @@ def check_same_run(run_dir: str | os.PathLike, new: dict[str, Any]) -> dict[str,
             f"--resume would change {listed} of the run in {run_dir}{hint}; start a new run with another "
             "--exp_name instead"
         )
-    return recorded
 
 
 # ----- status.json ----------------------------------------------------------------------------------------

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -39,17 +41,23 @@ RENAMED_CLASSES = {
 
 
 def _import_builtin(dotted: str):
-    """Import a network class named in config.json, only from spinrl itself (nothing else runs).
+    """The network class named in config.json: spinrl's own (imported), or one already loaded.
 
-    Runs saved before a class moved name it by its old place; :data:`RENAMED_CLASSES` maps it.
+    Runs saved before a class moved name it by its old place; :data:`RENAMED_CLASSES` maps it. A class
+    from outside spinrl is only looked up in the modules this process has already imported, the running
+    script (``__main__``) included, as Spinning Up's scripts that define their network next to the
+    training call expect: a name that a run folder supplies never causes an import, so it runs no code.
     """
     dotted = RENAMED_CLASSES.get(dotted, dotted)
     module, _, name = dotted.rpartition(".")
     if not module.startswith("spinrl."):
-        raise UserError(
-            f"the run used a custom actor-critic {dotted!r}; load it from Python with "
-            "load_policy(run_dir, actor_critic=YourClass)"
-        )
+        cls = _already_loaded(dotted)
+        if cls is None:
+            raise UserError(
+                f"the run used a custom actor-critic {dotted!r}, which is not loaded here; import its "
+                "module first, or load it from Python with load_policy(run_dir, actor_critic=YourClass)"
+            )
+        return cls
     try:
         cls = getattr(importlib.import_module(module), name, None)
     except ImportError:
@@ -59,6 +67,26 @@ def _import_builtin(dotted: str):
             f"the run's config.json names the network {dotted!r}, which this spinrl does not have"
         )
     return cls
+
+
+def _already_loaded(dotted: str):
+    """The class or function ``module.QualName`` if ``module`` is in ``sys.modules``, else None.
+
+    Looked up by attribute only (plain names, no private ones), never imported. Either side may hold
+    dots (``pkg.mod.Outer.Inner``): each split, longest module first, is tried.
+    """
+    parts = dotted.split(".")
+    if not all(p.isidentifier() for p in parts):
+        return None
+    for i in range(len(parts) - 1, 0, -1):
+        obj = sys.modules.get(".".join(parts[:i]))
+        if obj is None:
+            continue
+        for attr in parts[i:]:
+            obj = None if attr.startswith("_") else getattr(obj, attr, None)
+        if isinstance(obj, type) or inspect.isfunction(obj):
+            return obj
+    return None
 
 
 def _read_config(run_dir: Path) -> dict:

@@ -104,7 +104,8 @@ def test_every_offered_activation_builds_a_working_network():
         assert a.shape == (5, 2) and v.shape == (5,) and logp.shape == (5,), name
 
 
-@pytest.mark.parametrize("bad", [[0], [-4, 4], "big", [1.5]])
+# "64" (a string, e.g. --hid "'64'") once built layers of 6 and 4 units, one per character.
+@pytest.mark.parametrize("bad", [[0], [-4, 4], "big", [1.5], "64", ["64"], b"64"])
 def test_hidden_sizes_validation(bad):
     with pytest.raises(UserError, match="hidden_sizes"):
         MLPActorCritic(spaces.Box(-1, 1, (2,)), spaces.Discrete(2), hidden_sizes=bad)

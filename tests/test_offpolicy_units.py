@@ -289,3 +289,27 @@ def test_test_policy_loads_an_off_policy_run(tmp_path):
     assert 0 < progress["Alpha"][-1] < 1  # learned, starting from 1
     ((ret, length),) = run_policy(env, get_action, episodes=1, quiet=True)
     assert length == 50 and math.isfinite(ret)
+
+
+@pytest.mark.parametrize("update_every", [1, 3])
+def test_td3_policy_delay_counts_critic_steps_across_update_rounds_and_a_resume(tmp_path, update_every):
+    """With update_every 1 each round has one critic step: a counter that restarts every round would move
+    the actor on every step. The actor moves on every policy_delay-th critic step of the whole run."""
+    from spinrl.algos.td3 import td3
+    from spinrl.checkpoint import load_checkpoint
+
+    def steps(run, name):
+        return int(load_checkpoint(run)[name]["state"][0]["step"])
+
+    run = tmp_path / "run"
+    kw = dict(
+        steps_per_epoch=20, start_steps=5, update_after=5, update_every=update_every, policy_delay=2,
+        batch_size=4, num_test_episodes=1, max_ep_len=10, ac_kwargs=dict(hidden_sizes=(8,)),
+        logger_kwargs=dict(output_dir=str(run), quiet=True),
+    )  # fmt: skip
+    td3(SeededLengthEnv, epochs=1, **kw)
+    q_steps = steps(run, "q_optimizer")
+    assert q_steps >= 15 and steps(run, "pi_optimizer") == (q_steps + 1) // 2
+    td3(SeededLengthEnv, epochs=2, resume=True, **kw)  # goes on counting from the checkpoint
+    q_steps = steps(run, "q_optimizer")
+    assert q_steps >= 30 and steps(run, "pi_optimizer") == (q_steps + 1) // 2

@@ -286,6 +286,8 @@ def test_the_logger_refuses_a_changed_resume_for_every_algorithm(tmp_path):
     assert snapshot(run_dir) == before
     # Tuples and lists, like 0.0003 and 3e-4, are the same value; device and more epochs may change.
     resumed.save_config(dict(config, hidden=[64, 64], pi_lr=0.0003, device="cpu", epochs=8))
+    assert snapshot(run_dir) == before  # held back until the resume is accepted (a checkpoint loaded)
+    resumed.commit_config()
     recorded = json.loads((run_dir / "config.json").read_text())
     assert recorded["epochs"] == 8 and recorded["device"] == "auto"
     resumed.close()

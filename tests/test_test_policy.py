@@ -10,6 +10,7 @@ import pytest
 from spinrl.algos.ppo import ppo
 from spinrl.cli import main
 from spinrl.errors import UserError, run_main_guarded
+from spinrl.nets import MLPActorCritic
 
 
 @pytest.fixture(scope="module")
@@ -325,3 +326,67 @@ def test_a_network_that_cannot_be_rebuilt_as_saved_is_one_line(tmp_path, capsys)
     assert run_main_guarded(main, ["test_policy", str(run), "-i", "0"]) == 2
     line = _one_error_line(capsys)
     assert "differs from the one saved" in line and "ELU" in line and "Tanh" in line
+
+
+class WideActorCritic(MLPActorCritic):
+    """A custom actor-critic defined in an imported module (this test file): hidden layers of 16."""
+
+    def __init__(self, observation_space, action_space):
+        super().__init__(observation_space, action_space, hidden_sizes=(16,))
+
+
+def test_a_custom_actor_critic_of_a_module_already_imported_is_resolved_without_importing(tmp_path):
+    from spinrl.test_policy import load_policy_and_env
+
+    run = tmp_path / "wide"
+    ppo("CartPole-v1", actor_critic=WideActorCritic, steps_per_epoch=200, epochs=1, train_pi_iters=1,
+        train_v_iters=1, logger_kwargs=dict(output_dir=str(run), quiet=True))  # fmt: skip
+    env, get_action = load_policy_and_env(run)
+    assert env.action_space.contains(get_action(env.reset(seed=0)[0]))
+
+
+def test_an_actor_critic_of_the_running_script_is_resolved_as_spinning_up_did(tmp_path):
+    """Spinning Up's scripts define the network next to the training call (module ``__main__``)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    from conftest import ROOT
+
+    script = tmp_path / "train_and_watch.py"
+    script.write_text(
+        textwrap.dedent("""
+        from spinrl import ppo
+        from spinrl.nets import MLPActorCritic
+        from spinrl.test_policy import load_policy_and_env
+
+        class Narrow(MLPActorCritic):
+            def __init__(self, observation_space, action_space):
+                super().__init__(observation_space, action_space, hidden_sizes=(8,))
+
+        ppo("CartPole-v1", actor_critic=Narrow, steps_per_epoch=200, epochs=1, train_pi_iters=1,
+            train_v_iters=1, logger_kwargs=dict(output_dir="run", quiet=True))
+        env, get_action = load_policy_and_env("run")
+        print("action", get_action(env.reset(seed=0)[0]))
+    """)
+    )
+    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] in ("action 0", "action 1")
+
+
+def test_a_custom_actor_critic_of_a_module_not_loaded_is_one_line_and_never_imported(cartpole_run, tmp_path):
+    import shutil
+    import sys
+
+    from spinrl.test_policy import load_policy_and_env
+
+    run = tmp_path / "run"
+    shutil.copytree(cartpole_run, run)
+    config = json.loads((run / "config.json").read_text())
+    config["actor_critic"] = "spinrl_never_imported_mod.Net"
+    (run / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError, match="spinrl_never_imported_mod.Net.*actor_critic=") as e:
+        load_policy_and_env(run)
+    assert "\n" not in str(e.value) and "spinrl_never_imported_mod" not in sys.modules

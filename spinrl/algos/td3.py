@@ -37,6 +37,7 @@ from spinrl.offpolicy import (
     BufferCheckpoint,
     UpdateStats,
     frozen,
+    optimizer_steps,
     polyak_update,
     random_actions,
     refuse_mpi,
@@ -318,6 +319,9 @@ def td3(
         **norms.checkpoint_entries(),
     )
     progress = checkpointer.start(logger, resume, epochs)  # .epoch, .t (env steps so far), .seconds()
+    # Critic steps so far in the whole run, resumed ones included: the policy delay counts these, not
+    # the steps of one update round (a round of one step would move the actor every time).
+    critic_steps = optimizer_steps(q_optimizer)
 
     # Prepare for interaction with the environment. The env copies are reset here, once per process;
     # from then on their episodes run across epoch ends and checkpoints. A resumed run restarts them
@@ -356,13 +360,16 @@ def td3(
             # step), once update_after transitions are stored. The copies advance t by num_envs per
             # pass, so count the multiples of update_every that t has just passed (with one copy,
             # Spinning Up's `t % update_every == 0`): one gradient step per env step for any num_envs.
-            # j counts the steps of this round, for the policy delay.
             rounds = progress.t // update_every - (progress.t - num_envs) // update_every
             if rounds:
                 norms.update()  # obs_norm: the statistics move before a round of updates, never inside one
             if rounds and buf.steps_stored >= update_after:
-                for j in range(rounds * update_every):
-                    update(norms.batch(buf.sample_batch(batch_size)), update_policy=j % policy_delay == 0)
+                for _ in range(rounds * update_every):
+                    update(
+                        norms.batch(buf.sample_batch(batch_size)),
+                        update_policy=critic_steps % policy_delay == 0,
+                    )
+                    critic_steps += 1
 
         # End of epoch: test the deterministic actor, log the epoch's row, save a checkpoint.
         run_test_episodes(
