@@ -54,8 +54,12 @@ def _is_bool(v: Any) -> bool:
     return isinstance(v, bool)
 
 
-def _is_int(lowest: int) -> Callable[[Any], bool]:
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lowest
+def _is_int(lowest: int, highest: int | None = None) -> Callable[[Any], bool]:
+    def test(v: Any) -> bool:
+        in_range = highest is None or v <= highest
+        return isinstance(v, int) and not isinstance(v, bool) and v >= lowest and in_range
+
+    return test
 
 
 def _is_probability(v: Any) -> bool:
@@ -66,16 +70,25 @@ def _is_int_or_none(v: Any) -> bool:
     return v is None or _is_int(0)(v)
 
 
+# Upper bounds for the options that set how many frames one call plays or keeps: beyond them a reset
+# or a step could emulate for hours without returning (a game such as Breakout never ends while no
+# one presses FIRE), or a frame stack or screen could fill the memory. Each is far above any
+# setting in the literature (noop_max 30, frame_skip 4, frame_stack 4, screen_size 84).
+MAX_NOOPS = 10_000  # frames of "do nothing": under 3 minutes of play
+MAX_FRAME_SKIP = 60  # frames per agent step: one second of play
+MAX_FRAME_STACK = 64
+MAX_SCREEN_SIZE = 512  # pixels a side; the ALE's screen is 210 x 160
+
 # Every option of an Atari env: name -> (default, test of a value, what is valid). A default of None
 # means "what the id registers" (v5 ids: sticky actions 0.25, the 18-action set only when needed,
 # at most 108,000 frames per game; v4 ids: no sticky actions).
 ATARI_OPTIONS: dict[str, tuple[Any, Callable[[Any], bool], str]] = {
     # Gymnasium's AtariPreprocessing and FrameStackObservation.
-    "frame_skip": (4, _is_int(1), "a whole number >= 1"),
-    "screen_size": (84, _is_int(1), "a whole number of pixels >= 1"),
+    "frame_skip": (4, _is_int(1, MAX_FRAME_SKIP), f"a whole number from 1 to {MAX_FRAME_SKIP}"),
+    "screen_size": (84, _is_int(1, MAX_SCREEN_SIZE), f"a whole number of pixels from 1 to {MAX_SCREEN_SIZE}"),
     "grayscale": (True, _is_bool, "True or False"),
-    "noop_max": (30, _is_int(0), "a whole number >= 0"),
-    "frame_stack": (4, _is_int(1), "a whole number >= 1"),
+    "noop_max": (30, _is_int(0, MAX_NOOPS), f"a whole number from 0 to {MAX_NOOPS}"),
+    "frame_stack": (4, _is_int(1, MAX_FRAME_STACK), f"a whole number from 1 to {MAX_FRAME_STACK}"),
     # The learning signals (the algorithms' loops, through LearningSignals).
     "terminal_on_life_loss": (True, _is_bool, "True or False"),
     "clip_rewards": (True, _is_bool, "True or False"),
@@ -135,7 +148,33 @@ def atari_options(env_id: str, options: dict[str, Any] | None = None) -> dict[st
             resolved[name] = registered.get(name)
         else:
             resolved[name] = default
+    _check_game_settings(env_id, resolved)
     return resolved
+
+
+def _check_game_settings(env_id: str, options: dict[str, Any]) -> None:
+    """Refuse a ``mode`` or ``difficulty`` the game does not have, naming those it has.
+
+    The ALE would raise a bare RuntimeError when the env is made; asking the game's ROM costs a tenth
+    of a second, so it is done only when one of them is given.
+    """
+    asked = {k: options[k] for k in ("mode", "difficulty") if options[k] is not None}
+    if not asked:
+        return
+    import ale_py
+    from ale_py import roms
+
+    game = gym.registry[env_id].kwargs["game"]
+    ale = ale_py.ALEInterface()
+    ale.loadROM(roms.get_rom_path(game))
+    valid = dict(mode=ale.getAvailableModes(), difficulty=ale.getAvailableDifficulties())
+    for name, value in asked.items():
+        if value not in valid[name]:
+            listed = ", ".join(map(str, valid[name]))
+            plural = {"mode": "modes", "difficulty": "difficulties"}[name]
+            raise UserError(
+                f"Atari option {name}={value} is not valid for {env_id}: its {plural} are {listed}"
+            )
 
 
 def atari_env(
