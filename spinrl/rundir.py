@@ -65,22 +65,38 @@ def default_data_dir() -> str:
     """``$SPINRL_DATA_DIR``, else ``./data`` in the current working directory.
 
     Read at every call, so a change of the variable or of the working directory takes effect at once.
+    A ``~`` in the variable means the home folder, as in a shell (a quoted ``"~/x"`` reaches us as is).
     """
-    return os.environ.get("SPINRL_DATA_DIR") or os.path.join(os.getcwd(), "data")
+    folder = os.environ.get("SPINRL_DATA_DIR")
+    return os.path.expanduser(folder) if folder else os.path.join(os.getcwd(), "data")
+
+
+# An experiment name is one folder inside the data directory and a prefix of its runs' folders. Beyond
+# this length, the run folder (name, "_s" and a seed; with --datestamp a 20-character time prefix too)
+# would pass the 255 bytes most file systems allow for one name.
+MAX_EXP_NAME_LENGTH = 200
+_EXP_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
 def check_exp_name(exp_name: Any) -> str:
     """Refuse an experiment name that is not a plain folder name; return it as a string.
 
-    The name becomes one folder inside the data directory, so it may not be empty, ``.`` or ``..``, and
-    may not hold a path separator: ``../x`` or ``/tmp/x`` would put the run outside ``--data_dir``.
+    The rule: ASCII letters, digits, ``-``, ``_`` and ``.``, not starting with ``.``, at most
+    :data:`MAX_EXP_NAME_LENGTH` characters. So no path (``../x`` or ``/tmp/x`` would put the run
+    outside ``--data_dir``), no hidden folder (``.x``, which ``spinrl ls``, ``plot`` and ``compare``
+    skip), nothing that breaks a table or a shell line (spaces, newlines), and no name the file system
+    refuses halfway, after the experiment folder was made.
     """
     name = str(exp_name)
-    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
-    if not name.strip() or name in (".", "..") or any(c in name for c in seps) or "\0" in name:
+    if not name or name.startswith(".") or not set(name) <= _EXP_NAME_CHARS:
         raise UserError(
-            f"--exp_name {name!r} is not valid: give a plain name such as 'cp' (letters, digits, '-', '_', "
-            "no '/' or '..'); choose the folder runs go to with --data_dir"
+            f"--exp_name {name!r} is not valid: give a plain name such as 'cp' (letters, digits, '-', '_' and "
+            "'.', not starting with '.'; no '/' or spaces); choose the folder runs go to with --data_dir"
+        )
+    if len(name) > MAX_EXP_NAME_LENGTH:
+        raise UserError(
+            f"--exp_name {name[:20]}... is not valid: it has {len(name)} characters, at most "
+            f"{MAX_EXP_NAME_LENGTH} fit in a folder name"
         )
     return name
 
@@ -100,7 +116,7 @@ def setup_logger_kwargs(
     if seed is not None:
         subfolder = (time.strftime("%Y-%m-%d_%H-%M-%S-") if datestamp else "") + f"{exp_name}_s{seed}"
         relpath = os.path.join(relpath, subfolder)
-    data_dir = data_dir or default_data_dir()
+    data_dir = os.path.expanduser(data_dir) if data_dir else default_data_dir()
     return dict(output_dir=os.path.join(data_dir, relpath), exp_name=exp_name)
 
 

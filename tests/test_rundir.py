@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from spinrl import run_lock, rundir
-from spinrl.errors import UserError
+from spinrl.errors import UserError, run_main_guarded
 from spinrl.grid import ExperimentGrid
 from spinrl.logx import EpochLogger
 from spinrl.run_lock import (
@@ -217,9 +217,30 @@ def test_exp_name_rules():
         and check_exp_name(5) == "5"
         and check_exp_name("my-run_2.1") == "my-run_2.1"
     )
-    for bad in ("", " ", ".", "..", "../x", "a/b", "/abs", "a\0b"):
+    for bad in ("", " ", ".", "..", "../x", "a/b", "/abs", "a\0b", ".hidden", "two\nlines", "a b", "x" * 201):
         with pytest.raises(UserError, match="is not valid"):
             check_exp_name(bad)
+
+
+def test_a_name_too_long_or_hidden_leaves_no_folder_behind(tmp_path, capsys):
+    """Issue 18: a 253-character name was refused only after its experiment folder had been made."""
+    from spinrl.cli import main
+
+    data = tmp_path / "data"
+    for name in ("n" * 253, ".hidden", "two\nlines"):
+        argv = ["vpg", "--env", "CartPole-v1", "--epochs", "1", "--exp_name", name, "--data_dir", str(data)]
+        assert run_main_guarded(main, argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--exp_name" in err and "is not valid" in err
+    assert not data.exists()
+
+
+def test_a_tilde_in_the_data_dir_is_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SPINRL_DATA_DIR", "~/runs")
+    assert default_data_dir() == str(tmp_path / "runs")
+    assert setup_logger_kwargs("cp", 0)["output_dir"] == str(tmp_path / "runs" / "cp" / "cp_s0")
+    assert setup_logger_kwargs("cp", 0, "~/other")["output_dir"] == str(tmp_path / "other" / "cp" / "cp_s0")
 
 
 def test_a_folder_made_anew_is_locked_anew(tmp_path):
