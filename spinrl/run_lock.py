@@ -198,6 +198,11 @@ def acquire_run_lock(run_dir: str | os.PathLike) -> RunLock:
     return lock
 
 
+def held_locks() -> list[RunLock]:
+    """The run locks this process holds now."""
+    return [lock for lock in _HELD.values() if lock.held and lock.pid == os.getpid()]
+
+
 def _same_file(fd: int | None, path: Path) -> bool:
     try:
         return fd is not None and os.path.samestat(os.fstat(fd), os.stat(path))

@@ -12,6 +12,8 @@ Every rule about a run folder lives here once, and the logger, the grid and the 
   own, ``variant.json`` (its run spec) and ``output.log``;
 - one writer per run: :func:`open_run_dir` takes the run's lock (:mod:`spinrl.run_lock`) and refuses a
   second writer in one line that names the first (:class:`~spinrl.run_lock.RunInUseError`);
+- a run whose algorithm raised is marked failed at once (:func:`marks_failed_runs`), even when the
+  Python session that called it goes on;
 - what a run's state is (:func:`run_state`): running, finished, failed, or interrupted, the last meaning
   that status.json still says running but the process that wrote it is gone from this machine (its pid
   is free, or now belongs to a process that started at another time);
@@ -24,11 +26,13 @@ Every rule about a run folder lives here once, and the logger, the grid and the 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +43,7 @@ from spinrl.errors import UserError
 from spinrl.run_lock import (
     RunLock,
     acquire_run_lock,
+    held_locks,
     in_use_error,
     lock_holder,
     process_alive,
@@ -310,6 +315,46 @@ def write_status(run_dir: str | os.PathLike, status: str, epoch: int, epochs: in
         **extra,
     )
     write_text_atomically(Path(run_dir, STATUS_FILE), json.dumps(info, indent=2))
+
+
+def error_summary(error: BaseException) -> str:
+    """An exception in one line for status.json: its type and the first line of its message."""
+    message = str(error).strip().splitlines()
+    summary = f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
+    return summary[:300]
+
+
+def marks_failed_runs(algo: Callable) -> Callable:
+    """Decorate an algorithm function: when it raises, the run it was writing is marked failed.
+
+    Without this, a run started from Python (a notebook, a sweep that catches errors and goes on) stayed
+    "running" in status.json and ``spinrl ls`` for as long as the interpreter lived, and kept its lock:
+    only the exit hook of the logger marked it. The run is the one whose lock this call took; its
+    status becomes "failed" with the error's summary (if it was "running" and written by this process),
+    and its lock is given up, so that a fixed call can resume it at once. Ctrl-C (KeyboardInterrupt) is
+    not a failure: that run stays resumable as "running"/"interrupted", as on the command line.
+    """
+
+    @functools.wraps(algo)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        held_before = {id(lock) for lock in held_locks()}
+        try:
+            return algo(*args, **kwargs)
+        except Exception as e:
+            for lock in held_locks():
+                if id(lock) not in held_before:
+                    _mark_failed(lock.run_dir, e)
+                    lock.release()
+            raise
+
+    return run
+
+
+def _mark_failed(run_dir: Path, error: Exception) -> None:
+    status = read_status(run_dir) or {}
+    if status.get("status") == RUNNING and status.get("pid") == os.getpid():
+        epoch, epochs = status.get("epoch", 0), status.get("epochs", 0)
+        write_status(run_dir, FAILED, epoch, epochs, error=error_summary(error))
 
 
 def read_status(run_dir: str | os.PathLike) -> dict[str, Any] | None:

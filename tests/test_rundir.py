@@ -266,3 +266,40 @@ def test_a_folder_made_anew_is_locked_anew(tmp_path):
     )
     assert "RunInUseError" in taker.stderr  # the new folder's lock file is the one held
     fresh.release()
+
+
+class _BreaksAtStep:
+    """CartPole that raises at its ``at``-th step: a bug in a user's env, after the run has started."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def __call__(self):
+        import gymnasium as gym
+
+        at = self.at
+
+        class Breaks(gym.Wrapper):
+            steps = 0
+
+            def step(self, action):
+                Breaks.steps += 1
+                if Breaks.steps == at:
+                    raise RuntimeError("the env broke\nsecond line")
+                return self.env.step(action)
+
+        return Breaks(gym.make("CartPole-v1"))
+
+
+def test_a_run_that_raises_in_python_is_marked_failed_at_once(tmp_path):
+    """Issue 18: from Python, a run that raised stayed "running" (and locked) while the interpreter lived."""
+    from spinrl.algos.vpg import vpg
+    from spinrl.run_lock import held_locks
+
+    out = tmp_path / "broken"
+    with pytest.raises(RuntimeError, match="the env broke"):
+        vpg(_BreaksAtStep(150), steps_per_epoch=100, epochs=3, logger_kwargs=dict(output_dir=str(out)))
+    status = read_status(out)
+    assert status["status"] == "failed" and status["error"] == "RuntimeError: the env broke"
+    assert status["epoch"] == 1 and run_state(status) == "failed"
+    assert lock_holder(out) is None and not any(lock.run_dir == out for lock in held_locks())

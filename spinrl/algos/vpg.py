@@ -31,8 +31,10 @@ from spinrl.mpi import mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi,
 from spinrl.nets import MLPActorCritic, count_vars, shared_encoder_features
 from spinrl.onpolicy import TrajectoryCollector
 from spinrl.rng import seed_everything
+from spinrl.rundir import marks_failed_runs
 
 
+@marks_failed_runs
 def vpg(
     env_fn: Callable | str,
     actor_critic: Callable = MLPActorCritic,
