@@ -206,6 +206,46 @@ def test_serial_run_in_process_and_env_name_becomes_env_fn(tmp_path):
         eg.run(fake_algo, data_dir=str(tmp_path))
 
 
+@pytest.mark.parametrize(
+    "key, values, message",
+    [
+        ("gamma", [0.99, 2], r"variant g_gam2 seed 0: gamma=2 is not valid: it must be in \(0, 1\]"),
+        (
+            "env_kwargs",
+            [{}, {"x": 1}],
+            r"variant g_env-\S+ seed 0: env_kwargs \{'x': 1\} do not fit CartPole-v1",
+        ),
+    ],
+    ids=["hyperparameter", "env_kwargs"],
+)
+def test_every_variant_is_checked_before_the_first_starts(tmp_path, key, values, message):
+    """Issue 18: `--gamma 0.99 2` trained the whole 0.99 variant, then failed on gamma=2."""
+    from spinrl.algos.vpg import vpg
+
+    eg = ExperimentGrid("g")
+    eg.add("env_name", "CartPole-v1")
+    eg.add(key, values)
+    eg.add("epochs", 1)
+    eg.add("steps_per_epoch", 50)
+    with pytest.raises(UserError, match=message):
+        eg.run(vpg, data_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []  # not even the first, valid variant ran
+
+
+def test_an_atari_option_of_any_variant_is_checked_before_the_first_starts(tmp_path):
+    from spinrl.algos.dqn import dqn
+
+    eg = ExperimentGrid("a")
+    eg.add("env_name", "ALE/Pong-v5")
+    eg.add("env_kwargs:frame_stack", [4, 0])
+    eg.add("epochs", 1)
+    with pytest.raises(
+        UserError, match=r"variant a_env-fra0 seed 0: Atari option frame_stack=0 is not valid"
+    ):
+        eg.run(dqn, data_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("zygote", [True, False], ids=["forked-from-zygote", "new-processes"])
 def test_parallel_two_runs_overlap_with_a_thread_budget(tmp_path, children_import_tests, monkeypatch, zygote):
     if not zygote:
