@@ -28,7 +28,8 @@ With ``resume=True`` among the hyperparameters, finished variants are skipped an
 from their last checkpoint, so a grid stopped by Ctrl-C, a crash or a lost node is finished by running
 the same command again with ``--resume``. A larger ``epochs`` extends finished variants too. Before
 anything is launched, every variant is checked: its hyperparameters and environment options (for
-spinrl's algorithms), a run directory another process is writing to, an existing run without ``resume``, or a resume with settings other than the run's config.json (see
+spinrl's algorithms), a run directory another process is writing to, an existing run without
+``resume``, or a resume with settings other than the run's config.json (see
 :func:`spinrl.rundir.check_same_run`) refuses the whole grid in one line.
 """
 
