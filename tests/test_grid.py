@@ -340,6 +340,52 @@ def test_ctrl_c_stops_every_child(tmp_path):
     assert not (tmp_path / "cc" / "cc_s2").exists()  # the third variant never started
 
 
+def test_sigterm_stops_children_cleanly_when_the_grid_was_started_with_sigint_ignored(tmp_path):
+    """Issue 18: a grid started as a background job (`cmd &`) inherits an ignored SIGINT; its children
+    then ignored the SIGINT the grid sends on SIGTERM and were killed 10 s later, without their clean-up."""
+    script = tmp_path / "grid_script.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {TESTS_DIR!r})
+        from spinrl.grid import ExperimentGrid
+        from spinrl.cli import run_main_guarded
+        from test_grid import fake_algo
+
+        def main():
+            eg = ExperimentGrid("bg")
+            eg.add("seed", [0, 1])
+            eg.add("epochs", 1000)
+            eg.add("epoch_seconds", 0.05)
+            eg.run(fake_algo, data_dir={str(tmp_path)!r}, parallel=2)
+            return 0
+
+        if __name__ == "__main__":
+            sys.exit(run_main_guarded(main))
+    """)
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(TESTS_DIR).parent), TESTS_DIR]))
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` starts a job
+    )
+    run_dirs = [tmp_path / "bg" / f"bg_s{s}" for s in (0, 1)]
+    deadline = time.time() + 60
+    while not all((d / "progress.txt").exists() for d in run_dirs) and time.time() < deadline:
+        time.sleep(0.1)
+    assert all((d / "progress.txt").exists() for d in run_dirs), "the children never started"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    for d in run_dirs:
+        # A child that got the SIGINT says so in its log (spinrl.errors.run_main_guarded); a killed one cannot.
+        assert "spinrl: interrupted" in (d / "output.log").read_text(), d
+
+
 def test_command_line_grid_with_parallel(tmp_path, children_import_tests, monkeypatch, capsys):
     import spinrl.cli as run_cli
 
