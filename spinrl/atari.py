@@ -92,6 +92,8 @@ ATARI_OPTIONS: dict[str, tuple[Any, Callable[[Any], bool], str]] = {
     # The learning signals (the algorithms' loops, through LearningSignals).
     "terminal_on_life_loss": (True, _is_bool, "True or False"),
     "clip_rewards": (True, _is_bool, "True or False"),
+    # PressFire: FIRE at the start of each game and after each lost life (off by default).
+    "fire_reset": (False, _is_bool, "True or False"),
     # The ALE game itself (gym.make arguments).
     "repeat_action_probability": (None, _is_probability, "a probability in [0, 1]"),
     "full_action_space": (None, _is_bool, "True or False"),
@@ -153,13 +155,14 @@ def atari_options(env_id: str, options: dict[str, Any] | None = None) -> dict[st
 
 
 def _check_game_settings(env_id: str, options: dict[str, Any]) -> None:
-    """Refuse a ``mode`` or ``difficulty`` the game does not have, naming those it has.
+    """Refuse a ``mode`` or ``difficulty`` the game does not have, naming those it has, and
+    ``fire_reset`` for a game without a FIRE button.
 
     The ALE would raise a bare RuntimeError when the env is made; asking the game's ROM costs a tenth
-    of a second, so it is done only when one of them is given.
+    of a second, so it is done only when one of these options is given.
     """
     asked = {k: options[k] for k in ("mode", "difficulty") if options[k] is not None}
-    if not asked:
+    if not asked and not (options["fire_reset"] and not options["full_action_space"]):
         return
     import ale_py
     from ale_py import roms
@@ -167,6 +170,11 @@ def _check_game_settings(env_id: str, options: dict[str, Any]) -> None:
     game = gym.registry[env_id].kwargs["game"]
     ale = ale_py.ALEInterface()
     ale.loadROM(roms.get_rom_path(game))
+    if options["fire_reset"] and not options["full_action_space"]:
+        if ale_py.Action.FIRE not in ale.getMinimalActionSet():
+            raise UserError(
+                f"Atari option fire_reset=True is not valid for {env_id}: the game has no FIRE action"
+            )
     valid = dict(mode=ale.getAvailableModes(), difficulty=ale.getAvailableDifficulties())
     for name, value in asked.items():
         if value not in valid[name]:
@@ -205,6 +213,8 @@ def atari_env(
             grayscale_obs=opts["grayscale"],
             scale_obs=False,  # uint8 frames: the network scales them
         )
+        if opts["fire_reset"]:
+            env = PressFire(env)
         env = gym.wrappers.FrameStackObservation(env, opts["frame_stack"])
         if not opts["grayscale"]:
             env = _colour_channels_first(env)
@@ -225,6 +235,40 @@ def _colour_channels_first(env: gym.Env) -> gym.Env:
     return gym.wrappers.TransformObservation(
         env, lambda o: np.ascontiguousarray(o.transpose(0, 3, 1, 2).reshape(space.shape)), space
     )
+
+
+class PressFire(gym.Wrapper):
+    """Press FIRE once at the start of each game and after each lost life (the ``fire_reset`` option).
+
+    In games such as Breakout nothing happens until FIRE serves the ball: an agent that has not yet
+    learned to press it (a fresh greedy policy) plays a game that never ends. Some libraries press it
+    at every reset; here the game goes on across lost lives (see :class:`LearningSignals`), so FIRE is
+    pressed after each lost life as well. The reward of the FIRE step is added to the step's reward.
+    With sticky actions (v5 ids) the emulator may repeat the previous action instead, as for any input.
+    Off by default: the standard protocol lets the agent learn to press FIRE itself.
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        meanings = env.unwrapped.get_action_meanings()
+        self.fire = meanings.index("FIRE")
+        self.lives = 0
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        obs, _, terminated, truncated, info = self.env.step(self.fire)
+        if terminated or truncated:  # a game over in one step: start again, without the press
+            obs, info = self.env.reset(**kwargs)
+        self.lives = info["lives"]
+        return obs, info
+
+    def step(self, action):
+        obs, rew, terminated, truncated, info = self.env.step(action)
+        if info["lives"] < self.lives and not (terminated or truncated):
+            obs, fire_rew, terminated, truncated, info = self.env.step(self.fire)
+            rew += fire_rew
+        self.lives = info["lives"]
+        return obs, rew, terminated, truncated, info
 
 
 class AtariLearningSignals(gym.Wrapper):
@@ -258,6 +302,22 @@ class AtariLearningSignals(gym.Wrapper):
             info["life_lost"] = bool(lives < self.lives)
             self.lives = lives
         return obs, rew, terminated, truncated, info
+
+
+# How test games are played, as in Mnih et al. 2015 (Methods): epsilon-greedy with epsilon 0.05, so that a
+# greedy policy stuck in a loop (a game waiting for FIRE) still ends, and each game cut after 5 minutes
+# of play (18,000 emulator frames at 60 per second).
+TEST_EPSILON = 0.05
+TEST_GAME_FRAMES = 5 * 60 * 60
+
+
+def evaluation_settings(env_fn: Callable) -> tuple[float, int] | None:
+    """``(epsilon, steps)`` for the test games of the Atari env that ``env_fn`` makes, None for any
+    other env: :data:`TEST_EPSILON`, and :data:`TEST_GAME_FRAMES` as agent steps of its ``frame_skip``."""
+    options = getattr(env_fn, "options", None)  # only factories made by atari_env carry them
+    if not isinstance(options, dict) or "frame_skip" not in options:
+        return None
+    return TEST_EPSILON, TEST_GAME_FRAMES // options["frame_skip"]
 
 
 class LearningSignals:

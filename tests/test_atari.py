@@ -321,3 +321,35 @@ def test_runs_recorded_with_max_ep_len_1000_resume_with_the_new_default():
     assert resume_changes(old, dict(old, max_ep_len=500)) == ["max_ep_len from 1000 to 500"]
     atari = dict(algo="dqn", env_name="ALE/Pong-v5", env_fn="ALE/Pong-v5", max_ep_len=1000)
     assert resume_changes(atari, dict(atari, max_ep_len=None)) == ["max_ep_len from 1000 to null"]
+
+
+def _noop_until_the_game_ends(env, steps: int) -> tuple[int | None, int]:
+    """Press NOOP (a fresh greedy policy's habit) up to ``steps`` times: (steps to game over or None, lives)."""
+    _, info = env.reset(seed=0)
+    for t in range(1, steps + 1):
+        _, _, terminated, truncated, info = env.step(0)
+        if terminated or truncated:
+            return t, info["lives"]
+    return None, info["lives"]
+
+
+def test_fire_reset_serves_the_ball_at_the_start_and_after_each_lost_life():
+    """Issue 18: Breakout waits for FIRE; a policy that never presses it played until the time limit."""
+    opts = dict(noop_max=0, repeat_action_probability=0.0)
+    stuck = make_env_fn("ALE/Breakout-v5", **opts)()
+    assert _noop_until_the_game_ends(stuck, 1500) == (None, 5)  # no ball served, no life lost, no end
+    served = make_env_fn("ALE/Breakout-v5", fire_reset=True, **opts)()
+    ended_at, lives = _noop_until_the_game_ends(served, 1500)
+    assert ended_at is not None and lives == 0  # all five balls were served and lost
+    with pytest.raises(
+        UserError, match="fire_reset=True is not valid for ALE/Freeway-v5: the game has no FIRE"
+    ):
+        make_env_fn("ALE/Freeway-v5", fire_reset=True)
+
+
+def test_atari_test_games_use_the_field_s_epsilon_and_a_5_minute_cap():
+    from spinrl.atari import evaluation_settings
+
+    assert evaluation_settings(make_env_fn("ALE/Breakout-v5")) == (0.05, 4500)
+    assert evaluation_settings(make_env_fn("ALE/Breakout-v5", frame_skip=2)) == (0.05, 9000)
+    assert evaluation_settings(make_env_fn("CartPole-v1")) is None
