@@ -51,6 +51,50 @@ def test_video_of_cartpole_is_playable(cartpole_run, tmp_path):
     assert n > 10 and size[0] > 100
 
 
+def test_video_frames_reach_the_encoder_as_they_are_rendered(cartpole_run, tmp_path, monkeypatch):
+    """Issue 18: the frames of each episode were all held in memory (2.7 GB for a full Atari game)."""
+    import imageio_ffmpeg
+
+    import spinrl.test_policy as tp
+
+    sent = []
+    real_writer = imageio_ffmpeg.write_frames
+
+    def counting_writer(*args, **kwargs):
+        writer = real_writer(*args, **kwargs)
+
+        class Counting:
+            def send(self, frame):
+                sent.append(frame is not None)
+                return writer.send(frame)
+
+            def close(self):
+                writer.close()
+
+        return Counting()
+
+    frames_before_each_action = []
+    real_load = tp.load_policy
+
+    def load_policy(*args, **kwargs):
+        env, get_action, config = real_load(*args, **kwargs)
+
+        def act(obs):
+            frames_before_each_action.append(sum(sent))
+            return get_action(obs)
+
+        return env, act, config
+
+    monkeypatch.setattr(imageio_ffmpeg, "write_frames", counting_writer)
+    monkeypatch.setattr(tp, "load_policy", load_policy)
+    out = tmp_path / "streamed.gif"
+    tp.record_video(str(cartpole_run), str(out), episodes=1, deterministic=True, seed=0)
+    # Before the i-th action, the reset's frame and the i - 1 steps' frames were already encoded.
+    n = len(frames_before_each_action)
+    assert n > 5 and frames_before_each_action == list(range(1, n + 1))
+    assert _frames(out)[0] > 5 and [p.name for p in tmp_path.iterdir()] == ["streamed.gif"]
+
+
 def test_video_never_overwrites(cartpole_run, tmp_path, capsys):
     out = tmp_path / "keep.mp4"
     out.write_bytes(b"precious")
