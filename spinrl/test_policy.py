@@ -127,6 +127,17 @@ def _build_network(actor_critic: Callable | None, config: dict, env, state: dict
     return ac
 
 
+def _refuse_non_finite_weights(weights: dict, run_dir: Path) -> None:
+    """A network whose weights hold NaN or inf acts on nothing meaningful (and a Categorical policy cannot
+    even sample): say so in one line, naming the first such tensor."""
+    for name, value in weights.items():
+        if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all():
+            raise UserError(
+                f"the checkpoint in {str(run_dir)!r} holds NaN or infinite weights ({name}): the run diverged "
+                "before it was saved; watch an earlier snapshot (--itr) or retrain with a smaller learning rate"
+            )
+
+
 def _saved_module(state: dict, run_dir: Path) -> dict:
     """What ``EpochLogger.save_state`` recorded about the network ({} for an algorithm's checkpoint)."""
     saved = state.get("module")
@@ -251,12 +262,17 @@ def load_policy(
     from spinrl.envs import default_max_ep_len, make_env
 
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(
+            f"{str(run_dir)!r} is a file, not a run directory; give the run's folder, e.g. data/cp/cp_s0"
+        )
     if not run_dir.is_dir():
         raise UserError(f"run directory {str(run_dir)!r} does not exist")
     config = _read_config(run_dir)
     state = load_saved(run_dir, itr, device)
     if not isinstance(state.get("ac"), dict):
         raise UserError(f"the checkpoint in {str(run_dir)!r} holds no network weights (no 'ac' entry)")
+    _refuse_non_finite_weights(state["ac"], run_dir)
 
     from spinrl.custom_ac import as_spinrl_actor_critic
 

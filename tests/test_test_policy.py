@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from spinrl.algos.ppo import ppo
 from spinrl.cli import main
@@ -187,6 +188,26 @@ def test_a_damaged_config_or_mismatched_network_is_one_line(copied_run, capsys, 
     assert expected in line, line
     if "does not fit the network" in expected:
         assert "hidden_sizes" in line and "size mismatch" in line
+
+
+def test_a_checkpoint_with_nan_weights_is_one_line(copied_run, capsys):
+    """Issue 18: NaN weights were a traceback (a Categorical's logits must be finite)."""
+    from spinrl.checkpoint import load_checkpoint, save_checkpoint
+
+    state = load_checkpoint(copied_run)
+    name = next(iter(state["ac"]))
+    state["ac"][name] = torch.full_like(state["ac"][name], float("nan"))
+    save_checkpoint(copied_run, state, epoch=5)
+    assert run_main_guarded(main, ["test_policy", str(copied_run), "--episodes", "1"]) == 2
+    line = _one_error_line(capsys)
+    assert "holds NaN or infinite weights" in line and name in line
+
+
+def test_a_file_given_as_the_run_is_named_a_file(tmp_path, capsys):
+    plain = tmp_path / "progress.txt"
+    plain.write_text("Epoch\n0\n")
+    assert run_main_guarded(main, ["test_policy", str(plain)]) == 2
+    assert "is a file, not a run directory" in _one_error_line(capsys)
 
 
 def test_video_into_a_missing_folder_is_refused_before_loading(capsys, tmp_path, monkeypatch):
