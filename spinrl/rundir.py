@@ -369,7 +369,8 @@ def read_status(run_dir: str | os.PathLike) -> dict[str, Any] | None:
 def run_state(status: dict[str, Any] | None) -> str:
     """What a status.json (as :func:`read_status` returns it) says about the run.
 
-    ``finished`` and ``failed`` are taken as written. A ``running`` status is checked: when it was
+    ``finished`` and ``failed`` are taken as written; anything else written there is ``unknown``. A
+    ``running`` status is checked: when it was
     written on this machine and its process is gone, the run was ``interrupted`` (killed, crashed
     without clean-up, or the machine restarted) and can be continued with ``--resume``. "Gone" includes
     a pid that the system has since given to another process: the recorded start time tells them apart.
@@ -378,7 +379,9 @@ def run_state(status: dict[str, Any] | None) -> str:
     """
     if not status:
         return UNKNOWN
-    state = str(status.get("status", UNKNOWN))
+    state = status.get("status", UNKNOWN)
+    if state not in (RUNNING, FINISHED, FAILED, INTERRUPTED):
+        return UNKNOWN  # a damaged or foreign status.json: its text is not shown as a state
     if state != RUNNING:
         return state
     host = status.get("hostname")
