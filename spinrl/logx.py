@@ -46,6 +46,7 @@ from spinrl.rundir import (
     check_same_run,
     default_data_dir,
     open_run_dir,
+    resumed_config,
     warn,
     write_status,
     write_text_atomically,
@@ -151,9 +152,9 @@ class Logger:
         if self.resume:
             recorded = check_same_run(self.output_dir, config)
             if recorded is not None:
-                if config.get("epochs", 0) == recorded.get("epochs"):
+                config = resumed_config(recorded, config)  # more epochs, a new device or compile
+                if config == recorded:
                     return  # nothing to record: the original config stays
-                config = dict(recorded, epochs=config["epochs"])
         text = json.dumps(config, separators=(",", ":\t"), indent=4, sort_keys=True)
         write_text_atomically(self.output_dir / CONFIG_FILE, text)
 

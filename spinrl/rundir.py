@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
+import inspect
 import json
 import os
 import socket
@@ -207,6 +208,17 @@ MAY_CHANGE_ON_RESUME = (
 )  # fmt: skip
 
 
+# Of those, the ones config.json follows on resume: it then says how the run runs now (a resume with
+# --compile False must not leave "compile": true behind). The rest name the call, not the run.
+RECORDED_ON_RESUME = ("epochs", "device", "async_envs", "save_freq", "compile")
+
+
+def resumed_config(recorded: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The config.json of a resumed run: the recorded one, with the new values of
+    :data:`RECORDED_ON_RESUME` (call :func:`check_same_run` first: nothing else may differ)."""
+    return dict(recorded, **{k: new[k] for k in RECORDED_ON_RESUME if k in new})
+
+
 class ResumeMismatchError(UserError):
     """``--resume`` was asked with settings that differ from the run's config.json."""
 
@@ -215,10 +227,42 @@ def _show_value(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v)
 
 
-def _same_setting(key: str, old: Any, new: Any) -> bool:
+def _same_setting(key: str, old: Any, new: Any, env_id: Any = None) -> bool:
     if key.endswith("_kwargs") and old in (None, {}) and new in (None, {}):
         return True  # the algorithms record "no extra arguments" as {}
+    if key == "env_kwargs" and isinstance(env_id, str) and old != new:
+        return _env_arguments(env_id, old) == _env_arguments(env_id, new)
     return old == new
+
+
+def _env_arguments(env_id: str, env_kwargs: Any) -> Any:
+    """Every argument the env ``env_id`` is made with when given ``env_kwargs``, defaults included, so
+    that ``{'frame_stack': 4}`` on an Atari game (or ``{'continuous': False}`` on LunarLander) is the
+    same env as ``{}``. Where the defaults cannot be found, ``env_kwargs`` as they are."""
+    if env_kwargs is None:
+        env_kwargs = {}
+    if not isinstance(env_kwargs, dict):
+        return env_kwargs
+    try:
+        import gymnasium as gym
+        from gymnasium.envs.registration import load_env_creator
+
+        from spinrl.atari import atari_options, is_atari_id
+
+        if is_atari_id(env_id):
+            return atari_options(env_id, env_kwargs)
+        spec = gym.spec(env_id)
+        creator = (
+            load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else spec.entry_point
+        )
+        defaults = {
+            name: p.default
+            for name, p in inspect.signature(creator).parameters.items()
+            if p.default is not inspect.Parameter.empty
+        }
+    except Exception:  # an id or arguments that do not resolve: compared as given
+        return env_kwargs
+    return json.loads(json.dumps({**defaults, **spec.kwargs, **env_kwargs}, default=str))
 
 
 def _episode_limit_as_resolved(recorded: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -251,7 +295,8 @@ def resume_changes(recorded: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for key in keys:
         if key not in new or key in MAY_CHANGE_ON_RESUME:
             continue
-        if not _same_setting(key, recorded[key], new[key]):
+        env_id = recorded.get("env_name") or recorded.get("env_fn")
+        if not _same_setting(key, recorded[key], new[key], env_id):
             changes.append(f"{key} from {_show_value(recorded[key])} to {_show_value(new[key])}")
     old_epochs, new_epochs = recorded.get("epochs"), new.get("epochs")
     if (

@@ -211,6 +211,18 @@ def test_resume_changes_compare_json_values():
     ]
 
 
+def test_env_kwargs_that_spell_out_the_defaults_are_the_same_run():
+    """Issue 18: `--resume --env_kwargs "{'frame_stack': 4}"` on a run made with the defaults was refused."""
+    atari = {"algo": "dqn", "env_name": "ALE/Pong-v5", "env_kwargs": {}}
+    assert resume_changes(atari, dict(atari, env_kwargs={"frame_stack": 4, "noop_max": 30})) == []
+    assert resume_changes(atari, dict(atari, env_kwargs={"frame_stack": 2})) == [
+        'env_kwargs from {} to {"frame_stack": 2}'
+    ]
+    lander = {"algo": "ppo", "env_name": "LunarLander-v3", "env_kwargs": {"gravity": -10.0}}
+    assert resume_changes(lander, dict(lander, env_kwargs={"continuous": False})) == []
+    assert len(resume_changes(lander, dict(lander, env_kwargs={"continuous": True}))) == 1
+
+
 def test_exp_name_rules():
     assert (
         check_exp_name("cp") == "cp"
@@ -303,3 +315,15 @@ def test_a_run_that_raises_in_python_is_marked_failed_at_once(tmp_path):
     assert status["status"] == "failed" and status["error"] == "RuntimeError: the env broke"
     assert status["epoch"] == 1 and run_state(status) == "failed"
     assert lock_holder(out) is None and not any(lock.run_dir == out for lock in held_locks())
+
+
+def test_a_resume_records_the_launch_settings_it_runs_with(tmp_path):
+    """Issue 18: resuming with --compile False left "compile": true in config.json."""
+    first = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False)
+    first.save_config(dict(algo="td3", gamma=0.99, epochs=2, compile=True, device="cpu", save_freq=1))
+    first.close()
+    again = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False, resume=True)
+    again.save_config(dict(algo="td3", gamma=0.99, epochs=2, compile=False, device="auto", save_freq=1))
+    again.close()
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["compile"] is False and config["device"] == "auto" and config["gamma"] == 0.99
