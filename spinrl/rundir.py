@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from spinrl.errors import UserError
+from spinrl.errors import UserError, is_interruption
 from spinrl.run_lock import (
     RunLock,
     acquire_run_lock,
@@ -376,8 +376,8 @@ def marks_failed_runs(algo: Callable) -> Callable:
     "running" in status.json and ``spinrl ls`` for as long as the interpreter lived, and kept its lock:
     only the exit hook of the logger marked it. The run is the one whose lock this call took; its
     status becomes "failed" with the error's summary (if it was "running" and written by this process),
-    and its lock is given up, so that a fixed call can resume it at once. Ctrl-C (KeyboardInterrupt) is
-    not a failure: that run stays resumable as "running"/"interrupted", as on the command line.
+    and its lock is given up, so that a fixed call can resume it at once. Ctrl-C is not a failure
+    (:func:`spinrl.errors.is_interruption`): that run stays resumable, as on the command line.
     """
 
     @functools.wraps(algo)
@@ -386,6 +386,8 @@ def marks_failed_runs(algo: Callable) -> Callable:
         try:
             return algo(*args, **kwargs)
         except Exception as e:
+            if is_interruption(e):
+                raise
             for lock in held_locks():
                 if id(lock) not in held_before:
                     _mark_failed(lock.run_dir, e)

@@ -327,3 +327,39 @@ def test_a_resume_records_the_launch_settings_it_runs_with(tmp_path):
     again.close()
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["compile"] is False and config["device"] == "auto" and config["gamma"] == 0.99
+
+
+def _run_that_raises(out, error):
+    """A stand-in algorithm: opens its run, marks it running, then raises ``error``."""
+    from spinrl.rundir import marks_failed_runs
+
+    @marks_failed_runs
+    def algo():
+        logger = EpochLogger(output_dir=str(out), quiet=True, tensorboard=False)
+        logger.set_status("running", 1, 3)
+        raise error
+
+    return algo
+
+
+def test_a_broken_pipe_after_ctrl_c_is_an_interruption_not_a_failure(tmp_path):
+    """Issue 18: `--cpu 2` and one Ctrl-C marked a run `failed: BrokenPipeError` (mpiexec, which read the
+    rank's output, had gone)."""
+    from spinrl import errors
+
+    def interrupted_then_broken():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise BrokenPipeError(32, "Broken pipe") from None
+
+    for i, error in enumerate([BrokenPipeError(32, "Broken pipe"), KeyboardInterrupt()]):
+        with pytest.raises(type(error)):
+            _run_that_raises(tmp_path / str(i), error)()
+        assert read_status(tmp_path / str(i))["status"] == "running"  # resumable, not failed
+    with pytest.raises(ValueError):
+        _run_that_raises(tmp_path / "real", ValueError("bad"))()
+    assert read_status(tmp_path / "real")["status"] == "failed"
+
+    errors.caught_error = None
+    assert run_main_guarded(interrupted_then_broken) == 130 and errors.caught_error is None
