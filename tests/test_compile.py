@@ -153,3 +153,23 @@ def test_update_stats_keep_copies_not_views():
     stats.add(LossQ=loss)
     loss.fill_(2.0)
     assert stats.values["LossQ"][0].item() == 1.0
+
+
+def test_a_first_call_that_compiled_nothing_does_not_claim_it_did(monkeypatch):
+    """Issue 18: TD3's second variant (its graphs already compiled) printed "took 0.0 s, most of it compiling"."""
+    import spinrl.compiled_update as cu
+
+    monkeypatch.setattr(torch, "compile", lambda fn, **_: fn)  # compiling that costs nothing
+
+    class Messages:
+        lines: list[str] = []
+
+        def log_message(self, msg):
+            self.lines.append(msg)
+
+    logger = Messages()
+    update = cu.compile_update(lambda data, update_policy: None, True, torch.device("cpu"), logger)
+    for flag in (True, False, True):
+        update({}, update_policy=flag)
+    assert len(logger.lines) == 2  # one per variant
+    assert all("most of it compiling" not in line and "compiled already" in line for line in logger.lines)
