@@ -264,7 +264,11 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
     Ctrl-C, SIGTERM and SIGHUP stop every running variant (each keeps its last checkpoint) and start no
     other; the grid then exits (130 for Ctrl-C, 128 + the signal otherwise).
     """
+    from spinrl.run_lock import LaunchClaim
+
     threads = thread_budget(parallel, runs[0].num_cpu)
+    # Before anything is written: a second grid launching the same runs is refused in one line.
+    claim = LaunchClaim([r.output_dir for r in runs])
     print(f"Running {len(runs)} variant(s), {parallel} at a time, {threads} thread(s) each.", flush=True)
     previous_handlers = _on_stop_signals(_raise_exit)
     zygote = None
@@ -310,6 +314,7 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
     finally:
         if zygote is not None:
             zygote.close()
+        claim.release()
         for sig, handler in previous_handlers.items():
             signal.signal(sig, handler)
     report_failures(failures)

@@ -340,6 +340,25 @@ def test_ctrl_c_stops_every_child(tmp_path):
     assert not (tmp_path / "cc" / "cc_s2").exists()  # the third variant never started
 
 
+def test_a_second_grid_launching_the_same_runs_writes_nothing_into_them(tmp_path):
+    """Issue 18: two identical grids started at once: the loser's refusal landed in the winner's output.log."""
+    from spinrl.run_lock import LaunchClaim, RunInUseError
+
+    eg = ExperimentGrid("twin")
+    eg.add("seed", [0, 1])
+    run_dirs = [str(tmp_path / "twin" / f"twin_s{s}") for s in (0, 1)]
+    winner = LaunchClaim(run_dirs)  # the first grid, between its checks and its children's own locks
+    try:
+        Path(run_dirs[1], "output.log").write_text("the winner's log\n")
+        with pytest.raises(RunInUseError, match="being launched by another grid"):
+            eg.run(fake_algo, data_dir=str(tmp_path), parallel=2)
+        assert Path(run_dirs[1], "output.log").read_text() == "the winner's log\n"
+        assert sorted(p.name for p in Path(run_dirs[0]).iterdir()) == []
+    finally:
+        winner.release()
+    assert not Path(run_dirs[0]).exists()  # made by the claim, still empty: removed again
+
+
 def test_sigterm_stops_children_cleanly_when_the_grid_was_started_with_sigint_ignored(tmp_path):
     """Issue 18: a grid started as a background job (`cmd &`) inherits an ignored SIGINT; its children
     then ignored the SIGINT the grid sends on SIGTERM and were killed 10 s later, without their clean-up."""
