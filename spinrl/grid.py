@@ -237,7 +237,7 @@ class ExperimentGrid:
         # variant must not cost the time of training all the others first.
         checked_envs: set[str] = set()
         for r in runs:
-            _check_variant(r, checked_envs)
+            _check_variant(r, checked_envs, name_it=len(runs) > 1)
         todo = [r for r in runs if not _skip_on_resume(r)]
         if not todo:
             print("Every variant has finished already; nothing to run.", flush=True)
@@ -348,8 +348,8 @@ def _algorithm_kwargs(thunk: Callable, kwargs: dict[str, Any]) -> dict[str, Any]
     return kwargs
 
 
-def _check_variant(r: PlannedRun, checked_envs: set[str]) -> None:
-    """Refuse, naming the variant, the values its algorithm would refuse when it starts.
+def _check_variant(r: PlannedRun, checked_envs: set[str], name_it: bool = True) -> None:
+    """Refuse the values its algorithm would refuse when it starts, naming the variant (``name_it``).
 
     For spinrl's algorithms: the hyperparameter ranges (:func:`spinrl.checks.check_hyperparameters`) and
     the environment with its ``env_kwargs``. An Atari game's options are checked against its table; any
@@ -377,6 +377,8 @@ def _check_variant(r: PlannedRun, checked_envs: set[str]) -> None:
                 make().close()  # arguments gym.make refuses
             checked_envs.add(key)
     except UserError as e:
+        if not name_it:
+            raise
         raise UserError(f"variant {r.label}: {e}") from None
 
 
