@@ -10,7 +10,8 @@ algorithm is built by :func:`atari_env` from Gymnasium's own wrappers, in this o
 2. ``AtariPreprocessing``: each action held for ``frame_skip=4`` frames, the pixel-wise maximum of the
    last two (sprites in some games flicker between frames), scaled to ``screen_size=84`` x 84 pixels of
    grey, and 1 to ``noop_max=30`` "do nothing" actions after every reset, so episodes start in
-   different states;
+   different states; with the ``fire_reset`` option, :class:`PressFire` then serves the ball in games
+   that wait for FIRE;
 3. ``FrameStackObservation``: the last ``frame_stack=4`` such frames, so that speeds can be seen. The
    observation is ``(4, 84, 84)`` uint8, channels first, as spinrl's image networks expect;
 4. :class:`AtariLearningSignals`, which changes nothing the env returns but announces, for the
