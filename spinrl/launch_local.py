@@ -180,7 +180,7 @@ def launch_variant(spec: dict[str, Any], output_dir: str, num_cpu: int, mpi_args
     """
     cmd = [*CHILD, os.path.join(output_dir, SPEC_FILE)]
     env = child_env(threads)
-    preexec = _before_exec(parent_death_signal=False)
+    preexec = None  # a single process restores SIGINT itself (main)
     if num_cpu > 1:
         from spinrl.mpi import mpiexec_command
 
