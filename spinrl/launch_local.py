@@ -264,17 +264,16 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
     Ctrl-C, SIGTERM and SIGHUP stop every running variant (each keeps its last checkpoint) and start no
     other; the grid then exits (130 for Ctrl-C, 128 + the signal otherwise).
     """
-    from spinrl.run_lock import LaunchClaim
+    from spinrl.run_lock import LaunchClaim, RunInUseError
 
     threads = thread_budget(parallel, runs[0].num_cpu)
-    # Before anything is written: a second grid launching the same runs is refused in one line.
-    claim = LaunchClaim([r.output_dir for r in runs])
     print(f"Running {len(runs)} variant(s), {parallel} at a time, {threads} thread(s) each.", flush=True)
     previous_handlers = _on_stop_signals(_raise_exit)
     zygote = None
     pending = list(runs)
     running: dict[Any, tuple[PlannedRun, float]] = {}
     failures: list[tuple[PlannedRun, str]] = []
+    claims: dict[str, LaunchClaim] = {}  # run folder -> this grid's claim, while its variant runs
     done = 0
     try:
         zygote = _start_zygote(runs)
@@ -283,6 +282,13 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
         while pending or running:
             while pending and len(running) < parallel:
                 r = pending.pop(0)
+                try:  # before anything is written there: a second grid launching the same run writes nothing
+                    claims[r.output_dir] = LaunchClaim([r.output_dir])
+                except RunInUseError as e:
+                    done += 1
+                    failures.append((r, str(e)))
+                    print(f"FAILED {r.label}: {e} [{done}/{len(runs)}]", flush=True)
+                    continue
                 if zygote is not None:
                     spec_path = prepare_run_dir(r.spec(), r.output_dir, "forked by the grid's zygote process")
                     proc = zygote.fork(spec_path, r.log_path, threads)
@@ -295,6 +301,7 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
             ended = [p for p in running if p.poll() is not None]
             for proc in ended:
                 r, started = running.pop(proc)
+                claims.pop(r.output_dir).release()
                 done += 1
                 took = f"{time.monotonic() - started:.0f} s"
                 if proc.returncode == 0:
@@ -314,7 +321,8 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
     finally:
         if zygote is not None:
             zygote.close()
-        claim.release()
+        for claim in claims.values():
+            claim.release()
         for sig, handler in previous_handlers.items():
             signal.signal(sig, handler)
     report_failures(failures)
@@ -327,6 +335,9 @@ def report_failures(failures: list[tuple[PlannedRun, str]]) -> None:
         return
     print(f"\n{len(failures)} variant(s) failed:", flush=True)
     for r, why in failures:
+        if "another grid" in why:  # never launched here: its log is the other grid's
+            print(f"  {r.label}: {why}", flush=True)
+            continue
         print(f"  {r.label}: {why}\n    log: {r.log_path}", flush=True)
         for line in _log_tail(r.log_path):
             print(f"      | {line}", flush=True)

@@ -199,7 +199,7 @@ def acquire_run_lock(run_dir: str | os.PathLike) -> RunLock:
 
 
 class LaunchClaim:
-    """A grid's claim on the run folders of the variants it launches, held until :meth:`release`.
+    """A grid's claim on the run folder of a variant it launches, held until :meth:`release`.
 
     The run's own lock (:func:`acquire_run_lock`) is taken by the variant's process once it starts; before
     that, the grid already writes into the folder (``variant.json``, the header of ``output.log``). Two

@@ -323,7 +323,13 @@ def test_ctrl_c_stops_every_child(tmp_path):
     # The checkout under test first (the zygote runs with -m, which would put the cwd first), then tests/.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(TESTS_DIR).parent), TESTS_DIR]))
     proc = subprocess.Popen(
-        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, str(script)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # As from a terminal, even when the tests themselves run as a background job (SIGINT ignored).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     run_dirs = [tmp_path / "cc" / f"cc_s{s}" for s in (0, 1)]
     deadline = time.time() + 60
@@ -340,9 +346,9 @@ def test_ctrl_c_stops_every_child(tmp_path):
     assert not (tmp_path / "cc" / "cc_s2").exists()  # the third variant never started
 
 
-def test_a_second_grid_launching_the_same_runs_writes_nothing_into_them(tmp_path):
+def test_a_second_grid_launching_the_same_runs_writes_nothing_into_them(tmp_path, capsys):
     """Issue 18: two identical grids started at once: the loser's refusal landed in the winner's output.log."""
-    from spinrl.run_lock import LaunchClaim, RunInUseError
+    from spinrl.run_lock import LaunchClaim
 
     eg = ExperimentGrid("twin")
     eg.add("seed", [0, 1])
@@ -350,10 +356,13 @@ def test_a_second_grid_launching_the_same_runs_writes_nothing_into_them(tmp_path
     winner = LaunchClaim(run_dirs)  # the first grid, between its checks and its children's own locks
     try:
         Path(run_dirs[1], "output.log").write_text("the winner's log\n")
-        with pytest.raises(RunInUseError, match="being launched by another grid"):
+        with pytest.raises(UserError, match="2 of 2 variant"):
             eg.run(fake_algo, data_dir=str(tmp_path), parallel=2)
+        assert (
+            capsys.readouterr().out.count("is being launched by another grid") == 4
+        )  # as it fails, at the end
         assert Path(run_dirs[1], "output.log").read_text() == "the winner's log\n"
-        assert sorted(p.name for p in Path(run_dirs[0]).iterdir()) == []
+        assert list(Path(run_dirs[0]).iterdir()) == []
     finally:
         winner.release()
     assert not Path(run_dirs[0]).exists()  # made by the claim, still empty: removed again
