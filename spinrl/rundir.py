@@ -382,14 +382,14 @@ def marks_failed_runs(algo: Callable) -> Callable:
 
     @functools.wraps(algo)
     def run(*args: Any, **kwargs: Any) -> Any:
-        held_before = {id(lock) for lock in held_locks()}
+        held_before = held_locks()
         try:
             return algo(*args, **kwargs)
         except Exception as e:
             if is_interruption(e):
                 raise
             for lock in held_locks():
-                if id(lock) not in held_before:
+                if not any(lock is old for old in held_before):
                     _mark_failed(lock.run_dir, e)
                     lock.release()
             raise
@@ -417,9 +417,9 @@ def run_state(status: dict[str, Any] | None) -> str:
     """What a status.json (as :func:`read_status` returns it) says about the run.
 
     ``finished`` and ``failed`` are taken as written; anything else written there is ``unknown``. A
-    ``running`` status is checked: when it was
-    written on this machine and its process is gone, the run was ``interrupted`` (killed, crashed
-    without clean-up, or the machine restarted) and can be continued with ``--resume``. "Gone" includes
+    ``running`` status is checked: when it was written on this machine and its process is gone, the
+    run was ``interrupted`` (killed, crashed without clean-up, or the machine restarted) and can be
+    continued with ``--resume``. "Gone" includes
     a pid that the system has since given to another process: the recorded start time tells them apart.
     A run last seen running on another machine cannot be checked from here: its state is
     ``running on HOST``. No status at all gives ``unknown``.
