@@ -10,7 +10,8 @@ algorithm is built by :func:`atari_env` from Gymnasium's own wrappers, in this o
 2. ``AtariPreprocessing``: each action held for ``frame_skip=4`` frames, the pixel-wise maximum of the
    last two (sprites in some games flicker between frames), scaled to ``screen_size=84`` x 84 pixels of
    grey, and 1 to ``noop_max=30`` "do nothing" actions after every reset, so episodes start in
-   different states;
+   different states; with the ``fire_reset`` option, :class:`PressFire` then serves the ball in games
+   that wait for FIRE;
 3. ``FrameStackObservation``: the last ``frame_stack=4`` such frames, so that speeds can be seen. The
    observation is ``(4, 84, 84)`` uint8, channels first, as spinrl's image networks expect;
 4. :class:`AtariLearningSignals`, which changes nothing the env returns but announces, for the
@@ -54,8 +55,12 @@ def _is_bool(v: Any) -> bool:
     return isinstance(v, bool)
 
 
-def _is_int(lowest: int) -> Callable[[Any], bool]:
-    return lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= lowest
+def _is_int(lowest: int, highest: int | None = None) -> Callable[[Any], bool]:
+    def test(v: Any) -> bool:
+        in_range = highest is None or v <= highest
+        return isinstance(v, int) and not isinstance(v, bool) and v >= lowest and in_range
+
+    return test
 
 
 def _is_probability(v: Any) -> bool:
@@ -66,19 +71,30 @@ def _is_int_or_none(v: Any) -> bool:
     return v is None or _is_int(0)(v)
 
 
+# Upper bounds for the options that set how many frames one call plays or keeps: beyond them a reset
+# or a step could emulate for hours without returning (a game such as Breakout never ends while no
+# one presses FIRE), or a frame stack or screen could fill the memory. Each is far above any
+# setting in the literature (noop_max 30, frame_skip 4, frame_stack 4, screen_size 84).
+MAX_NOOPS = 10_000  # frames of "do nothing": under 3 minutes of play
+MAX_FRAME_SKIP = 60  # frames per agent step: one second of play
+MAX_FRAME_STACK = 64
+MAX_SCREEN_SIZE = 512  # pixels a side; the ALE's screen is 210 x 160
+
 # Every option of an Atari env: name -> (default, test of a value, what is valid). A default of None
 # means "what the id registers" (v5 ids: sticky actions 0.25, the 18-action set only when needed,
 # at most 108,000 frames per game; v4 ids: no sticky actions).
 ATARI_OPTIONS: dict[str, tuple[Any, Callable[[Any], bool], str]] = {
     # Gymnasium's AtariPreprocessing and FrameStackObservation.
-    "frame_skip": (4, _is_int(1), "a whole number >= 1"),
-    "screen_size": (84, _is_int(1), "a whole number of pixels >= 1"),
+    "frame_skip": (4, _is_int(1, MAX_FRAME_SKIP), f"a whole number from 1 to {MAX_FRAME_SKIP}"),
+    "screen_size": (84, _is_int(1, MAX_SCREEN_SIZE), f"a whole number of pixels from 1 to {MAX_SCREEN_SIZE}"),
     "grayscale": (True, _is_bool, "True or False"),
-    "noop_max": (30, _is_int(0), "a whole number >= 0"),
-    "frame_stack": (4, _is_int(1), "a whole number >= 1"),
+    "noop_max": (30, _is_int(0, MAX_NOOPS), f"a whole number from 0 to {MAX_NOOPS}"),
+    "frame_stack": (4, _is_int(1, MAX_FRAME_STACK), f"a whole number from 1 to {MAX_FRAME_STACK}"),
     # The learning signals (the algorithms' loops, through LearningSignals).
     "terminal_on_life_loss": (True, _is_bool, "True or False"),
     "clip_rewards": (True, _is_bool, "True or False"),
+    # PressFire: FIRE at the start of each game and after each lost life (off by default).
+    "fire_reset": (False, _is_bool, "True or False"),
     # The ALE game itself (gym.make arguments).
     "repeat_action_probability": (None, _is_probability, "a probability in [0, 1]"),
     "full_action_space": (None, _is_bool, "True or False"),
@@ -135,7 +151,39 @@ def atari_options(env_id: str, options: dict[str, Any] | None = None) -> dict[st
             resolved[name] = registered.get(name)
         else:
             resolved[name] = default
+    _check_game_settings(env_id, resolved)
     return resolved
+
+
+def _check_game_settings(env_id: str, options: dict[str, Any]) -> None:
+    """Refuse a ``mode`` or ``difficulty`` the game does not have, naming those it has, and
+    ``fire_reset`` for a game without a FIRE button.
+
+    The ALE would raise a bare RuntimeError when the env is made; asking the game's ROM costs a tenth
+    of a second, so it is done only when one of these options is given.
+    """
+    asked = {k: options[k] for k in ("mode", "difficulty") if options[k] is not None}
+    if not asked and not (options["fire_reset"] and not options["full_action_space"]):
+        return
+    import ale_py
+    from ale_py import roms
+
+    game = gym.registry[env_id].kwargs["game"]
+    ale = ale_py.ALEInterface()
+    ale.loadROM(roms.get_rom_path(game))
+    if options["fire_reset"] and not options["full_action_space"]:
+        if ale_py.Action.FIRE not in ale.getMinimalActionSet():
+            raise UserError(
+                f"Atari option fire_reset=True is not valid for {env_id}: the game has no FIRE action"
+            )
+    valid = dict(mode=ale.getAvailableModes(), difficulty=ale.getAvailableDifficulties())
+    for name, value in asked.items():
+        if value not in valid[name]:
+            listed = ", ".join(map(str, valid[name]))
+            plural = {"mode": "modes", "difficulty": "difficulties"}[name]
+            raise UserError(
+                f"Atari option {name}={value} is not valid for {env_id}: its {plural} are {listed}"
+            )
 
 
 def atari_env(
@@ -166,6 +214,8 @@ def atari_env(
             grayscale_obs=opts["grayscale"],
             scale_obs=False,  # uint8 frames: the network scales them
         )
+        if opts["fire_reset"]:
+            env = PressFire(env)
         env = gym.wrappers.FrameStackObservation(env, opts["frame_stack"])
         if not opts["grayscale"]:
             env = _colour_channels_first(env)
@@ -186,6 +236,40 @@ def _colour_channels_first(env: gym.Env) -> gym.Env:
     return gym.wrappers.TransformObservation(
         env, lambda o: np.ascontiguousarray(o.transpose(0, 3, 1, 2).reshape(space.shape)), space
     )
+
+
+class PressFire(gym.Wrapper):
+    """Press FIRE once at the start of each game and after each lost life (the ``fire_reset`` option).
+
+    In games such as Breakout nothing happens until FIRE serves the ball: an agent that has not yet
+    learned to press it (a fresh greedy policy) plays a game that never ends. Some libraries press it
+    at every reset; here the game goes on across lost lives (see :class:`LearningSignals`), so FIRE is
+    pressed after each lost life as well. The reward of the FIRE step is added to the step's reward.
+    With sticky actions (v5 ids) the emulator may repeat the previous action instead, as for any input.
+    Off by default: the standard protocol lets the agent learn to press FIRE itself.
+    """
+
+    def __init__(self, env: gym.Env):
+        super().__init__(env)
+        meanings = env.unwrapped.get_action_meanings()
+        self.fire = meanings.index("FIRE")
+        self.lives = 0
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        obs, _, terminated, truncated, info = self.env.step(self.fire)
+        if terminated or truncated:  # a game over in one step: start again, without the press
+            obs, info = self.env.reset(**kwargs)
+        self.lives = info["lives"]
+        return obs, info
+
+    def step(self, action):
+        obs, rew, terminated, truncated, info = self.env.step(action)
+        if info["lives"] < self.lives and not (terminated or truncated):
+            obs, fire_rew, terminated, truncated, info = self.env.step(self.fire)
+            rew += fire_rew
+        self.lives = info["lives"]
+        return obs, rew, terminated, truncated, info
 
 
 class AtariLearningSignals(gym.Wrapper):
@@ -219,6 +303,22 @@ class AtariLearningSignals(gym.Wrapper):
             info["life_lost"] = bool(lives < self.lives)
             self.lives = lives
         return obs, rew, terminated, truncated, info
+
+
+# How test games are played, as in Mnih et al. 2015 (Methods): epsilon-greedy with epsilon 0.05, so that a
+# greedy policy stuck in a loop (a game waiting for FIRE) still ends, and each game cut after 5 minutes
+# of play (18,000 emulator frames at 60 per second).
+TEST_EPSILON = 0.05
+TEST_GAME_FRAMES = 5 * 60 * 60
+
+
+def evaluation_settings(env_fn: Callable) -> tuple[float, int] | None:
+    """``(epsilon, steps)`` for the test games of the Atari env that ``env_fn`` makes, None for any
+    other env: :data:`TEST_EPSILON`, and :data:`TEST_GAME_FRAMES` as agent steps of its ``frame_skip``."""
+    options = getattr(env_fn, "options", None)  # only factories made by atari_env carry them
+    if not isinstance(options, dict) or "frame_skip" not in options:
+        return None
+    return TEST_EPSILON, TEST_GAME_FRAMES // options["frame_skip"]
 
 
 class LearningSignals:

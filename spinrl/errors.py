@@ -20,6 +20,15 @@ class UserError(Exception):
 caught_error: BaseException | None = None
 
 
+def is_interruption(error: BaseException) -> bool:
+    """Whether ``error`` stopped a command rather than failed it: Ctrl-C, or a broken pipe (whoever read
+    our output is gone: ``mpiexec`` stopped by Ctrl-C, ``| head``), or any error raised while a Ctrl-C
+    was being handled. A run stopped that way stays resumable; it is not marked failed."""
+    return isinstance(error, KeyboardInterrupt | BrokenPipeError) or isinstance(
+        error.__context__, KeyboardInterrupt
+    )
+
+
 def run_main_guarded(fn: Callable[..., int], *args: Any) -> int:
     """Run a CLI function, turning user mistakes into one line on stderr and exit code 2.
 
@@ -34,9 +43,14 @@ def run_main_guarded(fn: Callable[..., int], *args: Any) -> int:
         print(f"spinrl: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("spinrl: interrupted", file=sys.stderr)
+        try:
+            print("spinrl: interrupted", file=sys.stderr)
+        except OSError:  # stderr's reader is gone too (mpiexec stopped by the same Ctrl-C)
+            pass
         return 130
     except OSError as e:  # a path that cannot be created or written: permissions, missing parent, full disk
+        if is_interruption(e):
+            return 130
         caught_error = e
         where = f": {e.filename}" if getattr(e, "filename", None) else ""
         print(f"spinrl: error: {e.strerror or e}{where}", file=sys.stderr)

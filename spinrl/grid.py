@@ -28,8 +28,9 @@ modules start them.
 With ``resume=True`` among the hyperparameters, finished variants are skipped and the others continue
 from their last checkpoint, so a grid stopped by Ctrl-C, a crash or a lost node is finished by running
 the same command again with ``--resume``. A larger ``epochs`` extends finished variants too. Before
-anything is launched, every variant is checked: a run directory another process is writing to, an
-existing run without ``resume``, or a resume with settings other than the run's config.json (see
+anything is launched, every variant is checked: its hyperparameters and environment options (for
+spinrl's algorithms), a run directory another process is writing to, an existing run without
+``resume``, or a resume with settings other than the run's config.json (see
 :func:`spinrl.rundir.check_same_run`) refuses the whole grid in one line.
 """
 
@@ -242,6 +243,11 @@ class ExperimentGrid:
                 f"two variants would both write to {twice}: give the keys whose values look alike "
                 "(e.g. 0.1 and '0.1') distinct values or shorthands"
             )
+        # Every variant's values are checked before the first one starts: a bad value in the last
+        # variant must not cost the time of training all the others first.
+        checked_envs: set[str] = set()
+        for r in runs:
+            _check_variant(r, checked_envs, name_it=len(runs) > 1)
         todo = [r for r in runs if not _skip_on_resume(r)]
         if not todo:
             print("Every variant has finished already; nothing to run.", flush=True)
@@ -376,6 +382,40 @@ def _algorithm_kwargs(thunk: Callable, kwargs: dict[str, Any]) -> dict[str, Any]
     if "env_name" in kwargs and "env_name" not in params and "env_fn" in params:
         kwargs["env_fn"] = kwargs.pop("env_name")
     return kwargs
+
+
+def _check_variant(r: PlannedRun, checked_envs: set[str], name_it: bool = True) -> None:
+    """Refuse the values its algorithm would refuse when it starts, naming the variant (``name_it``).
+
+    For spinrl's algorithms: the hyperparameter ranges (:func:`spinrl.checks.check_hyperparameters`) and
+    the environment with its ``env_kwargs``. An Atari game's options are checked against its table; any
+    other id given ``env_kwargs`` is made once per distinct setting (``checked_envs``), since only
+    ``gym.make`` knows which arguments the env takes. Other algorithms check their own arguments.
+    """
+    if not getattr(r.thunk, "__module__", "").startswith("spinrl.algos."):
+        return
+    from spinrl.checks import check_hyperparameters
+    from spinrl.envs import resolve_env_fn
+
+    try:
+        bound = inspect.signature(r.thunk).bind_partial(**r.kwargs)
+    except TypeError:
+        return  # the algorithm itself will refuse these arguments, in its own words
+    bound.apply_defaults()
+    values = bound.arguments
+    try:
+        check_hyperparameters(values)
+        env_fn, env_kwargs = values.get("env_fn"), values.get("env_kwargs")
+        if isinstance(env_fn, str):
+            make = resolve_env_fn(env_fn, env_kwargs)  # an unknown id, an Atari option
+            key = repr((env_fn, env_kwargs))
+            if env_kwargs and key not in checked_envs and not hasattr(make, "options"):
+                make().close()  # arguments gym.make refuses
+            checked_envs.add(key)
+    except UserError as e:
+        if not name_it:
+            raise
+        raise UserError(f"variant {r.label}: {e}") from None
 
 
 # ----- resuming ------------------------------------------------------------------------------------------

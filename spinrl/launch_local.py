@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -101,6 +102,29 @@ def _end_with_parent_env() -> None:
         end_with_parent(int(parent))
 
 
+def _restore_sigint() -> None:
+    """Let SIGINT raise KeyboardInterrupt again in a process that inherited it ignored.
+
+    A shell starts a background job (``cmd &``, nohup, many batch schedulers) with SIGINT ignored, and
+    the children of that job inherit it: they would then ignore the SIGINT with which
+    :func:`stop_children` asks them to stop cleanly, and be killed after the grace period instead.
+    """
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _before_exec(parent_death_signal: bool) -> Callable[[], None]:
+    """What a child runs before ``exec``: SIGINT back to its default (see :func:`_restore_sigint`), and the
+    parent-death signal where ``parent_death_signal`` (for ``mpiexec``, which is not spinrl's code)."""
+
+    def prepare() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if parent_death_signal:
+            _set_parent_death_signal()
+
+    return prepare
+
+
 def _raise_exit(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
@@ -156,14 +180,14 @@ def launch_variant(spec: dict[str, Any], output_dir: str, num_cpu: int, mpi_args
     """
     cmd = [*CHILD, os.path.join(output_dir, SPEC_FILE)]
     env = child_env(threads)
-    preexec = None
+    preexec = None  # a single process restores SIGINT itself (main)
     if num_cpu > 1:
         from spinrl.mpi import mpiexec_command
 
         prefix, mpi_env = mpiexec_command(num_cpu, mpi_args)
         env = {**mpi_env, **env}  # MPI's settings, with this grid's thread budget
         cmd = prefix + cmd
-        preexec = _set_parent_death_signal if _prctl is not None else None
+        preexec = _before_exec(parent_death_signal=_prctl is not None)
     else:
         env[PARENT_PID_ENV] = str(os.getpid())
     prepare_run_dir(spec, output_dir, " ".join(cmd))
@@ -190,7 +214,7 @@ def run_with_mpi(spec: dict[str, Any], num_cpu: int, mpi_args: str = "") -> int:
     try:
         cmd, env = mpiexec_command(num_cpu, mpi_args)
         # mpiexec (and through it every rank) ends if this process is killed, even by SIGKILL.
-        preexec = _set_parent_death_signal if _prctl is not None else None
+        preexec = _before_exec(parent_death_signal=_prctl is not None)
         return subprocess.call([*cmd, *CHILD, spec_path], env=env, preexec_fn=preexec)
     finally:
         os.unlink(spec_path)
@@ -240,6 +264,8 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
     Ctrl-C, SIGTERM and SIGHUP stop every running variant (each keeps its last checkpoint) and start no
     other; the grid then exits (130 for Ctrl-C, 128 + the signal otherwise).
     """
+    from spinrl.run_lock import LaunchClaim, RunInUseError
+
     threads = thread_budget(parallel, runs[0].num_cpu)
     print(f"Running {len(runs)} variant(s), {parallel} at a time, {threads} thread(s) each.", flush=True)
     previous_handlers = _on_stop_signals(_raise_exit)
@@ -247,6 +273,7 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
     pending = list(runs)
     running: dict[Any, tuple[PlannedRun, float]] = {}
     failures: list[tuple[PlannedRun, str]] = []
+    claims: dict[str, LaunchClaim] = {}  # run folder -> this grid's claim, while its variant runs
     done = 0
     try:
         zygote = _start_zygote(runs)
@@ -255,6 +282,13 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
         while pending or running:
             while pending and len(running) < parallel:
                 r = pending.pop(0)
+                try:  # before anything is written there: a second grid launching the same run writes nothing
+                    claims[r.output_dir] = LaunchClaim([r.output_dir])
+                except RunInUseError as e:
+                    done += 1
+                    failures.append((r, str(e)))
+                    print(f"FAILED {r.label}: {e} [{done}/{len(runs)}]", flush=True)
+                    continue
                 if zygote is not None:
                     spec_path = prepare_run_dir(r.spec(), r.output_dir, "forked by the grid's zygote process")
                     proc = zygote.fork(spec_path, r.log_path, threads)
@@ -267,6 +301,7 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
             ended = [p for p in running if p.poll() is not None]
             for proc in ended:
                 r, started = running.pop(proc)
+                claims.pop(r.output_dir).release()
                 done += 1
                 took = f"{time.monotonic() - started:.0f} s"
                 if proc.returncode == 0:
@@ -286,6 +321,8 @@ def run_in_parallel(runs: list[PlannedRun], parallel: int) -> list[tuple[Planned
     finally:
         if zygote is not None:
             zygote.close()
+        for claim in claims.values():
+            claim.release()
         for sig, handler in previous_handlers.items():
             signal.signal(sig, handler)
     report_failures(failures)
@@ -298,6 +335,9 @@ def report_failures(failures: list[tuple[PlannedRun, str]]) -> None:
         return
     print(f"\n{len(failures)} variant(s) failed:", flush=True)
     for r, why in failures:
+        if "another grid" in why:  # never launched here: its log is the other grid's
+            print(f"  {r.label}: {why}", flush=True)
+            continue
         print(f"  {r.label}: {why}\n    log: {r.log_path}", flush=True)
         for line in _log_tail(r.log_path):
             print(f"      | {line}", flush=True)
@@ -316,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one variant from its spec file, or with ``--zygote MODULE ...`` serve forks."""
     argv = sys.argv[1:] if argv is None else argv
     _end_with_parent_env()  # started by a grid: never outlive it
+    _restore_sigint()  # the zygote's forks too: stop_children's SIGINT must reach the run
     if argv[:1] == ["--zygote"]:
         from spinrl.launch_zygote import serve_forks
 

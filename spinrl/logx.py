@@ -47,6 +47,7 @@ from spinrl.rundir import (
     default_data_dir,
     open_run_dir,
     refuse_changes,
+    resumed_config,
     warn,
     write_status,
     write_text_atomically,
@@ -161,7 +162,7 @@ class Logger:
         if self.resume:
             recorded = check_same_run(self.output_dir, config)
             if recorded is not None:
-                self.config = dict(recorded, epochs=config.get("epochs", recorded.get("epochs")))
+                self.config = resumed_config(recorded, config)  # more epochs, a new device or compile
                 if self.config == recorded:
                     return  # nothing to record: the original config stays
             # Written once the resume is accepted (commit_config): a resume refused later, for a
@@ -178,7 +179,7 @@ class Logger:
             return
         refuse_changes(self.output_dir, saved, self.config)
         if not (self.output_dir / CONFIG_FILE).exists():
-            self.config = self._pending_config = dict(saved, epochs=self.config.get("epochs"))
+            self.config = self._pending_config = resumed_config(saved, self.config)
 
     def commit_config(self) -> None:
         """Write the config that a resume held back, now that the resume goes on (see :meth:`save_config`)."""

@@ -41,8 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             col = performance_column(run.progress)
             ret = final_value(run.progress, col) if col else float("nan")
-            epochs = (run.status or {}).get("epochs", run.config.get("epochs", "?"))
-            epoch = (run.status or {}).get("epoch", run.num_epochs_logged)
+            epochs = _count((run.status or {}).get("epochs", run.config.get("epochs")))
+            epoch = _count((run.status or {}).get("epoch", run.num_epochs_logged))
             rel = os.path.relpath(path, root)
             rows.append(
                 [
@@ -69,8 +69,20 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _count(value: object) -> str:
+    """An epoch count as a cell: a whole number, or "?" for anything a damaged file holds instead."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else "?"
+
+
+def printable(text: object) -> str:
+    """``text`` with every control character (newline, tab, terminal escape) shown as ``?``: a cell read
+    from a run's files must not break the table or command the terminal."""
+    return "".join(c if c.isprintable() else "?" for c in str(text))
+
+
 def format_table(headers: list[str], rows: list[list[str]], right_aligned: set[str] = frozenset()) -> str:
     """A plain-text table: columns padded to their widest cell, two spaces apart."""
+    rows = [[printable(c) for c in row] for row in rows]
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows)]
     lines = []
     for row in [headers, *rows]:

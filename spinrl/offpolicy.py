@@ -151,17 +151,28 @@ def run_test_episodes(
     seeds: list[int],
     device: torch.device | str,
     normalizers: Normalizers | None = None,
+    epsilon: float = 0.0,
 ) -> None:
     """Play one episode in each test-env copy with the deterministic policy (no exploration noise);
     store their returns and lengths as ``TestEpRet`` and ``TestEpLen``. With ``normalizers`` the policy
-    sees observations normalised as in training (test steps do not count towards the statistics)."""
+    sees observations normalised as in training (test steps do not count towards the statistics).
+
+    With ``epsilon`` > 0 (Discrete actions only: DQN's Atari games), each action is replaced by a
+    uniformly random one with that probability, drawn from a generator of the episodes' own seeds, so
+    that the training's random numbers stay the same whatever the test episodes do.
+    """
     obs, _ = test_envs.reset(seed=seeds)
     n = test_envs.num_envs
     ep_ret, ep_len = np.zeros(n), np.zeros(n, dtype=np.int64)
     running = np.ones(n, dtype=bool)
+    space = test_envs.single_action_space
+    rng = np.random.default_rng(seeds)
     while running.any():
         seen = obs if normalizers is None else normalizers.observation(obs, count=False)
         a = ac.act(torch.as_tensor(seen, device=device), deterministic=True).cpu().numpy()
+        if epsilon > 0:
+            explore = rng.random(n) < epsilon
+            a = np.where(explore, int(space.start) + rng.integers(int(space.n), size=n), a)
         obs, rew, terminated, truncated, _ = test_envs.step(a)
         # A copy whose episode is over is reset and keeps stepping with the others; only rewards of the
         # first episode count.

@@ -198,6 +198,55 @@ def acquire_run_lock(run_dir: str | os.PathLike) -> RunLock:
     return lock
 
 
+class LaunchClaim:
+    """A grid's claim on the run folder of a variant it launches, held until :meth:`release`.
+
+    The run's own lock (:func:`acquire_run_lock`) is taken by the variant's process once it starts; before
+    that, the grid already writes into the folder (``variant.json``, the header of ``output.log``). Two
+    identical grids started at once would both pass their checks and both write there, and the loser's
+    refusal would land in the winner's ``output.log``. The claim is an exclusive ``flock`` on each run
+    folder itself (a lock the run's own, on ``.lock``, does not collide with); folders it had to create
+    are removed again on release when they are still empty.
+    """
+
+    def __init__(self, run_dirs: list[str]):
+        import fcntl
+
+        self._held: list[tuple[str, int, bool]] = []
+        try:
+            for run_dir in run_dirs:
+                created = not os.path.isdir(run_dir)
+                os.makedirs(run_dir, exist_ok=True)
+                fd = os.open(run_dir, os.O_RDONLY | os.O_DIRECTORY)
+                self._held.append((run_dir, fd, created))
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    raise RunInUseError(
+                        f"{run_dir} is being launched by another grid right now; wait for that grid to end "
+                        "(or stop it) before starting or resuming these runs"
+                    ) from None
+        except BaseException:
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Give every folder up (idempotent); remove those this claim created and nothing filled."""
+        held, self._held = self._held, []
+        for run_dir, fd, created in held:
+            os.close(fd)
+            if created:
+                try:
+                    os.rmdir(run_dir)  # only if still empty
+                except OSError:
+                    pass
+
+
+def held_locks() -> list[RunLock]:
+    """The run locks this process holds now."""
+    return [lock for lock in _HELD.values() if lock.held and lock.pid == os.getpid()]
+
+
 def _same_file(fd: int | None, path: Path) -> bool:
     try:
         return fd is not None and os.path.samestat(os.fstat(fd), os.stat(path))

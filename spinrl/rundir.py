@@ -12,6 +12,8 @@ Every rule about a run folder lives here once, and the logger, the grid and the 
   own, ``variant.json`` (its run spec) and ``output.log``;
 - one writer per run: :func:`open_run_dir` takes the run's lock (:mod:`spinrl.run_lock`) and refuses a
   second writer in one line that names the first (:class:`~spinrl.run_lock.RunInUseError`);
+- a run whose algorithm raised is marked failed at once (:func:`marks_failed_runs`), even when the
+  Python session that called it goes on;
 - what a run's state is (:func:`run_state`): running, finished, failed, or interrupted, the last meaning
   that status.json still says running but the process that wrote it is gone from this machine (its pid
   is free, or now belongs to a process that started at another time);
@@ -24,21 +26,25 @@ Every rule about a run folder lives here once, and the logger, the grid and the 
 from __future__ import annotations
 
 import datetime as _dt
+import functools
+import inspect
 import json
 import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from spinrl.errors import UserError
+from spinrl.errors import UserError, is_interruption
 from spinrl.run_lock import (
     RunLock,
     acquire_run_lock,
+    held_locks,
     in_use_error,
     lock_holder,
     process_alive,
@@ -65,22 +71,38 @@ def default_data_dir() -> str:
     """``$SPINRL_DATA_DIR``, else ``./data`` in the current working directory.
 
     Read at every call, so a change of the variable or of the working directory takes effect at once.
+    A ``~`` in the variable means the home folder, as in a shell (a quoted ``"~/x"`` reaches us as is).
     """
-    return os.environ.get("SPINRL_DATA_DIR") or os.path.join(os.getcwd(), "data")
+    folder = os.environ.get("SPINRL_DATA_DIR")
+    return os.path.expanduser(folder) if folder else os.path.join(os.getcwd(), "data")
+
+
+# An experiment name is one folder inside the data directory and a prefix of its runs' folders. Beyond
+# this length, the run folder (name, "_s" and a seed; with --datestamp a 20-character time prefix too)
+# would pass the 255 bytes most file systems allow for one name.
+MAX_EXP_NAME_LENGTH = 200
+_EXP_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
 def check_exp_name(exp_name: Any) -> str:
     """Refuse an experiment name that is not a plain folder name; return it as a string.
 
-    The name becomes one folder inside the data directory, so it may not be empty, ``.`` or ``..``, and
-    may not hold a path separator: ``../x`` or ``/tmp/x`` would put the run outside ``--data_dir``.
+    The rule: ASCII letters, digits, ``-``, ``_`` and ``.``, not starting with ``.``, at most
+    :data:`MAX_EXP_NAME_LENGTH` characters. So no path (``../x`` or ``/tmp/x`` would put the run
+    outside ``--data_dir``), no hidden folder (``.x``, which ``spinrl ls``, ``plot`` and ``compare``
+    skip), nothing that breaks a table or a shell line (spaces, newlines), and no name the file system
+    refuses halfway, after the experiment folder was made.
     """
     name = str(exp_name)
-    seps = {"/", os.sep} | ({os.altsep} if os.altsep else set())
-    if not name.strip() or name in (".", "..") or any(c in name for c in seps) or "\0" in name:
+    if not name or name.startswith(".") or not set(name) <= _EXP_NAME_CHARS:
         raise UserError(
-            f"--exp_name {name!r} is not valid: give a plain name such as 'cp' (letters, digits, '-', '_', "
-            "no '/' or '..'); choose the folder runs go to with --data_dir"
+            f"--exp_name {name!r} is not valid: give a plain name such as 'cp' (letters, digits, '-', '_' and "
+            "'.', not starting with '.'; no '/' or spaces); choose the folder runs go to with --data_dir"
+        )
+    if len(name) > MAX_EXP_NAME_LENGTH:
+        raise UserError(
+            f"--exp_name {name[:20]}... is not valid: it has {len(name)} characters, at most "
+            f"{MAX_EXP_NAME_LENGTH} fit in a folder name"
         )
     return name
 
@@ -100,7 +122,7 @@ def setup_logger_kwargs(
     if seed is not None:
         subfolder = (time.strftime("%Y-%m-%d_%H-%M-%S-") if datestamp else "") + f"{exp_name}_s{seed}"
         relpath = os.path.join(relpath, subfolder)
-    data_dir = data_dir or default_data_dir()
+    data_dir = os.path.expanduser(data_dir) if data_dir else default_data_dir()
     return dict(output_dir=os.path.join(data_dir, relpath), exp_name=exp_name)
 
 
@@ -188,6 +210,17 @@ MAY_CHANGE_ON_RESUME = (
 )  # fmt: skip
 
 
+# Of those, the ones config.json follows on resume: it then says how the run runs now (a resume with
+# --compile False must not leave "compile": true behind). The rest name the call, not the run.
+RECORDED_ON_RESUME = ("epochs", "device", "async_envs", "save_freq", "compile")
+
+
+def resumed_config(recorded: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The config.json of a resumed run: the recorded one, with the new values of
+    :data:`RECORDED_ON_RESUME` (call :func:`check_same_run` first: nothing else may differ)."""
+    return dict(recorded, **{k: new[k] for k in RECORDED_ON_RESUME if k in new})
+
+
 class ResumeMismatchError(UserError):
     """``--resume`` was asked with settings that differ from the run's config.json."""
 
@@ -196,10 +229,42 @@ def _show_value(v: Any) -> str:
     return v if isinstance(v, str) else json.dumps(v)
 
 
-def _same_setting(key: str, old: Any, new: Any) -> bool:
+def _same_setting(key: str, old: Any, new: Any, env_id: Any = None) -> bool:
     if key.endswith("_kwargs") and old in (None, {}) and new in (None, {}):
         return True  # the algorithms record "no extra arguments" as {}
+    if key == "env_kwargs" and isinstance(env_id, str) and old != new:
+        return _env_arguments(env_id, old) == _env_arguments(env_id, new)
     return old == new
+
+
+def _env_arguments(env_id: str, env_kwargs: Any) -> Any:
+    """Every argument the env ``env_id`` is made with when given ``env_kwargs``, defaults included, so
+    that ``{'frame_stack': 4}`` on an Atari game (or ``{'continuous': False}`` on LunarLander) is the
+    same env as ``{}``. Where the defaults cannot be found, ``env_kwargs`` as they are."""
+    if env_kwargs is None:
+        env_kwargs = {}
+    if not isinstance(env_kwargs, dict):
+        return env_kwargs
+    try:
+        import gymnasium as gym
+        from gymnasium.envs.registration import load_env_creator
+
+        from spinrl.atari import atari_options, is_atari_id
+
+        if is_atari_id(env_id):
+            return atari_options(env_id, env_kwargs)
+        spec = gym.spec(env_id)
+        creator = (
+            load_env_creator(spec.entry_point) if isinstance(spec.entry_point, str) else spec.entry_point
+        )
+        defaults = {
+            name: p.default
+            for name, p in inspect.signature(creator).parameters.items()
+            if p.default is not inspect.Parameter.empty
+        }
+    except Exception:  # an id or arguments that do not resolve: compared as given
+        return env_kwargs
+    return json.loads(json.dumps({**defaults, **spec.kwargs, **env_kwargs}, default=str))
 
 
 def _episode_limit_as_resolved(recorded: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
@@ -232,7 +297,8 @@ def resume_changes(recorded: dict[str, Any], new: dict[str, Any]) -> list[str]:
     for key in keys:
         if key not in new or key in MAY_CHANGE_ON_RESUME:
             continue
-        if not _same_setting(key, recorded[key], new[key]):
+        env_id = recorded.get("env_name") or recorded.get("env_fn")
+        if not _same_setting(key, recorded[key], new[key], env_id):
             changes.append(f"{key} from {_show_value(recorded[key])} to {_show_value(new[key])}")
     old_epochs, new_epochs = recorded.get("epochs"), new.get("epochs")
     if (
@@ -312,6 +378,48 @@ def write_status(run_dir: str | os.PathLike, status: str, epoch: int, epochs: in
     write_text_atomically(Path(run_dir, STATUS_FILE), json.dumps(info, indent=2))
 
 
+def error_summary(error: BaseException) -> str:
+    """An exception in one line for status.json: its type and the first line of its message."""
+    message = str(error).strip().splitlines()
+    summary = f"{type(error).__name__}: {message[0]}" if message else type(error).__name__
+    return summary[:300]
+
+
+def marks_failed_runs(algo: Callable) -> Callable:
+    """Decorate an algorithm function: when it raises, the run it was writing is marked failed.
+
+    Without this, a run started from Python (a notebook, a sweep that catches errors and goes on) stayed
+    "running" in status.json and ``spinrl ls`` for as long as the interpreter lived, and kept its lock:
+    only the exit hook of the logger marked it. The run is the one whose lock this call took; its
+    status becomes "failed" with the error's summary (if it was "running" and written by this process),
+    and its lock is given up, so that a fixed call can resume it at once. Ctrl-C is not a failure
+    (:func:`spinrl.errors.is_interruption`): that run stays resumable, as on the command line.
+    """
+
+    @functools.wraps(algo)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        held_before = held_locks()
+        try:
+            return algo(*args, **kwargs)
+        except Exception as e:
+            if is_interruption(e):
+                raise
+            for lock in held_locks():
+                if not any(lock is old for old in held_before):
+                    _mark_failed(lock.run_dir, e)
+                    lock.release()
+            raise
+
+    return run
+
+
+def _mark_failed(run_dir: Path, error: Exception) -> None:
+    status = read_status(run_dir) or {}
+    if status.get("status") == RUNNING and status.get("pid") == os.getpid():
+        epoch, epochs = status.get("epoch", 0), status.get("epochs", 0)
+        write_status(run_dir, FAILED, epoch, epochs, error=error_summary(error))
+
+
 def read_status(run_dir: str | os.PathLike) -> dict[str, Any] | None:
     """The run's status.json, or None when there is none (or it cannot be read)."""
     try:
@@ -324,16 +432,19 @@ def read_status(run_dir: str | os.PathLike) -> dict[str, Any] | None:
 def run_state(status: dict[str, Any] | None) -> str:
     """What a status.json (as :func:`read_status` returns it) says about the run.
 
-    ``finished`` and ``failed`` are taken as written. A ``running`` status is checked: when it was
-    written on this machine and its process is gone, the run was ``interrupted`` (killed, crashed
-    without clean-up, or the machine restarted) and can be continued with ``--resume``. "Gone" includes
+    ``finished`` and ``failed`` are taken as written; anything else written there is ``unknown``. A
+    ``running`` status is checked: when it was written on this machine and its process is gone, the
+    run was ``interrupted`` (killed, crashed without clean-up, or the machine restarted) and can be
+    continued with ``--resume``. "Gone" includes
     a pid that the system has since given to another process: the recorded start time tells them apart.
     A run last seen running on another machine cannot be checked from here: its state is
     ``running on HOST``. No status at all gives ``unknown``.
     """
     if not status:
         return UNKNOWN
-    state = str(status.get("status", UNKNOWN))
+    state = status.get("status", UNKNOWN)
+    if state not in (RUNNING, FINISHED, FAILED, INTERRUPTED):
+        return UNKNOWN  # a damaged or foreign status.json: its text is not shown as a state
     if state != RUNNING:
         return state
     host = status.get("hostname")

@@ -16,12 +16,11 @@ import importlib
 import inspect
 import json
 import os
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
@@ -157,6 +156,17 @@ def _build_network(actor_critic: Callable | None, config: dict, env, state: dict
     return ac
 
 
+def _refuse_non_finite_weights(weights: dict, run_dir: Path) -> None:
+    """A network whose weights hold NaN or inf acts on nothing meaningful (and a Categorical policy cannot
+    even sample): say so in one line, naming the first such tensor."""
+    for name, value in weights.items():
+        if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all():
+            raise UserError(
+                f"the checkpoint in {str(run_dir)!r} holds NaN or infinite weights ({name}): the run diverged "
+                "before it was saved; watch an earlier snapshot (--itr) or retrain with a smaller learning rate"
+            )
+
+
 def _saved_module(state: dict, run_dir: Path) -> dict:
     """What ``EpochLogger.save_state`` recorded about the network ({} for an algorithm's checkpoint)."""
     saved = state.get("module")
@@ -281,12 +291,17 @@ def load_policy(
     from spinrl.envs import default_max_ep_len, make_env
 
     run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(
+            f"{str(run_dir)!r} is a file, not a run directory; give the run's folder, e.g. data/cp/cp_s0"
+        )
     if not run_dir.is_dir():
         raise UserError(f"run directory {str(run_dir)!r} does not exist")
     config = _read_config(run_dir)
     state = load_saved(run_dir, itr, device)
     if not isinstance(state.get("ac"), dict):
         raise UserError(f"the checkpoint in {str(run_dir)!r} holds no network weights (no 'ac' entry)")
+    _refuse_non_finite_weights(state["ac"], run_dir)
 
     from spinrl.custom_ac import as_spinrl_actor_critic
 
@@ -394,13 +409,16 @@ def record_video(
     itr: int | str = "last",
     max_ep_len: int | None = None,
 ) -> list[tuple[float, int]]:
-    """Record ``episodes`` episodes headless into one video file (MP4, or GIF by extension)."""
-    from gymnasium.wrappers import RecordVideo
+    """Record ``episodes`` episodes headless into one video file (MP4, WebM, or GIF by extension).
 
+    Each frame goes to the encoder as soon as it is rendered (:class:`VideoStream`), so memory holds one
+    frame whatever the length: a full Atari game is 27,000 frames, 2.7 GB if kept. The file is written
+    under a temporary name beside ``out_path`` and given its name only when complete.
+    """
     out = Path(out_path)
     if out.exists():
         raise UserError(f"{out_path} already exists; choose another --video path (nothing is overwritten)")
-    if out.suffix.lower() not in (".mp4", ".gif", ".webm"):
+    if out.suffix.lower() not in VIDEO_CODECS:
         raise UserError(f"--video {out_path!r}: use a .mp4, .webm or .gif file name")
     # Refused now, before a policy is loaded or a frame rendered, rather than as ffmpeg's broken pipe.
     folder = out.parent
@@ -416,44 +434,97 @@ def record_video(
     os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless pygame (classic control, Box2D)
     try:
-        import moviepy  # noqa: F401
+        import imageio_ffmpeg  # noqa: F401  (comes with moviepy)
     except ImportError:
         raise UserError("--video needs moviepy: pip install 'spinrl[video]'") from None
     env, get_action, _ = load_policy(run_dir, deterministic=deterministic, render_mode="rgb_array", itr=itr)
-    tmp = Path(tempfile.mkdtemp(prefix="spinrl-video-"))
+    partial = out.with_name(f".{out.stem}.partial{os.getpid()}{out.suffix}")
+    stream = VideoStream(env, partial)
     try:
-        env = RecordVideo(
-            env, str(tmp / "episodes"), episode_trigger=lambda _: True, name_prefix="ep", disable_logger=True
-        )
-        results = run_policy(env, get_action, max_ep_len, episodes, render=False, seed=seed)
-        env.close()
-        clips = sorted(
-            (tmp / "episodes").glob("ep-episode-*.mp4"), key=lambda p: int(p.stem.rsplit("-", 1)[-1])
-        )
-        if not clips:
+        results = run_policy(stream, get_action, max_ep_len, episodes, render=False, seed=seed)
+        stream.close()
+        if stream.frames == 0:
             raise UserError(
                 "no video frames were recorded: does this environment support render_mode='rgb_array'?"
             )
-        _concatenate(clips, out)
+        _publish(partial, out)
+    except FileExistsError:
+        raise UserError(
+            f"{out_path} appeared while recording; the video was not written (nothing is overwritten)"
+        ) from None
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        stream.close()
+        partial.unlink(missing_ok=True)
     print(f"Video of {episodes} episode(s) written to {out}")
     return results
 
 
-def _concatenate(clips: list[Path], out: Path) -> None:
-    from moviepy import VideoFileClip, concatenate_videoclips
-
-    videos = [VideoFileClip(str(c)) for c in clips]
+def _publish(partial: Path, out: Path) -> None:
+    """Give the finished file its name; FileExistsError if ``out`` appeared meanwhile (never replaced)."""
     try:
-        joined = concatenate_videoclips(videos)
-        if out.suffix.lower() == ".gif":
-            joined.write_gif(str(out), logger=None)
-        else:
-            joined.write_videofile(str(out), logger=None, audio=False)
-    finally:
-        for v in videos:
-            v.close()
+        os.link(partial, out)  # unlike a rename, fails when out exists
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links
+        if out.exists():
+            raise FileExistsError(out) from None
+        os.rename(partial, out)
+
+
+# The ffmpeg encoder and output pixel format for each video file type.
+VIDEO_CODECS = {".mp4": ("libx264", "yuv420p"), ".webm": ("libvpx-vp9", "yuv420p"), ".gif": ("gif", "rgb8")}
+
+
+class VideoStream(gym.Wrapper):
+    """Renders the env after every reset and step and sends the frame straight to ffmpeg.
+
+    The video plays at the env's ``render_fps`` (30 when it has none). Frames with an odd width or
+    height get one black column or row, as the common codecs need even sizes.
+    """
+
+    def __init__(self, env: gym.Env, path: Path):
+        super().__init__(env)
+        self.path, self.frames, self._writer, self._closed = path, 0, None, False
+
+    def reset(self, **kwargs):
+        result = self.env.reset(**kwargs)
+        self._record()
+        return result
+
+    def step(self, action):
+        result = self.env.step(action)
+        self._record()
+        return result
+
+    def _record(self) -> None:
+        frame = self.env.render()
+        if frame is None:
+            return
+        frame = np.asarray(frame, dtype=np.uint8)
+        pad = ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0))
+        frame = np.pad(frame, pad) if any(p[1] for p in pad) else frame
+        if self._writer is None:
+            import imageio_ffmpeg
+
+            codec, pixels = VIDEO_CODECS[self.path.suffix.lower()]
+            height, width = frame.shape[:2]
+            fps = float(self.env.metadata.get("render_fps") or 30)
+            self._writer = imageio_ffmpeg.write_frames(
+                str(self.path), (width, height), fps=fps, codec=codec, pix_fmt_out=pixels,
+                macro_block_size=1, quality=None if codec == "gif" else 5,
+            )  # fmt: skip
+            self._writer.send(None)  # start ffmpeg
+        self._writer.send(np.ascontiguousarray(frame))
+        self.frames += 1
+
+    def close(self) -> None:
+        """Finish the file (ffmpeg writes its index) and close the env; safe to call twice."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.close()
+        if not self._closed:
+            self._closed = True
+            self.env.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -88,15 +88,29 @@ def test_options_change_the_frames():
         (dict(frameskip=2), r"unknown Atari option 'frameskip' .*use frame_skip"),
         (
             dict(frame_skip=0),
-            r"Atari option frame_skip=0 is not valid for ALE/Pong-v5: give a whole number >= 1",
+            r"Atari option frame_skip=0 is not valid for ALE/Pong-v5: give a whole number from 1 to 60",
         ),
         (dict(repeat_action_probability=1.5), r"repeat_action_probability=1.5 .*a probability in \[0, 1\]"),
         (dict(clip_rewards="no"), r"clip_rewards='no' is not valid .*True or False"),
+        # Issue 18: a huge no-op count hung the reset; a huge stack or screen would fill the memory.
+        (dict(noop_max=10**9), r"noop_max=1000000000 is not valid .*from 0 to 10000"),
+        (dict(frame_skip=10**9), r"frame_skip=1000000000 is not valid .*from 1 to 60"),
+        (dict(frame_stack=10**6), r"frame_stack=1000000 is not valid .*from 1 to 64"),
+        (dict(screen_size=10**5), r"screen_size=100000 is not valid .*from 1 to 512"),
+        # ... and a mode or difficulty the game lacks was the ALE's bare RuntimeError.
+        (dict(mode=999), r"Atari option mode=999 is not valid for ALE/Pong-v5: its modes are 0, 1"),
+        (dict(difficulty=99), r"difficulty=99 is not valid for ALE/Pong-v5: its difficulties are 0, 1, 2, 3"),
     ],
 )
 def test_bad_options_are_one_line_naming_the_value_and_the_valid_ones(options, message):
     with pytest.raises(UserError, match=message):
         make_env_fn("ALE/Pong-v5", **options)
+
+
+def test_a_mode_and_difficulty_the_game_has_are_accepted():
+    env = make_env_fn("ALE/Pong-v5", mode=1, difficulty=3, noop_max=0)()
+    assert env.unwrapped._game_mode == 1 and env.unwrapped._game_difficulty == 3
+    env.close()
 
 
 def test_env_kwargs_go_with_ids_only():
@@ -294,7 +308,7 @@ def test_a_bad_option_on_the_command_line_is_one_line_and_writes_nothing(tmp_pat
     argv = ["dqn", "--env", "ALE/Pong-v5", "--env_kwargs", "{'noop_max': -1}", "--exp_name", "bad"]
     assert run_main_guarded(main, argv) == 2
     err = capsys.readouterr().err
-    assert "Atari option noop_max=-1 is not valid for ALE/Pong-v5: give a whole number >= 0" in err
+    assert "Atari option noop_max=-1 is not valid for ALE/Pong-v5: give a whole number from 0 to 10000" in err
     assert "Traceback" not in err and not (tmp_path / "data").exists()
 
 
@@ -307,3 +321,35 @@ def test_runs_recorded_with_max_ep_len_1000_resume_with_the_new_default():
     assert resume_changes(old, dict(old, max_ep_len=500)) == ["max_ep_len from 1000 to 500"]
     atari = dict(algo="dqn", env_name="ALE/Pong-v5", env_fn="ALE/Pong-v5", max_ep_len=1000)
     assert resume_changes(atari, dict(atari, max_ep_len=None)) == ["max_ep_len from 1000 to null"]
+
+
+def _noop_until_the_game_ends(env, steps: int) -> tuple[int | None, int]:
+    """Press NOOP (a fresh greedy policy's habit) up to ``steps`` times: (steps to game over or None, lives)."""
+    _, info = env.reset(seed=0)
+    for t in range(1, steps + 1):
+        _, _, terminated, truncated, info = env.step(0)
+        if terminated or truncated:
+            return t, info["lives"]
+    return None, info["lives"]
+
+
+def test_fire_reset_serves_the_ball_at_the_start_and_after_each_lost_life():
+    """Issue 18: Breakout waits for FIRE; a policy that never presses it played until the time limit."""
+    opts = dict(noop_max=0, repeat_action_probability=0.0)
+    stuck = make_env_fn("ALE/Breakout-v5", **opts)()
+    assert _noop_until_the_game_ends(stuck, 1500) == (None, 5)  # no ball served, no life lost, no end
+    served = make_env_fn("ALE/Breakout-v5", fire_reset=True, **opts)()
+    ended_at, lives = _noop_until_the_game_ends(served, 1500)
+    assert ended_at is not None and lives == 0  # all five balls were served and lost
+    with pytest.raises(
+        UserError, match="fire_reset=True is not valid for ALE/Freeway-v5: the game has no FIRE"
+    ):
+        make_env_fn("ALE/Freeway-v5", fire_reset=True)
+
+
+def test_atari_test_games_use_the_field_s_epsilon_and_a_5_minute_cap():
+    from spinrl.atari import evaluation_settings
+
+    assert evaluation_settings(make_env_fn("ALE/Breakout-v5")) == (0.05, 4500)
+    assert evaluation_settings(make_env_fn("ALE/Breakout-v5", frame_skip=2)) == (0.05, 9000)
+    assert evaluation_settings(make_env_fn("CartPole-v1")) is None

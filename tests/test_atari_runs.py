@@ -65,6 +65,27 @@ def test_dqn_stores_clipped_rewards_and_a_terminal_at_each_lost_life(tmp_path, m
     assert progress["EpLen"][0] > 100
 
 
+def test_dqn_test_games_on_atari_are_capped_and_epsilon_greedy_by_default(tmp_path, monkeypatch):
+    """Issue 18: a fresh DQN's greedy test game on Breakout ran the whole 108k-frame game limit."""
+    import spinrl.algos.dqn as dqn_module
+    import spinrl.atari
+
+    monkeypatch.setattr(spinrl.atari, "TEST_GAME_FRAMES", 160)  # 40 agent steps instead of 4,500
+    epsilons = []
+    real_run = dqn_module.run_test_episodes
+    monkeypatch.setattr(dqn_module, "run_test_episodes", lambda *a: epsilons.append(a[-1]) or real_run(*a))
+    out = tmp_path / "run"
+    dqn_module.dqn(
+        "ALE/Breakout-v5", ac_kwargs=dict(features_dim=32, hidden_sizes=[16]), steps_per_epoch=60,
+        epochs=1, replay_size=200, start_steps=60, update_after=1000, num_test_episodes=1,
+        logger_kwargs=dict(output_dir=str(out), quiet=True),
+    )  # fmt: skip
+    progress = read_progress(out / "progress.txt")
+    assert progress["TestEpLen"].tolist() == [40] and epsilons == [0.05]
+    # Before start_steps every action is uniform: the Epsilon column says 1, not nan.
+    assert progress["Epsilon"].tolist() == [1.0]
+
+
 def test_dqn_checkpoint_resume_test_policy_video_and_plot(tmp_data, cli):
     # Recorded env options must come back everywhere: with 2 stacked frames the saved network has 2
     # input channels and would not load into a rebuilt 4-frame env.

@@ -153,3 +153,38 @@ def test_update_stats_keep_copies_not_views():
     stats.add(LossQ=loss)
     loss.fill_(2.0)
     assert stats.values["LossQ"][0].item() == 1.0
+
+
+def test_a_first_call_that_compiled_nothing_does_not_claim_it_did(monkeypatch):
+    """Issue 18: TD3's second variant (its graphs already compiled) printed "took 0.0 s, most of it compiling"."""
+    import spinrl.compiled_update as cu
+
+    monkeypatch.setattr(torch, "compile", lambda fn, **_: fn)  # compiling that costs nothing
+
+    class Messages:
+        lines: list[str] = []
+
+        def log_message(self, msg):
+            self.lines.append(msg)
+
+    logger = Messages()
+    update = cu.compile_update(lambda data, update_policy: None, True, torch.device("cpu"), logger)
+    for flag in (True, False, True):
+        update({}, update_policy=flag)
+    assert len(logger.lines) == 2  # one per variant
+    assert all("most of it compiling" not in line and "compiled already" in line for line in logger.lines)
+
+
+def test_dynamo_s_profiler_note_is_not_printed_on_every_compiled_run(monkeypatch, caplog):
+    """Issue 18: every --compile run printed "Profiler record function ... will be ignored"."""
+    import logging
+
+    import spinrl.compiled_update as cu
+
+    monkeypatch.setattr(torch, "compile", lambda fn, **_: fn)
+    cu.compile_update(lambda data: None, True, torch.device("cpu"))
+    dynamo = logging.getLogger("torch._dynamo.variables.ctx_manager")
+    with caplog.at_level(logging.WARNING):
+        dynamo.warning("Profiler record function %s will be ignored", "record_function")
+        dynamo.warning("some other warning")
+    assert "Profiler record function" not in caplog.text and "some other warning" in caplog.text

@@ -206,6 +206,46 @@ def test_serial_run_in_process_and_env_name_becomes_env_fn(tmp_path):
         eg.run(fake_algo, data_dir=str(tmp_path))
 
 
+@pytest.mark.parametrize(
+    "key, values, message",
+    [
+        ("gamma", [0.99, 2], r"variant g_gam2 seed 0: gamma=2 is not valid: it must be in \(0, 1\]"),
+        (
+            "env_kwargs",
+            [{}, {"x": 1}],
+            r"variant g_env-\S+ seed 0: env_kwargs \{'x': 1\} do not fit CartPole-v1",
+        ),
+    ],
+    ids=["hyperparameter", "env_kwargs"],
+)
+def test_every_variant_is_checked_before_the_first_starts(tmp_path, key, values, message):
+    """Issue 18: `--gamma 0.99 2` trained the whole 0.99 variant, then failed on gamma=2."""
+    from spinrl.algos.vpg import vpg
+
+    eg = ExperimentGrid("g")
+    eg.add("env_name", "CartPole-v1")
+    eg.add(key, values)
+    eg.add("epochs", 1)
+    eg.add("steps_per_epoch", 50)
+    with pytest.raises(UserError, match=message):
+        eg.run(vpg, data_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []  # not even the first, valid variant ran
+
+
+def test_an_atari_option_of_any_variant_is_checked_before_the_first_starts(tmp_path):
+    from spinrl.algos.dqn import dqn
+
+    eg = ExperimentGrid("a")
+    eg.add("env_name", "ALE/Pong-v5")
+    eg.add("env_kwargs:frame_stack", [4, 0])
+    eg.add("epochs", 1)
+    with pytest.raises(
+        UserError, match=r"variant a_env-fra0 seed 0: Atari option frame_stack=0 is not valid"
+    ):
+        eg.run(dqn, data_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("zygote", [True, False], ids=["forked-from-zygote", "new-processes"])
 def test_parallel_two_runs_overlap_with_a_thread_budget(tmp_path, children_import_tests, monkeypatch, zygote):
     if not zygote:
@@ -283,7 +323,13 @@ def test_ctrl_c_stops_every_child(tmp_path):
     # The checkout under test first (the zygote runs with -m, which would put the cwd first), then tests/.
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(TESTS_DIR).parent), TESTS_DIR]))
     proc = subprocess.Popen(
-        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, str(script)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        # As from a terminal, even when the tests themselves run as a background job (SIGINT ignored).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     run_dirs = [tmp_path / "cc" / f"cc_s{s}" for s in (0, 1)]
     deadline = time.time() + 60
@@ -298,6 +344,74 @@ def test_ctrl_c_stops_every_child(tmp_path):
     time.sleep(0.2)
     assert not any(pid_alive(pid) for pid in child_pids)
     assert not (tmp_path / "cc" / "cc_s2").exists()  # the third variant never started
+
+
+def test_a_second_grid_launching_the_same_runs_writes_nothing_into_them(tmp_path, capsys):
+    """Issue 18: two identical grids started at once: the loser's refusal landed in the winner's output.log."""
+    from spinrl.run_lock import LaunchClaim
+
+    eg = ExperimentGrid("twin")
+    eg.add("seed", [0, 1])
+    run_dirs = [str(tmp_path / "twin" / f"twin_s{s}") for s in (0, 1)]
+    winner = LaunchClaim(run_dirs)  # the first grid, between its checks and its children's own locks
+    try:
+        Path(run_dirs[1], "output.log").write_text("the winner's log\n")
+        with pytest.raises(UserError, match="2 of 2 variant"):
+            eg.run(fake_algo, data_dir=str(tmp_path), parallel=2)
+        assert (
+            capsys.readouterr().out.count("is being launched by another grid") == 4
+        )  # as it fails, at the end
+        assert Path(run_dirs[1], "output.log").read_text() == "the winner's log\n"
+        assert list(Path(run_dirs[0]).iterdir()) == []
+    finally:
+        winner.release()
+    assert not Path(run_dirs[0]).exists()  # made by the claim, still empty: removed again
+
+
+def test_sigterm_stops_children_cleanly_when_the_grid_was_started_with_sigint_ignored(tmp_path):
+    """Issue 18: a grid started as a background job (`cmd &`) inherits an ignored SIGINT; its children
+    then ignored the SIGINT the grid sends on SIGTERM and were killed 10 s later, without their clean-up."""
+    script = tmp_path / "grid_script.py"
+    script.write_text(
+        textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {TESTS_DIR!r})
+        from spinrl.grid import ExperimentGrid
+        from spinrl.cli import run_main_guarded
+        from test_grid import fake_algo
+
+        def main():
+            eg = ExperimentGrid("bg")
+            eg.add("seed", [0, 1])
+            eg.add("epochs", 1000)
+            eg.add("epoch_seconds", 0.05)
+            eg.run(fake_algo, data_dir={str(tmp_path)!r}, parallel=2)
+            return 0
+
+        if __name__ == "__main__":
+            sys.exit(run_main_guarded(main))
+    """)
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(TESTS_DIR).parent), TESTS_DIR]))
+    proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # as `cmd &` starts a job
+    )
+    run_dirs = [tmp_path / "bg" / f"bg_s{s}" for s in (0, 1)]
+    deadline = time.time() + 60
+    while not all((d / "progress.txt").exists() for d in run_dirs) and time.time() < deadline:
+        time.sleep(0.1)
+    assert all((d / "progress.txt").exists() for d in run_dirs), "the children never started"
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 128 + signal.SIGTERM, out
+    for d in run_dirs:
+        # A child that got the SIGINT says so in its log (spinrl.errors.run_main_guarded); a killed one cannot.
+        assert "spinrl: interrupted" in (d / "output.log").read_text(), d
 
 
 def test_command_line_grid_with_parallel(tmp_path, children_import_tests, monkeypatch, capsys):

@@ -74,3 +74,17 @@ def test_default_folder_follows_the_data_dir_variable(tmp_path, monkeypatch, cap
     monkeypatch.setenv("SPINRL_DATA_DIR", str(tmp_path / "elsewhere"))
     assert run_main_guarded(main, []) == 0
     assert capsys.readouterr().out.splitlines()[1].split()[0] == "x/x_s0"
+
+
+def test_junk_in_a_status_json_is_not_printed_as_it_is(tmp_path, capsys):
+    """Issue 18: ls printed whatever a damaged status.json held: newlines, terminal escapes, any value."""
+    import json
+
+    run = write_run(tmp_path / "cp" / "cp_s0", "ppo", "CartPole-v1", 0, [10.0, 20.0])
+    junk = {"status": "\x1b[2Jowned\nfake row", "epoch": "1\n2", "epochs": [3]}
+    (run / "status.json").write_text(json.dumps(junk))
+    (run / "config.json").write_text(json.dumps({"algo": "ppo\tx", "env_name": "Cart\nPole", "seed": 0}))
+    assert run_main_guarded(main, [str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and "\x1b" not in lines[1]
+    assert lines[1].split() == ["cp/cp_s0", "ppo?x", "Cart?Pole", "0", "?/?", "20.0", "unknown"]

@@ -134,6 +134,51 @@ def test_test_episodes_count_each_copys_first_episode_only(tmp_path):
     assert not set(seeds) & set(env_seeds(0, 0, 3, 4))
 
 
+class ActionsSeen(gym.Env):
+    """Discrete(4, start=10); records every action it gets; episodes of 50 steps."""
+
+    observation_space = spaces.Box(-1, 1, (1,), np.float32)
+    action_space = spaces.Discrete(4, start=10)
+    seen: list[int] = []
+
+    def reset(self, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        ActionsSeen.seen.append(int(action))
+        self.t += 1
+        return np.zeros(1, np.float32), 0.0, self.t >= 50, False, {}
+
+
+class AlwaysEleven(nn.Module):
+    def act(self, obs, deterministic=False):
+        return torch.full((len(obs),), 11)
+
+
+@pytest.mark.parametrize("epsilon", [0.0, 0.3])
+def test_test_episodes_take_random_actions_with_test_epsilon(tmp_path, epsilon):
+    """Issue 18: DQN's Atari test games act epsilon-greedily (0.05 by default) rather than purely greedily."""
+    from spinrl.envs import make_vector_env
+    from spinrl.logx import EpochLogger
+
+    logger = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False)
+    test_envs = make_vector_env(ActionsSeen, 2, max_ep_len=100)
+    draws = []
+    for _ in range(2):
+        ActionsSeen.seen = []
+        state = np.random.get_state()[1].copy()
+        run_test_episodes(test_envs, AlwaysEleven(), logger, [1, 2], "cpu", epsilon)
+        assert np.array_equal(np.random.get_state()[1], state)  # the training's generator is untouched
+        draws.append(list(ActionsSeen.seen))
+    seen = np.array(draws[0])
+    assert len(seen) == 100 and set(seen) <= {10, 11, 12, 13}
+    random_share = np.mean(seen != 11) * 4 / 3  # a random action is 11 a quarter of the time
+    assert random_share == 0 if epsilon == 0 else 0.15 < random_share < 0.45
+    assert draws[0] == draws[1]  # the same seeds, the same test games
+
+
 def test_q_ensemble_equals_separate_networks_and_one_optimizer_updates_every_member():
     torch.manual_seed(0)
     q = MLPQEnsemble(obs_dim=3, act_dim=2, hidden_sizes=(8, 8), activation=nn.ReLU, num_members=2)

@@ -284,12 +284,13 @@ def test_the_logger_refuses_a_changed_resume_for_every_algorithm(tmp_path):
     with pytest.raises(ResumeMismatchError, match="epochs from 5 to 4"):
         resumed.save_config(dict(config, epochs=4))  # fewer epochs: not the same run
     assert snapshot(run_dir) == before
-    # Tuples and lists, like 0.0003 and 3e-4, are the same value; device and more epochs may change.
+    # Tuples and lists, like 0.0003 and 3e-4, are the same value; device and more epochs may change, and
+    # config.json then records how the run runs now (issue 18: a resume's --compile False left "true").
     resumed.save_config(dict(config, hidden=[64, 64], pi_lr=0.0003, device="cpu", epochs=8))
     assert snapshot(run_dir) == before  # held back until the resume is accepted (a checkpoint loaded)
     resumed.commit_config()
     recorded = json.loads((run_dir / "config.json").read_text())
-    assert recorded["epochs"] == 8 and recorded["device"] == "auto"
+    assert recorded["epochs"] == 8 and recorded["device"] == "cpu" and recorded["pi_lr"] == 3e-4
     resumed.close()
 
 

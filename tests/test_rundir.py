@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from spinrl import run_lock, rundir
-from spinrl.errors import UserError
+from spinrl.errors import UserError, run_main_guarded
 from spinrl.grid import ExperimentGrid
 from spinrl.logx import EpochLogger
 from spinrl.run_lock import (
@@ -211,15 +211,48 @@ def test_resume_changes_compare_json_values():
     ]
 
 
+def test_env_kwargs_that_spell_out_the_defaults_are_the_same_run():
+    """Issue 18: `--resume --env_kwargs "{'frame_stack': 4}"` on a run made with the defaults was refused."""
+    atari = {"algo": "dqn", "env_name": "ALE/Pong-v5", "env_kwargs": {}}
+    assert resume_changes(atari, dict(atari, env_kwargs={"frame_stack": 4, "noop_max": 30})) == []
+    assert resume_changes(atari, dict(atari, env_kwargs={"frame_stack": 2})) == [
+        'env_kwargs from {} to {"frame_stack": 2}'
+    ]
+    lander = {"algo": "ppo", "env_name": "LunarLander-v3", "env_kwargs": {"gravity": -10.0}}
+    assert resume_changes(lander, dict(lander, env_kwargs={"continuous": False})) == []
+    assert len(resume_changes(lander, dict(lander, env_kwargs={"continuous": True}))) == 1
+
+
 def test_exp_name_rules():
     assert (
         check_exp_name("cp") == "cp"
         and check_exp_name(5) == "5"
         and check_exp_name("my-run_2.1") == "my-run_2.1"
     )
-    for bad in ("", " ", ".", "..", "../x", "a/b", "/abs", "a\0b"):
+    for bad in ("", " ", ".", "..", "../x", "a/b", "/abs", "a\0b", ".hidden", "two\nlines", "a b", "x" * 201):
         with pytest.raises(UserError, match="is not valid"):
             check_exp_name(bad)
+
+
+def test_a_name_too_long_or_hidden_leaves_no_folder_behind(tmp_path, capsys):
+    """Issue 18: a 253-character name was refused only after its experiment folder had been made."""
+    from spinrl.cli import main
+
+    data = tmp_path / "data"
+    for name in ("n" * 253, ".hidden", "two\nlines"):
+        argv = ["vpg", "--env", "CartPole-v1", "--epochs", "1", "--exp_name", name, "--data_dir", str(data)]
+        assert run_main_guarded(main, argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "--exp_name" in err and "is not valid" in err
+    assert not data.exists()
+
+
+def test_a_tilde_in_the_data_dir_is_the_home_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SPINRL_DATA_DIR", "~/runs")
+    assert default_data_dir() == str(tmp_path / "runs")
+    assert setup_logger_kwargs("cp", 0)["output_dir"] == str(tmp_path / "runs" / "cp" / "cp_s0")
+    assert setup_logger_kwargs("cp", 0, "~/other")["output_dir"] == str(tmp_path / "other" / "cp" / "cp_s0")
 
 
 def test_a_folder_made_anew_is_locked_anew(tmp_path):
@@ -245,3 +278,88 @@ def test_a_folder_made_anew_is_locked_anew(tmp_path):
     )
     assert "RunInUseError" in taker.stderr  # the new folder's lock file is the one held
     fresh.release()
+
+
+class _BreaksAtStep:
+    """CartPole that raises at its ``at``-th step: a bug in a user's env, after the run has started."""
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def __call__(self):
+        import gymnasium as gym
+
+        at = self.at
+
+        class Breaks(gym.Wrapper):
+            steps = 0
+
+            def step(self, action):
+                Breaks.steps += 1
+                if Breaks.steps == at:
+                    raise RuntimeError("the env broke\nsecond line")
+                return self.env.step(action)
+
+        return Breaks(gym.make("CartPole-v1"))
+
+
+def test_a_run_that_raises_in_python_is_marked_failed_at_once(tmp_path):
+    """Issue 18: from Python, a run that raised stayed "running" (and locked) while the interpreter lived."""
+    from spinrl.algos.vpg import vpg
+    from spinrl.run_lock import held_locks
+
+    out = tmp_path / "broken"
+    with pytest.raises(RuntimeError, match="the env broke"):
+        vpg(_BreaksAtStep(150), steps_per_epoch=100, epochs=3, logger_kwargs=dict(output_dir=str(out)))
+    status = read_status(out)
+    assert status["status"] == "failed" and status["error"] == "RuntimeError: the env broke"
+    assert status["epoch"] == 1 and run_state(status) == "failed"
+    assert lock_holder(out) is None and not any(lock.run_dir == out for lock in held_locks())
+
+
+def test_a_resume_records_the_launch_settings_it_runs_with(tmp_path):
+    """Issue 18: resuming with --compile False left "compile": true in config.json."""
+    first = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False)
+    first.save_config(dict(algo="td3", gamma=0.99, epochs=2, compile=True, device="cpu", save_freq=1))
+    first.close()
+    again = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False, resume=True)
+    again.save_config(dict(algo="td3", gamma=0.99, epochs=2, compile=False, device="auto", save_freq=1))
+    again.close()
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["compile"] is False and config["device"] == "auto" and config["gamma"] == 0.99
+
+
+def _run_that_raises(out, error):
+    """A stand-in algorithm: opens its run, marks it running, then raises ``error``."""
+    from spinrl.rundir import marks_failed_runs
+
+    @marks_failed_runs
+    def algo():
+        logger = EpochLogger(output_dir=str(out), quiet=True, tensorboard=False)
+        logger.set_status("running", 1, 3)
+        raise error
+
+    return algo
+
+
+def test_a_broken_pipe_after_ctrl_c_is_an_interruption_not_a_failure(tmp_path):
+    """Issue 18: `--cpu 2` and one Ctrl-C marked a run `failed: BrokenPipeError` (mpiexec, which read the
+    rank's output, had gone)."""
+    from spinrl import errors
+
+    def interrupted_then_broken():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise BrokenPipeError(32, "Broken pipe") from None
+
+    for i, error in enumerate([BrokenPipeError(32, "Broken pipe"), KeyboardInterrupt()]):
+        with pytest.raises(type(error)):
+            _run_that_raises(tmp_path / str(i), error)()
+        assert read_status(tmp_path / str(i))["status"] == "running"  # resumable, not failed
+    with pytest.raises(ValueError):
+        _run_that_raises(tmp_path / "real", ValueError("bad"))()
+    assert read_status(tmp_path / "real")["status"] == "failed"
+
+    errors.caught_error = None
+    assert run_main_guarded(interrupted_then_broken) == 130 and errors.caught_error is None

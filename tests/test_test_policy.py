@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from spinrl.algos.ppo import ppo
 from spinrl.cli import main
@@ -50,6 +51,50 @@ def test_video_of_cartpole_is_playable(cartpole_run, tmp_path):
     )
     n, size = _frames(out)
     assert n > 10 and size[0] > 100
+
+
+def test_video_frames_reach_the_encoder_as_they_are_rendered(cartpole_run, tmp_path, monkeypatch):
+    """Issue 18: the frames of each episode were all held in memory (2.7 GB for a full Atari game)."""
+    import imageio_ffmpeg
+
+    import spinrl.test_policy as tp
+
+    sent = []
+    real_writer = imageio_ffmpeg.write_frames
+
+    def counting_writer(*args, **kwargs):
+        writer = real_writer(*args, **kwargs)
+
+        class Counting:
+            def send(self, frame):
+                sent.append(frame is not None)
+                return writer.send(frame)
+
+            def close(self):
+                writer.close()
+
+        return Counting()
+
+    frames_before_each_action = []
+    real_load = tp.load_policy
+
+    def load_policy(*args, **kwargs):
+        env, get_action, config = real_load(*args, **kwargs)
+
+        def act(obs):
+            frames_before_each_action.append(sum(sent))
+            return get_action(obs)
+
+        return env, act, config
+
+    monkeypatch.setattr(imageio_ffmpeg, "write_frames", counting_writer)
+    monkeypatch.setattr(tp, "load_policy", load_policy)
+    out = tmp_path / "streamed.gif"
+    tp.record_video(str(cartpole_run), str(out), episodes=1, deterministic=True, seed=0)
+    # Before the i-th action, the reset's frame and the i - 1 steps' frames were already encoded.
+    n = len(frames_before_each_action)
+    assert n > 5 and frames_before_each_action == list(range(1, n + 1))
+    assert _frames(out)[0] > 5 and [p.name for p in tmp_path.iterdir()] == ["streamed.gif"]
 
 
 def test_video_never_overwrites(cartpole_run, tmp_path, capsys):
@@ -144,6 +189,26 @@ def test_a_damaged_config_or_mismatched_network_is_one_line(copied_run, capsys, 
     assert expected in line, line
     if "does not fit the network" in expected:
         assert "hidden_sizes" in line and "size mismatch" in line
+
+
+def test_a_checkpoint_with_nan_weights_is_one_line(copied_run, capsys):
+    """Issue 18: NaN weights were a traceback (a Categorical's logits must be finite)."""
+    from spinrl.checkpoint import load_checkpoint, save_checkpoint
+
+    state = load_checkpoint(copied_run)
+    name = next(iter(state["ac"]))
+    state["ac"][name] = torch.full_like(state["ac"][name], float("nan"))
+    save_checkpoint(copied_run, state, epoch=5)
+    assert run_main_guarded(main, ["test_policy", str(copied_run), "--episodes", "1"]) == 2
+    line = _one_error_line(capsys)
+    assert "holds NaN or infinite weights" in line and name in line
+
+
+def test_a_file_given_as_the_run_is_named_a_file(tmp_path, capsys):
+    plain = tmp_path / "progress.txt"
+    plain.write_text("Epoch\n0\n")
+    assert run_main_guarded(main, ["test_policy", str(plain)]) == 2
+    assert "is a file, not a run directory" in _one_error_line(capsys)
 
 
 def test_video_into_a_missing_folder_is_refused_before_loading(capsys, tmp_path, monkeypatch):

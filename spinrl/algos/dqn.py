@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from torch.optim import Adam
 
-from spinrl.atari import LearningSignals
+from spinrl.atari import LearningSignals, evaluation_settings
 from spinrl.checkpoint import Checkpointer
 from spinrl.checks import check_hyperparameters
 from spinrl.compiled_update import compile_update
@@ -46,8 +46,10 @@ from spinrl.offpolicy import (
 from spinrl.q_nets import MLPQNetwork
 from spinrl.replay_buffer import make_replay_buffer
 from spinrl.rng import seed_everything
+from spinrl.rundir import marks_failed_runs
 
 
+@marks_failed_runs
 def dqn(
     env_fn: Callable | str,
     actor_critic: Callable = MLPQNetwork,
@@ -68,6 +70,8 @@ def dqn(
     epsilon_end: float = 0.05,
     epsilon_decay_steps: int = 10000,
     num_test_episodes: int = 10,
+    test_epsilon: float | None = None,
+    max_test_ep_len: int | None = None,
     max_ep_len: int | None = None,
     logger_kwargs: dict | None = None,
     save_freq: int = 1,
@@ -158,10 +162,17 @@ def dqn(
         epsilon_decay_steps: Env steps (over all copies), counted from start_steps, over which
             epsilon falls linearly from epsilon_start to epsilon_end. 10000 by default. Too short and
             exploration stops before the Q-values mean much; too long wastes steps on random actions.
-        num_test_episodes: Episodes played after every epoch with the greedy policy (epsilon = 0),
-            in a separate env whose seeds differ from the training envs'. Their returns (the
-            TestEpRet columns) are the usual measure of progress. 10 by default; they are not counted
-            in TotalEnvInteracts.
+        num_test_episodes: Episodes played after every epoch with the greedy policy (epsilon =
+            test_epsilon), in a separate env whose seeds differ from the training envs'. Their returns
+            (the TestEpRet columns) are the usual measure of progress. 10 by default; they are not
+            counted in TotalEnvInteracts.
+        test_epsilon: The probability of a random action in the test episodes, in [0, 1]. None
+            (default): 0.05 for Atari games, as in the Nature paper's evaluation (a greedy policy can
+            get stuck: a fresh network that never presses FIRE in Breakout plays until the game's
+            time limit), 0 otherwise.
+        max_test_ep_len: The longest a test episode may run, in env steps. None (default): for Atari
+            games 5 minutes of play (18,000 frames, 4,500 steps at frame_skip 4), as in the Nature
+            paper; otherwise max_ep_len.
         max_ep_len: The longest an episode may run, in env steps. Hitting it is a truncation, not a
             terminal: the target of the last transition still bootstraps from the next state's value.
             The env's own time limit applies where it is shorter (500 for CartPole-v1). None
@@ -206,12 +217,30 @@ def dqn(
             f"update_every={update_every} is not a multiple of steps_per_update={steps_per_update}: "
             f"give an update_every such as {steps_per_update * max(1, update_every // steps_per_update)}"
         )
+    if test_epsilon is not None and (
+        isinstance(test_epsilon, bool)
+        or not isinstance(test_epsilon, int | float)
+        or not 0 <= test_epsilon <= 1
+    ):
+        raise UserError(f"test_epsilon={test_epsilon!r} is not valid: give a probability in [0, 1], or None")
+    if max_test_ep_len is not None and (
+        isinstance(max_test_ep_len, bool) or not isinstance(max_test_ep_len, int) or max_test_ep_len < 1
+    ):
+        raise UserError(
+            f"max_test_ep_len={max_test_ep_len!r} is not valid: give a whole number >= 1, or None"
+        )
     refuse_mpi("dqn")
     ac_kwargs = dict(ac_kwargs or {})
     config = dict(locals(), algo="dqn", env_name=env_name_of(env_fn))
     # A Gymnasium id becomes a factory: Atari ids get spinrl.atari's protocol, env_kwargs its options.
     env_fn = resolve_env_fn(env_fn, env_kwargs)
     max_ep_len = default_max_ep_len(env_fn, max_ep_len)  # None: 1000 steps, or a full Atari game
+    # Test games: Atari ones as the field plays them (spinrl.atari.evaluation_settings), others greedy.
+    atari_test = evaluation_settings(env_fn)
+    if test_epsilon is None:
+        test_epsilon = atari_test[0] if atari_test else 0.0
+    if max_test_ep_len is None:
+        max_test_ep_len = atari_test[1] if atari_test else max_ep_len
     steps_per_env = steps_per_copy(steps_per_epoch, num_envs)
 
     # Random seeds; the device; on the CPU one torch thread, fastest for small networks.
@@ -224,7 +253,7 @@ def dqn(
     # checked before the logger exists, so that a refused env leaves no run directory behind.
     envs = make_vector_env(env_fn, num_envs, max_ep_len)
     check_spaces(envs, "dqn", action_spaces=(spaces.Discrete,))
-    test_envs = make_vector_env(env_fn, num_test_episodes, max_ep_len)
+    test_envs = make_vector_env(env_fn, num_test_episodes, max_test_ep_len)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
     learning_signals = LearningSignals(envs)  # Atari: clipped rewards, a lost life as terminal
     to_env = ActionMap(act_space)  # the index of a Q-network output -> the env's action
@@ -313,6 +342,7 @@ def dqn(
             # epsilon-greedy with a decaying epsilon.
             if progress.t < start_steps:
                 a = random_actions(act_space, num_envs)
+                logger.store(Epsilon=1.0)  # uniform actions: the Epsilon column says so, not nan
             else:
                 eps = epsilon(progress.t)
                 a = get_action(obs, eps)
@@ -347,9 +377,8 @@ def dqn(
                     update(buf.sample_batch(batch_size))
 
         # End of epoch: test the greedy policy, log the epoch's row, save a checkpoint.
-        run_test_episodes(
-            test_envs, ac, logger, seeds_for_test_episodes(seed, epoch, num_test_episodes), device
-        )
+        test_seeds = seeds_for_test_episodes(seed, epoch, num_test_episodes)
+        run_test_episodes(test_envs, ac, logger, test_seeds, device, epsilon=test_epsilon)
         stats.flush(logger, epoch)
         logger.log_tabular("Epoch", epoch)
         logger.log_tabular("EpRet", with_min_and_max=True)

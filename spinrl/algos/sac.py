@@ -49,8 +49,10 @@ from spinrl.offpolicy import (
 from spinrl.q_nets import MLPSquashedGaussianActorCritic, Temperature
 from spinrl.replay_buffer import make_replay_buffer
 from spinrl.rng import seed_everything
+from spinrl.rundir import marks_failed_runs
 
 
+@marks_failed_runs
 def sac(
     env_fn: Callable | str,
     actor_critic: Callable = MLPSquashedGaussianActorCritic,

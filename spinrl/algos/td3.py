@@ -47,8 +47,10 @@ from spinrl.offpolicy import (
 from spinrl.q_nets import MLPTwinActorCritic
 from spinrl.replay_buffer import make_replay_buffer
 from spinrl.rng import seed_everything
+from spinrl.rundir import marks_failed_runs
 
 
+@marks_failed_runs
 def td3(
     env_fn: Callable | str,
     actor_critic: Callable = MLPTwinActorCritic,

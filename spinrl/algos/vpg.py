@@ -32,8 +32,10 @@ from spinrl.nets import MLPActorCritic, count_vars, shared_encoder_features
 from spinrl.normalize import make_normalizers
 from spinrl.onpolicy import TrajectoryCollector, anneal_learning_rate
 from spinrl.rng import seed_everything
+from spinrl.rundir import marks_failed_runs
 
 
+@marks_failed_runs
 def vpg(
     env_fn: Callable | str,
     actor_critic: Callable = MLPActorCritic,
