@@ -182,11 +182,11 @@ def run_campaign(runs: list[Run], data: Path, parallel: int, log_dir: Path) -> d
                         flush=True,
                     )
                     outcome["failed"].append(run)
-    except KeyboardInterrupt:
-        # Ctrl-C, or a kill (see stop_on_sigterm): the children are stopped too. A run stopped at any moment
-        # is resumable from its last checkpoint (they are written atomically), and the same command
-        # continues it. SIGTERM, not SIGINT: a campaign started in the background of a script has SIGINT
-        # ignored, and its children inherit that.
+    except BaseException:
+        # Ctrl-C, a kill (see stop_on_sigterm) or any error here: the children are stopped too. A run
+        # stopped at any moment is resumable from its last checkpoint (they are written atomically), and
+        # the same command continues it. SIGTERM, not SIGINT: a campaign started in the background of a
+        # script has SIGINT ignored, and its children inherit that.
         for proc in running:
             proc.terminate()
         for proc in running:
