@@ -169,7 +169,7 @@ def test_test_episodes_take_random_actions_with_test_epsilon(tmp_path, epsilon):
     for _ in range(2):
         ActionsSeen.seen = []
         state = np.random.get_state()[1].copy()
-        run_test_episodes(test_envs, AlwaysEleven(), logger, [1, 2], "cpu", epsilon)
+        run_test_episodes(test_envs, AlwaysEleven(), logger, [1, 2], "cpu", epsilon=epsilon)
         assert np.array_equal(np.random.get_state()[1], state)  # the training's generator is untouched
         draws.append(list(ActionsSeen.seen))
     seen = np.array(draws[0])
