@@ -324,6 +324,7 @@ def test_a_resume_records_the_launch_settings_it_runs_with(tmp_path):
     first.close()
     again = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False, resume=True)
     again.save_config(dict(algo="td3", gamma=0.99, epochs=2, compile=False, device="auto", save_freq=1))
+    again.commit_config()  # the resume was accepted (the Checkpointer's call, once the checkpoint fits)
     again.close()
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["compile"] is False and config["device"] == "auto" and config["gamma"] == 0.99
