@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,17 +27,10 @@ sys.path.insert(0, str(ROOT))
 from spinrl.logx import read_progress  # noqa: E402
 from spinrl.presets import preset_entry  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from mujoco_runs import machine  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results" / "ppo-mujoco-speed.md"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def _last_time(progress: Path) -> tuple[float, int]:
@@ -95,15 +86,14 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(measure(env_id, args.steps, Path(tmp)))
             print(rows[-1], flush=True)
 
-    import torch
-
+    host = machine()
     lines = [
         "# PPO on MuJoCo: wall-clock, spinrl `--preset tuned` beside SB3 with RL Zoo's settings",
         "",
         f"Command: `python benchmarks/bench_ppo_speed.py --steps {args.steps} --envs {' '.join(args.envs)}`",
         "",
-        f"Machine: {_cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, Python "
-        f"{platform.python_version()}; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Each pair ran at "
+        f"Machine: {host['cpu']}, {host['cores']} cores, torch {host['torch']}, Python {host['python']}; "
+        f"{host['date']}. Each pair ran at "
         "the same time, one process and one torch thread each, beside whatever else the machine ran (the load "
         "average before and after each pair is listed): compare within a row.",
         "",
