@@ -13,7 +13,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # learning_curves.py trains all seven algorithms (3 seeds each) for the learning-curve figure in the docs.
 # bench_atari_memory.py measures replay-buffer memory for Atari frames against SB3's buffers; bench_atari.py
-# env stepping and DQN/PPO training speed on Pong against SB3.
+# env stepping and DQN/PPO training speed on Pong against SB3; bench_ppo_speed.py PPO's wall-clock on MuJoCo
+# against SB3 with RL Zoo's settings. The MuJoCo learning campaign (bench_mujoco.py, hours) runs on its own.
 SCRIPTS = [
     "bench_onpolicy.py",
     "bench_offpolicy.py",
@@ -21,6 +22,7 @@ SCRIPTS = [
     "bench_grid.py",
     "bench_atari_memory.py",
     "learning_curves.py",
+    "bench_ppo_speed.py",
 ]
 TAKES_QUICK = {"bench_onpolicy.py", "bench_offpolicy.py", "bench_atari.py"}  # the others are small already
 
