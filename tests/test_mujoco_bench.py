@@ -205,7 +205,7 @@ def test_an_sb3_run_is_logged_like_a_spinrl_run_and_then_skipped(bench, tmp_path
     run = bench.Run("sb3-td3", "defaults", "Pendulum-v1", 0, 300)
     folder = run.folder(data)
     assert bench.next_command(run, data)[0] == "sb3"
-    subprocess.run(bench.sb3_command(run, folder), check=True, capture_output=True, timeout=300)
+    subprocess.run(bench.sb3_command(run, folder), check=True, capture_output=True, timeout=600)
     progress = (folder / "progress.txt").read_text().splitlines()
     assert progress[0].split("\t") == ["Epoch", "AverageEpRet", "EpLen", "TotalEnvInteracts", "Time"]
     row = dict(zip(progress[0].split("\t"), progress[1].split("\t")))
