@@ -59,7 +59,7 @@ from spinrl.rundir import (  # noqa: E402
 )
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from mujoco_report import report  # noqa: E402
+from mujoco_report import discover, report  # noqa: E402
 from mujoco_runs import (  # noqa: E402
     EVAL_EPISODES,
     EVAL_SEED,
@@ -129,9 +129,14 @@ def spinrl_command(run: Run, data: Path, resume: bool) -> list[str]:
 
 
 # ----- the campaign -------------------------------------------------------------------------------------------
-def run_campaign(runs: list[Run], data: Path, parallel: int, log_dir: Path) -> dict[str, list[Run]]:
-    """Bring every run to its end, up to ``parallel`` processes at once; returns what happened to each."""
-    outcome: dict[str, list[Run]] = {"done": [], "skipped": [], "failed": [], "busy": []}
+def run_campaign(
+    runs: list[Run], data: Path, parallel: int, log_dir: Path, train: bool = True
+) -> dict[str, list[Run]]:
+    """Bring every run to its end, up to ``parallel`` processes at once; returns what happened to each.
+
+    With ``train`` False, only evaluations are run: a run not finished is left as it is.
+    """
+    outcome: dict[str, list[Run]] = {"done": [], "skipped": [], "failed": [], "busy": [], "left": []}
     pending, running = deque(runs), {}  # running: process -> (run, kind, log file)
     tried: dict[Run, set[str]] = {}
     env = dict(os.environ, **ONE_CORE)
@@ -153,6 +158,10 @@ def run_campaign(runs: list[Run], data: Path, parallel: int, log_dir: Path) -> d
                     outcome["done" if tried.get(run) else "skipped"].append(run)
                     continue
                 kind, cmd = step
+                if not train and kind != "eval":
+                    print(f"{folder}: not finished, left as it is (--eval-only)", flush=True)
+                    outcome["left"].append(run)
+                    continue
                 # A step that ended well but left the run short of its end is not tried twice.
                 if kind.replace("resume", "train") in tried.setdefault(run, set()):
                     print(f"{folder}: {kind} ended without finishing the run; see its log", flush=True)
@@ -256,6 +265,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--report-only", action="store_true", help="rewrite the results file and figures, train nothing"
     )
     p.add_argument(
+        "--eval-only",
+        action="store_true",
+        help="evaluate the finished runs that lack an evaluation, then write the report; train nothing",
+    )
+    p.add_argument(
         "--results", default=str(RESULTS), help="folder of mujoco.md and curves/ (default benchmarks/results)"
     )
     p.add_argument(
@@ -314,17 +328,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         report(data, expand(grid) if explicit else [], results_dir)
         return 0
-    command = shlex.join(["python", "benchmarks/bench_mujoco.py", *argv])
-    runs = expand(grid, quiet=False)
-    record_invocation(data, grid, command)
+    if args.eval_only:  # the runs asked for, or else every run of this layout in DATA
+        runs = expand(grid, quiet=False) if explicit else discover(data)
+    else:
+        runs = expand(grid, quiet=False)
+        record_invocation(data, grid, shlex.join(["python", "benchmarks/bench_mujoco.py", *argv]))
     previous = stop_on_sigterm()
     try:
-        outcome = run_campaign(runs, data, args.parallel, data / "logs")
+        outcome = run_campaign(runs, data, args.parallel, data / "logs", train=not args.eval_only)
     finally:
         signal.signal(signal.SIGTERM, previous)
     print(
         f"{len(outcome['done'])} run(s) brought to their end, {len(outcome['skipped'])} already done, "
-        f"{len(outcome['busy'])} busy elsewhere, {len(outcome['failed'])} failed",
+        f"{len(outcome['busy'])} busy elsewhere, {len(outcome['left'])} left unfinished, "
+        f"{len(outcome['failed'])} failed",
         flush=True,
     )
     report(data, [], results_dir)

@@ -64,7 +64,8 @@ class Result:
     final: float  # mean of the last FINAL_EPOCHS epochs' AverageEpRet
     evaluation: float | None
     seconds: float  # training wall-clock (the Time column of the last row)
-    done: bool
+    trained: bool  # finished its budget
+    done: bool  # trained and evaluated
 
 
 def discover(data: Path) -> list[Run]:
@@ -105,13 +106,14 @@ def read_result(run: Run, data: Path) -> Result:
     if busy(folder) is not None:
         state = RUNNING
     ev = evaluation(folder)
-    done = trained(run, folder) and ev is not None
+    is_trained = trained(run, folder)
     times = progress.get("Time", np.array([]))
     return Result(
         run=run, folder=folder, state=state, epochs_done=int(status.get("epoch", 0) or 0),
         epochs_needed=epochs_needed(run, folder), progress=progress,
         final=final_value(progress, "AverageEpRet", FINAL_EPOCHS), evaluation=ev["mean"] if ev else None,
-        seconds=float(times[-1]) if len(times) else float("nan"), done=done,
+        seconds=float(times[-1]) if len(times) else float("nan"), trained=is_trained,
+        done=is_trained and ev is not None,
     )  # fmt: skip
 
 
@@ -255,12 +257,17 @@ def write_report(
     ]
     groups = group_results(results)
     for (env, algo, preset, steps), rs in groups.items():
-        done = [r for r in rs if r.done]
-        seeds = ", ".join(str(r.run.seed) for r in done) or "–"
+        # Training figures over the runs that finished; the evaluation over those evaluated too (the same
+        # runs once the campaign has evaluated them; fewer where it has not yet).
+        finished = [r for r in rs if r.trained]
+        evaluated = [r for r in finished if r.done]
+        seeds = ", ".join(str(r.run.seed) for r in finished) or "–"
+        evals = pm([r.evaluation for r in evaluated])
+        if len(evaluated) < len(finished):
+            evals += f" ({len(evaluated)} of {len(finished)} evaluated)"
         lines.append(
-            f"| {env} | {label(algo, preset)} | {budget(steps)} | {len(done)} of {len(rs)} ({seeds}) "
-            f"| {pm([r.final for r in done])} | {pm([r.evaluation for r in done])} "
-            f"| {duration([r.seconds for r in done])} |"
+            f"| {env} | {label(algo, preset)} | {budget(steps)} | {len(finished)} of {len(rs)} ({seeds}) "
+            f"| {pm([r.final for r in finished])} | {evals} | {duration([r.seconds for r in finished])} |"
         )
     if not groups:
         lines.append("| – | no runs yet | | | | | |")

@@ -75,8 +75,12 @@ def test_a_killed_campaign_continues_where_it_stopped_and_repeats_no_run(
     assert "python benchmarks/bench_mujoco.py --algos ppo" in missing  # the command that continues it
 
     kept = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in (s1 / "progress.txt", s1 / "eval.json")}
-    capsys.readouterr()
     monkeypatch.setattr(bench, "WATCH", None)
+    # --eval-only trains nothing: the interrupted run is left as it is.
+    capsys.readouterr()
+    assert bench.main(["--eval-only", "--data_dir", str(data), "--results", str(results)]) == 0
+    assert f"{s0}: not finished, left as it is (--eval-only)" in capsys.readouterr().out
+    assert json.loads((s0 / "status.json").read_text()) == status0
     assert bench.main(campaign_args(data, results)) == 0
     out = capsys.readouterr().out
     assert f"{s1}: finished and evaluated, skipped" in out
