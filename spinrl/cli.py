@@ -49,6 +49,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("spinrl.plot:main", "plot learning curves across seeds"),
     "compare": ("spinrl.compare:main", "compare final performance with confidence intervals"),
     "ls": ("spinrl.ls:main", "list runs and their status"),
+    "tune": ("spinrl.tune:main", "search hyperparameters with Optuna, several seeds per trial"),
     "exercise": ("spinrl.exercises.cli:main", "self-checking exercises"),
     "demo": ("spinrl.demo:main", "train PPO on CartPole and plot it"),
 }
