@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from spinrl.errors import UserError
-from spinrl.tune_space import Distribution, built_in_space, split_space, suggest
+from spinrl.tune_space import built_in_space, split_space, suggest
 
 STUDY_FILE = "study.db"
 SAMPLERS = ("tpe", "random")
@@ -214,9 +214,9 @@ def storage_url(s: dict[str, Any]) -> str:
 
 def open_study(s: dict[str, Any]) -> Any:
     """Create the study (refusing one that exists, unless ``--resume``) or load it with ``--resume``."""
-    import optuna
-
     import warnings
+
+    import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # trials are reported here, in one line each
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -332,7 +332,7 @@ def run_search(s: dict[str, Any]) -> int:
     except (KeyboardInterrupt, SystemExit):
         _stop_workers(workers)
         print(
-            f"\nStopped; the running trial is recorded as failed. Continue with the same command and --resume.",
+            "\nStopped; the running trial is recorded as failed. Continue with the same command and --resume.",
             file=sys.stderr,
             flush=True,
         )

@@ -1,0 +1,175 @@
+"""spinrl tune: the distributions' syntax, a study that prunes, a kill in the middle of a trial, two processes.
+
+The runs are tiny (CartPole, 200 steps per epoch, hidden size 8). What a trial reaches is made certain by
+the search space rather than by luck: CartPole pays 1 per step and cannot fail in fewer than 8 steps, so
+``max_ep_len`` 5 returns exactly 5 while 200 returns more, and the settings of each trial are queued in
+the study beforehand (Optuna's ``enqueue_trial``), so the order of good and bad trials is known.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from optuna.trial import TrialState  # noqa: E402
+
+from spinrl.errors import UserError  # noqa: E402
+from spinrl.tune import main, open_study, parse_command_line  # noqa: E402
+from spinrl.tune_space import Distribution, parse_distribution, split_space, suggest  # noqa: E402
+
+TINY = ["--env", "CartPole-v1", "--steps_per_epoch", "200", "--hid", "[8]", "--train_pi_iters", "5",
+        "--train_v_iters", "5", "--startup_trials", "1", "--warmup_epochs", "0"]  # fmt: skip
+
+
+def study_argv(tmp_path: Path, name: str, *extra: str) -> list[str]:
+    return ["ppo", *TINY, "--data_dir", str(tmp_path), "--exp_name", name, *extra]
+
+
+def load(tmp_path: Path, name: str):
+    url = f"sqlite:///{tmp_path / name / 'study.db'}"
+    return optuna.load_study(study_name=name, storage=url)
+
+
+# ----- the distributions ---------------------------------------------------------------------------------
+def test_distributions_are_read_from_the_command_line_syntax():
+    assert parse_distribution("pi_lr", "loguniform(1e-5, 1e-2)") == Distribution("loguniform", 1e-5, 1e-2)
+    assert parse_distribution("clip_ratio", " uniform(0.1,0.3) ") == Distribution("uniform", 0.1, 0.3)
+    assert parse_distribution("epochs", "int(2, 9)") == Distribution("int", 2, 9)
+    hid = parse_distribution("hid", "choice([64,64], [256,256])")
+    assert hid.choices == ([64, 64], [256, 256])
+    act = parse_distribution("act", "choice(torch.nn.Tanh, torch.nn.ReLU)")
+    assert act.choices == ("torch.nn.Tanh", "torch.nn.ReLU")  # names, as the grid reads them
+    # Several plain values after a flag are a choice; one value is fixed.
+    space, fixed = split_space({"gamma": [0.99, 0.999], "lam": ["uniform(0.9, 1)"], "epochs": [3]})
+    assert space == {
+        "gamma": Distribution("choice", choices=(0.99, 0.999)),
+        "lam": Distribution("uniform", 0.9, 1),
+    }
+    assert fixed == {"epochs": 3}
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("lognormal(1, 2)", "did you mean loguniform"),
+        ("uniform(0.3, 0.1)", "low (0.3) must be below high (0.1)"),
+        ("loguniform(0, 1e-2)", "needs low > 0"),
+        ("int(1.5, 4)", "whole numbers"),
+        ("uniform(1)", "takes two numbers"),
+        ("choice(64)", "at least two values"),
+        ("uniform(0.1, 0.3", "not a valid distribution"),
+    ],
+)
+def test_bad_distributions_are_refused_in_one_line(text, words):
+    with pytest.raises(UserError, match=words.replace("(", r"\(").replace(")", r"\)")) as e:
+        parse_distribution("pi_lr", text)
+    assert "--pi_lr" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_command_line_refusals(tmp_path):
+    with pytest.raises(UserError, match="--pi_lr 'loguniform\\(0, 1\\)': loguniform needs low > 0"):
+        main(study_argv(tmp_path, "bad", "--pi_lr", "loguniform(0, 1)"))
+    with pytest.raises(UserError, match="either one distribution"):
+        main(study_argv(tmp_path, "bad", "--gamma", "0.9", "uniform(0.9, 1)"))
+    with pytest.raises(UserError, match="--sampler 'grid' is not valid"):
+        main(study_argv(tmp_path, "bad", "--sampler", "grid"))
+    with pytest.raises(UserError, match="unknown hyperparameter --pi_lrr"):
+        main(study_argv(tmp_path, "bad", "--pi_lrr", "uniform(0, 1)"))
+    assert not (tmp_path / "bad").exists()  # refused before anything was written
+
+
+def test_a_choice_of_lists_goes_through_optunas_storage_and_back():
+    dist = parse_distribution("ac_kwargs:hidden_sizes", "choice([64, 64], [8])")
+    trial = optuna.trial.FixedTrial({"ac_kwargs:hidden_sizes": "[8]"})
+    assert suggest(trial, "ac_kwargs:hidden_sizes", dist) == [8]
+
+
+def test_no_distribution_searches_the_built_in_space(tmp_path):
+    s = parse_command_line(study_argv(tmp_path, "b", "--epochs", "2", "--gamma", "0.99"))
+    assert {"pi_lr", "clip_ratio", "lam"} <= set(s["space"]) and "gamma" not in s["space"]
+    assert s["fixed"]["gamma"] == 0.99
+
+
+# ----- a study ------------------------------------------------------------------------------------------
+def test_a_small_study_prunes_a_trial_that_is_behind(tmp_path):
+    argv = study_argv(tmp_path, "prune", "--epochs", "3", "--max_ep_len", "choice(5, 200)", "--n_trials", "3")
+    study = open_study(parse_command_line(argv))
+    for max_ep_len in (200, 5, 200):
+        study.enqueue_trial({"max_ep_len": max_ep_len})
+    assert main([*argv, "--resume"]) == 0
+
+    trials = load(tmp_path, "prune").trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.PRUNED, TrialState.COMPLETE]
+    assert trials[1].intermediate_values[0] == 5.0  # its mean return at epoch 0: the cap of 5 steps
+    assert trials[0].value > 5 and trials[0].user_attrs["column"] == "AverageEpRet"
+    # Every seed of every trial is an ordinary run folder under the study's folder.
+    for t in trials:
+        for run in t.user_attrs["runs"]:
+            assert Path(run).parent.parent == tmp_path / "prune"
+            assert json.loads(Path(run, "config.json").read_text())["max_ep_len"] == t.params["max_ep_len"]
+    finished = json.loads(Path(trials[0].user_attrs["runs"][0], "status.json").read_text())
+    assert finished["status"] == "finished" and finished["epoch"] == 3
+
+
+def test_a_study_killed_in_the_middle_of_a_trial_resumes_without_losing_or_recounting_one(tmp_path):
+    # Trial 1 takes 20,000 steps per epoch: long enough to be killed in its first epoch.
+    argv = study_argv(
+        tmp_path, "kill", "--epochs", "2", "--steps_per_epoch", "choice(200, 20000)", "--n_trials", "2"
+    )
+    argv.remove("--steps_per_epoch"), argv.remove("200")  # the fixed one of TINY
+    study = open_study(parse_command_line(argv))
+    for steps in (200, 20000, 200, 200):
+        study.enqueue_trial({"steps_per_epoch": steps})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spinrl.cli", "tune", *argv, "--resume"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    slow_run = tmp_path / "kill" / "kill_t001" / "kill_t001_s0" / "status.json"
+    deadline = time.monotonic() + 120
+    while not (slow_run.exists() and json.loads(slow_run.read_text())["status"] == "running"):
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)  # no clean-up at all: trial 1 stays "running" in the storage
+    proc.wait()
+    before = load(tmp_path, "kill").trials
+    assert [t.state for t in before] == [
+        TrialState.COMPLETE,
+        TrialState.RUNNING,
+        TrialState.WAITING,
+        TrialState.WAITING,
+    ]
+
+    assert main([*argv, "--resume"]) == 0
+    after = load(tmp_path, "kill").trials
+    assert [t.state for t in after[:3]] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    assert after[0].value == before[0].value  # the finished trial is kept as it was, not run again
+    assert len({t.number for t in after}) == len(after)
+    assert slow_run.exists()  # the killed trial's runs are still there to look at
+
+
+def test_two_search_processes_share_one_study(tmp_path):
+    argv = study_argv(
+        tmp_path, "two", "--epochs", "2", "--gamma", "choice(0.9, 0.99)", "--n_trials", "4", "--parallel", "2"
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "spinrl.cli", "tune", *argv], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    trials = load(tmp_path, "two").trials
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert 4 <= len(done) <= 5  # the second process may start one more while the first finishes the 4th
+    pids = {t.user_attrs["process"]["pid"] for t in trials}
+    assert len(pids) == 2
+    assert len({t.number for t in trials}) == len(trials)
+    assert (tmp_path / "two" / "worker1.log").exists()
