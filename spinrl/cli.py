@@ -82,8 +82,9 @@ LAUNCH_FLAGS = {
     "(default 1: one after another); with --backend ray, the most Ray tasks in flight",
     "backend": "where the variants run: local (this machine, default) or ray (one Ray task each)",
     "address": "the Ray cluster to join, HOST:PORT (default: start Ray on this machine); needs --backend ray",
+    "track": "send each run's config and epochs to Weights & Biases (flag; the track extra)",
 }
-BOOLEAN_FLAGS = {"datestamp", "resume", "save_buffer", "compile", "async_envs", "oversubscribe"}
+BOOLEAN_FLAGS = {"datestamp", "resume", "save_buffer", "compile", "async_envs", "oversubscribe", "track"}
 
 
 def _module_exists(module: str) -> bool:
@@ -362,7 +363,7 @@ def run_algorithm(algo: str, tokens: list[str]) -> int:
     mpi_args = str(_single(args, "mpi_args", ""))
     oversubscribe = bool(_single(args, "oversubscribe", False))
     num_cpu = resolve_num_cpu(_single(args, "num_cpu", _single(args, "cpu", 1)), mpi_args, oversubscribe)
-    launch = {k: _single(args, k, None) for k in ("parallel", "backend", "address") if k in args}
+    launch = {k: _single(args, k, None) for k in ("parallel", "backend", "address", "track") if k in args}
     check_keys(algo, fn, args)
     whole_numbers_as_int(fn, args)
     if num_cpu > 1 and algo in OFF_POLICY:

@@ -189,6 +189,7 @@ class ExperimentGrid:
         parallel: int = 1,
         backend: str = "local",
         address: str | None = None,
+        track: bool = False,
     ) -> list[str]:
         """Run ``thunk`` (an algorithm function) once per variant.
 
@@ -210,6 +211,7 @@ class ExperimentGrid:
             backend: ``"local"`` (this machine) or ``"ray"`` (one Ray task per variant, asking for
                 ``num_cpu`` CPUs, and a GPU when the variant's ``device`` starts with ``cuda``).
             address: the Ray cluster to join (``HOST:PORT``); default: a Ray instance on this machine.
+            track: send every run to Weights & Biases (``logger_kwargs["track"]``, see :mod:`spinrl.tracking`).
 
         Returns the output directories of the runs (skipped finished ones included).
         """
@@ -219,10 +221,14 @@ class ExperimentGrid:
             raise UserError(f"--parallel {parallel!r} is not valid: give a whole number of runs, 1 or more")
         if address is not None and backend != "ray":
             raise UserError(f"--address {address} only applies to --backend ray")
+        if track:
+            from spinrl.tracking import check_ready  # wandb is an optional extra
+
+            check_ready()
         self.print()
 
         runs = [
-            self._plan_run(variant, thunk, num_cpu, data_dir, datestamp, mpi_args)
+            self._plan_run(variant, thunk, num_cpu, data_dir, datestamp, mpi_args, track)
             for variant in self.variants()
         ]
         out_dirs = [r.output_dir for r in runs]
@@ -268,6 +274,7 @@ class ExperimentGrid:
         data_dir: str | None,
         datestamp: bool,
         mpi_args: str,
+        track: bool = False,
     ) -> PlannedRun:
         exp_name = self.variant_name(variant)  # Spinning Up names a variant before taking the thunk out
         variant = dict(variant)
@@ -279,6 +286,8 @@ class ExperimentGrid:
             fn = thunk
         seed = variant.pop("seed", 0)
         logger_kwargs = setup_logger_kwargs(exp_name, seed, data_dir, datestamp)
+        if track:
+            logger_kwargs["track"] = True
         kwargs = _algorithm_kwargs(fn, dict(variant, seed=seed, logger_kwargs=logger_kwargs))
         return PlannedRun(exp_name, fn, kwargs, logger_kwargs["output_dir"], num_cpu, mpi_args)
 

@@ -127,6 +127,10 @@ def parse_command_line(argv: list[str]) -> dict[str, Any]:
             flags[flag] = bool(vals[0]) if flag in _BOOLEAN else vals[0]
     for flag in ("n_trials", "trial_seeds", "last_epochs", "parallel", "startup_trials"):
         _check_count(flag, flags[flag], minimum=0 if flag == "n_trials" else 1)
+    if flags["track"]:
+        from spinrl.tracking import check_ready  # wandb is an optional extra
+
+        check_ready()
     if flags["sampler"] not in SAMPLERS:
         raise UserError(f"--sampler {flags['sampler']!r} is not valid: use one of {', '.join(SAMPLERS)}")
     if flags["pruner"] not in PRUNERS:
