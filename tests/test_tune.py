@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -18,10 +19,16 @@ from pathlib import Path
 
 import pytest
 
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
 optuna = pytest.importorskip("optuna")
 
 from optuna.trial import TrialState  # noqa: E402
 
+from spinrl.cli import parse_grid  # noqa: E402
 from spinrl.errors import UserError  # noqa: E402
 from spinrl.tune import main, open_study, parse_command_line  # noqa: E402
 from spinrl.tune_space import Distribution, parse_distribution, split_space, suggest  # noqa: E402
@@ -100,7 +107,7 @@ def test_no_distribution_searches_the_built_in_space(tmp_path):
 
 
 # ----- a study ------------------------------------------------------------------------------------------
-def test_a_small_study_prunes_a_trial_that_is_behind(tmp_path):
+def test_a_small_study_prunes_a_trial_that_is_behind_and_shows_its_best(tmp_path, capsys):
     argv = study_argv(tmp_path, "prune", "--epochs", "3", "--max_ep_len", "choice(5, 200)", "--n_trials", "3")
     study = open_study(parse_command_line(argv))
     for max_ep_len in (200, 5, 200):
@@ -118,6 +125,26 @@ def test_a_small_study_prunes_a_trial_that_is_behind(tmp_path):
             assert json.loads(Path(run, "config.json").read_text())["max_ep_len"] == t.params["max_ep_len"]
     finished = json.loads(Path(trials[0].user_attrs["runs"][0], "status.json").read_text())
     assert finished["status"] == "finished" and finished["epoch"] == 3
+
+    # --show: the best trial, the command that reruns it, the table, the plots; then a preset entry.
+    show = ["--show", str(tmp_path / "prune")]
+    assert main(show) == 0
+    out = capsys.readouterr().out
+    assert "best: trial 0" in out and "1 pruned" in out and "AverageEpRet" in out
+    rerun = next(line for line in out.splitlines() if line.strip().startswith("spinrl ppo"))
+    args, _ = parse_grid(shlex.split(rerun)[2:])
+    assert args["max_ep_len"] == [200] and args["ac_kwargs:hidden_sizes"] == [[8]] and args["seed"] == [0]
+    assert (tmp_path / "prune" / "plots" / "optimization_history.png").stat().st_size > 1000
+    preset_file = tmp_path / "mine.toml"
+    preset_file.write_text('# my presets\n[old."Hopper-v5"]\ngamma = 0.99\n')
+    assert main([*show, "--save-preset", "tuned", "--preset_file", str(preset_file)]) == 0
+    presets = tomllib.loads(preset_file.read_text())
+    assert presets["old"] == {"Hopper-v5": {"gamma": 0.99}}  # what was there stays
+    entry = presets["tuned"]["CartPole-v1"]
+    assert entry["max_ep_len"] == 200 and entry["ac_kwargs"] == {"hidden_sizes": [8]}
+    assert "epochs" not in entry and "env_fn" not in entry and "seed" not in entry
+    with pytest.raises(UserError, match='has a \\[tuned."CartPole-v1"\\] entry already'):
+        main([*show, "--save-preset", "tuned", "--preset_file", str(preset_file)])
 
 
 def test_a_study_killed_in_the_middle_of_a_trial_resumes_without_losing_or_recounting_one(tmp_path):
