@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import netrc
 import os
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -83,9 +84,7 @@ class Tracker:
         try:
             self.run = wandb.init(**init)
         except Exception as e:  # wandb raises several kinds when it cannot reach its server
-            from spinrl.rundir import warn
-
-            warn(
+            _warn(
                 f"W&B cannot be reached ({str(e).splitlines()[0] if str(e) else type(e).__name__}): "
                 f"tracking offline; send it later with `wandb sync {run_dir / 'wandb'}`"
             )
@@ -96,9 +95,9 @@ class Tracker:
             text = json.dumps(
                 {"wandb_id": run_id, "project": init["project"], "group": init["group"]}, indent=2
             )
-            from spinrl.rundir import write_text_atomically
-
-            write_text_atomically(run_dir / TRACKING_FILE, text)
+            tmp = run_dir / f".{TRACKING_FILE}.tmp"
+            tmp.write_text(text)
+            os.replace(tmp, run_dir / TRACKING_FILE)  # never half a file, even after a kill
 
     def set_config(self, config: dict[str, Any]) -> None:
         """The run's settings, as config.json has them."""
@@ -115,6 +114,11 @@ class Tracker:
 
     def finish(self) -> None:
         self.run.finish()
+
+
+def _warn(message: str) -> None:
+    # The logger's own modules (spinrl.rundir) are not imported here: the logger imports this one.
+    print(f"spinrl: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _is_number(v: Any) -> bool:

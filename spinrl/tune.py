@@ -37,8 +37,8 @@ from typing import Any
 
 from spinrl.errors import UserError
 from spinrl.tune_space import built_in_space, split_space, suggest
+from spinrl.tune_trial import STUDY_FILE
 
-STUDY_FILE = "study.db"
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
 # A trial's process writes a heartbeat this often; a trial silent for GRACE_SECONDS is stale (failed).
@@ -108,14 +108,20 @@ def main(argv: list[str]) -> int:
 # ----- the command line -------------------------------------------------------------------------------
 def parse_command_line(argv: list[str]) -> dict[str, Any]:
     """Read ``ALGO --flags ...`` into the search's settings; refuse bad input in one line."""
-    from spinrl.cli import algorithm_name, available_algorithms, check_keys, parse_grid
+    from spinrl.cli import algorithm_name, parse_grid
 
-    algo = algorithm_name(argv[0])
+    args, _ = parse_grid(argv[1:])
+    return make_settings(algorithm_name(argv[0]), args, argv)
+
+
+def make_settings(algo: str, args: dict[str, list[Any]], argv: list[str] | None = None) -> dict[str, Any]:
+    """The search's settings from grid-style arguments (``{"pi_lr": ["loguniform(1e-5, 1e-2)"], ...}``)."""
+    from spinrl.cli import available_algorithms, check_keys
+
     algos = available_algorithms()
     if algo not in algos:
-        raise UserError(f"spinrl tune {argv[0]}: unknown algorithm; valid: {', '.join(algos)}")
-    tokens = argv[1:]
-    args, _ = parse_grid(tokens)
+        raise UserError(f"spinrl tune {algo}: unknown algorithm; valid: {', '.join(algos)}")
+    args = dict(args)
     flags = {}
     for flag, (default, _) in TUNE_FLAGS.items():
         vals = args.pop(flag, None)
@@ -150,6 +156,14 @@ def parse_command_line(argv: list[str]) -> dict[str, Any]:
         )
     if "env_fn" not in fixed:
         raise UserError(f"spinrl tune {algo} needs an environment: add --env ENV_ID (e.g. --env CartPole-v1)")
+    if isinstance(fixed["env_fn"], str):  # an unknown id is refused here, not by every trial
+        from spinrl.envs import make_env_fn
+
+        make_env_fn(fixed["env_fn"])
+    if flags["parallel"] > 1 and argv is None:
+        raise UserError(
+            "parallel > 1 is for the command line; from Python, start several searches with resume=True"
+        )
     from spinrl.cli import OFF_POLICY, whole_numbers_as_int
     from spinrl.mpi import resolve_num_cpu
     from spinrl.rundir import check_exp_name, default_data_dir
@@ -174,8 +188,33 @@ def parse_command_line(argv: list[str]) -> dict[str, Any]:
         fixed=fixed,
         num_cpu=num_cpu,
         warmup_epochs=int(warmup),
-        argv=list(argv),
+        argv=list(argv or []),
     )
+
+
+def search(algo: str, env_fn: Any, space: dict[str, Any] | None = None, **settings: Any) -> Any:
+    """Run a search from Python, where the environment may be a function of yours (a custom env).
+
+    ``space`` maps hyperparameters (grid keys, ``ac_kwargs:hidden_sizes``) to a distribution string
+    (``"loguniform(1e-5, 1e-2)"``) or a list of values to choose from; ``settings`` holds the fixed
+    hyperparameters and the search flags of the command line (``n_trials=50, trial_seeds=3, epochs=20,
+    exp_name="mine"``). ``env_fn`` must be importable by the runs' processes: a Gymnasium id, or a
+    function defined at the top level of a module or script. Returns the Optuna study::
+
+        from spinrl.tune import search
+        study = search("ppo", make_my_env, {"pi_lr": "loguniform(1e-4, 1e-2)"}, epochs=20, n_trials=30)
+        print(study.best_params)
+    """
+    args: dict[str, list[Any]] = {"env_fn": [env_fn]}
+    for key, value in (space or {}).items():
+        args[key] = list(value) if isinstance(value, list | tuple) else [value]
+    for key, value in settings.items():
+        if key in args:
+            raise UserError(f"{key} is given both in the space and as a fixed setting")
+        args[key] = [value]
+    s = make_settings(algo, args)
+    run_search(s)
+    return open_study(dict(s, resume=True))
 
 
 def _check_count(flag: str, value: Any, minimum: int) -> None:
@@ -362,15 +401,16 @@ def _search(study: Any, s: dict[str, Any]) -> None:
     failures = 0
     try:
         while finished_trials(study) < s["n_trials"]:
+            # One trial per call: the count above includes the trials of every other process.
             study.optimize(lambda t: objective(t, s, fn, runner), n_trials=1, catch=(TrialFailed,))
-            last = study.trials[-1] if study.trials else None
+            last = study.get_trials(deepcopy=False)[-1]
             mine = [
                 t
                 for t in study.get_trials(deepcopy=False)
                 if t.user_attrs.get("process", {}).get("pid") == os.getpid()
             ]
-            last = mine[-1] if mine else last
-            failures = failures + 1 if last is not None and last.state == TrialState.FAIL else 0
+            last = mine[-1] if mine else last  # the trial this process has just run
+            failures = failures + 1 if last.state == TrialState.FAIL else 0
             if failures >= MAX_FAILURES_IN_A_ROW:
                 raise UserError(
                     f"{failures} trials failed in a row; the last one: {last.user_attrs.get('error', '?')}"

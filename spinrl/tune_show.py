@@ -54,7 +54,7 @@ def parse_show_args(argv: list[str]) -> dict[str, str]:
 def find_study(args: dict[str, str]) -> tuple[str, str]:
     """The study's name and storage URL: a study folder's ``study.db``, or ``--storage``."""
     from spinrl.rundir import default_data_dir
-    from spinrl.tune import STUDY_FILE
+    from spinrl.tune_trial import STUDY_FILE
 
     where = args["show"]
     if args.get("storage"):

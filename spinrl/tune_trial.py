@@ -23,6 +23,8 @@ from spinrl.grid import PlannedRun
 from spinrl.launch_local import launch_variant, prepare_run_dir, stop_children, thread_budget
 from spinrl.rundir import PROGRESS_FILE, final_value, performance_column, read_progress, setup_logger_kwargs
 
+# The study's Optuna storage in its folder, unless --storage names another.
+STUDY_FILE = "study.db"
 # How often the runs' progress.txt files are read while a trial trains.
 POLL_SECONDS = 0.1
 

@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+import gymnasium as gym
+import numpy as np
 import pytest
 
 try:
@@ -30,7 +32,7 @@ from optuna.trial import TrialState  # noqa: E402
 
 from spinrl.cli import parse_grid  # noqa: E402
 from spinrl.errors import UserError  # noqa: E402
-from spinrl.tune import main, open_study, parse_command_line  # noqa: E402
+from spinrl.tune import main, open_study, parse_command_line, search  # noqa: E402
 from spinrl.tune_space import Distribution, parse_distribution, split_space, suggest  # noqa: E402
 
 TINY = ["--env", "CartPole-v1", "--steps_per_epoch", "200", "--hid", "[8]", "--train_pi_iters", "5",
@@ -200,3 +202,36 @@ def test_two_search_processes_share_one_study(tmp_path):
     assert len(pids) == 2
     assert len({t.number for t in trials}) == len(trials)
     assert (tmp_path / "two" / "worker1.log").exists()
+
+
+class TenStepEnv(gym.Env):
+    """A custom environment: 1 per step, always 10 steps, so every policy's return is exactly 10."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), dtype=np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(2, dtype=np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.zeros(2, dtype=np.float32), 1.0, self.t == 10, False, {}
+
+
+def make_ten_step_env() -> gym.Env:
+    return TenStepEnv()
+
+
+def test_a_custom_environment_from_python(tmp_path, monkeypatch):
+    # The runs' processes import this test module to make the env, as they would a user's module.
+    here = str(Path(__file__).parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]))
+    study = search(
+        "ppo", make_ten_step_env, {"gamma": [0.9, 0.99]}, n_trials=1, epochs=2, steps_per_epoch=100,
+        ac_kwargs={"hidden_sizes": [8]}, train_pi_iters=2, train_v_iters=2, data_dir=str(tmp_path),
+        exp_name="custom",
+    )  # fmt: skip
+    (trial,) = study.trials
+    assert trial.state == TrialState.COMPLETE and trial.value == 10.0
