@@ -449,9 +449,12 @@ def objective(trial: Any, s: dict[str, Any], fn: Any, runner: Any) -> float:
     shown = ", ".join(f"{k}={_show(v)}" for k, v in values.items())
     print(f"trial {trial.number}: {shown}", flush=True)
 
+    last_epoch = int(flat.get("epochs", _default(fn, "epochs"))) - 1
+
     def report(epoch: int, value: float) -> bool:
         trial.report(value, epoch)
-        return trial.should_prune()
+        # After the last epoch the runs are done: the trial is a result, whatever the pruner would say.
+        return epoch < last_epoch and trial.should_prune()
 
     try:
         result = runner.run(runs, s["last_epochs"], report)
