@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from spinrl.errors import UserError
-from spinrl.tune_space import built_in_space, split_space, suggest
+from spinrl.tune_space import BUILT_IN_SPACES, built_in_space, split_space, suggest
 from spinrl.tune_trial import STUDY_FILE
 
 SAMPLERS = ("tpe", "random")
@@ -72,11 +72,12 @@ TUNE_FLAGS: dict[str, tuple[Any, str]] = {
     "track": (False, "send every run to Weights & Biases (see spinrl.tracking)"),
 }
 _BOOLEAN = {"resume", "oversubscribe", "track"}
-# Environment variables that make a search process one of --parallel K's workers.
+# Set in the environment of the extra search processes of --parallel K (they start no more).
 WORKER_ENV = "SPINRL_TUNE_WORKER"
 
 
-def tune_help() -> str:
+def tune_help(algo: str | None = None) -> str:
+    """``spinrl tune --help`` (with ALGO: that algorithm's built-in space too)."""
     lines = [
         "usage: spinrl tune ALGO --env ENV_ID [--KEY DISTRIBUTION | --KEY VALUE ...] [search flags]",
         "       spinrl tune --show STUDY [--storage URL] [--save_preset NAME [--preset_file FILE]]",
@@ -89,6 +90,9 @@ def tune_help() -> str:
     ]
     for flag, (default, desc) in TUNE_FLAGS.items():
         lines.append(f"  --{flag} (default: {default!r}): {desc}")
+    if algo in BUILT_IN_SPACES:
+        lines += ["", f"searched when no distribution is given (spinrl {algo} --help explains each):"]
+        lines += [f"  --{k} {v!r}" for k, v in BUILT_IN_SPACES[algo].items()]
     return "\n".join(lines)
 
 
@@ -96,6 +100,11 @@ def main(argv: list[str]) -> int:
     """``spinrl tune``: run or join a search, or ``--show`` one."""
     if not argv or argv[0] in ("-h", "--help"):
         print(tune_help())
+        return 0
+    if "-h" in argv or "--help" in argv:
+        from spinrl.cli import algorithm_name
+
+        print(tune_help(algorithm_name(argv[0])))
         return 0
     if argv[0] == "--show":
         from spinrl.tune_show import main as show_main
@@ -393,23 +402,20 @@ def run_search(s: dict[str, Any]) -> int:
 def _search(study: Any, s: dict[str, Any]) -> None:
     from optuna.trial import TrialState
 
+    from spinrl.run_lock import this_process
     from spinrl.tune_trial import TrialFailed, TrialRunner
 
     previous = _exit_on_stop_signals()  # SIGTERM/SIGHUP stop the trial as Ctrl-C does
     runner = TrialRunner(s["target"].split(":")[0], s["parallel"])
     fn = _load_algorithm(s["target"])
+    me = this_process()
     failures = 0
     try:
         while finished_trials(study) < s["n_trials"]:
             # One trial per call: the count above includes the trials of every other process.
             study.optimize(lambda t: objective(t, s, fn, runner), n_trials=1, catch=(TrialFailed,))
-            last = study.get_trials(deepcopy=False)[-1]
-            mine = [
-                t
-                for t in study.get_trials(deepcopy=False)
-                if t.user_attrs.get("process", {}).get("pid") == os.getpid()
-            ]
-            last = mine[-1] if mine else last  # the trial this process has just run
+            mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("process") == me]
+            last = mine[-1]  # the trial this process has just run
             failures = failures + 1 if last.state == TrialState.FAIL else 0
             if failures >= MAX_FAILURES_IN_A_ROW:
                 raise UserError(
