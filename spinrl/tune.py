@@ -372,15 +372,20 @@ def fail_orphaned_trials(study: Any) -> list[int]:
 # ----- running the search -----------------------------------------------------------------------------
 def run_search(s: dict[str, Any]) -> int:
     """Run trials until the study has ``--n_trials`` finished ones; with ``--parallel K``, K processes."""
-    study = open_study(s)
-    orphans = fail_orphaned_trials(study)
-    if orphans:
-        print(f"trial(s) {', '.join(map(str, orphans))} of a killed search recorded as failed", flush=True)
+    from spinrl.tune_trial import TrialRunner
+
+    runner = TrialRunner(s["target"].split(":")[0], s["parallel"], use_zygote=s["num_cpu"] == 1)
     workers: list[subprocess.Popen] = []
-    if s["parallel"] > 1 and not os.environ.get(WORKER_ENV):
-        workers = _start_workers(s)
     try:
-        _search(study, s)
+        study = open_study(s)
+        orphans = fail_orphaned_trials(study)
+        if orphans:
+            print(
+                f"trial(s) {', '.join(map(str, orphans))} of a killed search recorded as failed", flush=True
+            )
+        if s["parallel"] > 1 and not os.environ.get(WORKER_ENV):
+            workers = _start_workers(s)
+        _search(study, s, runner)
     except (KeyboardInterrupt, SystemExit):
         _stop_workers(workers)
         print(
@@ -389,6 +394,8 @@ def run_search(s: dict[str, Any]) -> int:
             flush=True,
         )
         raise
+    finally:
+        runner.close(wait=False)
     for w in workers:
         w.wait()
     print(
@@ -399,14 +406,13 @@ def run_search(s: dict[str, Any]) -> int:
     return 0
 
 
-def _search(study: Any, s: dict[str, Any]) -> None:
+def _search(study: Any, s: dict[str, Any], runner: Any) -> None:
     from optuna.trial import TrialState
 
     from spinrl.run_lock import this_process
-    from spinrl.tune_trial import TrialFailed, TrialRunner
+    from spinrl.tune_trial import TrialFailed
 
     previous = _exit_on_stop_signals()  # SIGTERM/SIGHUP stop the trial as Ctrl-C does
-    runner = TrialRunner(s["target"].split(":")[0], s["parallel"])
     fn = _load_algorithm(s["target"])
     me = this_process()
     failures = 0
@@ -422,7 +428,6 @@ def _search(study: Any, s: dict[str, Any]) -> None:
                     f"{failures} trials failed in a row; the last one: {last.user_attrs.get('error', '?')}"
                 )
     finally:
-        runner.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

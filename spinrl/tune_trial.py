@@ -73,32 +73,37 @@ class TrialRunner:
 
     ``report(epoch, value) -> bool`` gets the mean over seeds of the performance column (the test
     return for the off-policy family, else the training return) at each epoch every seed has logged; it
-    returns True to stop the trial there (pruning). One runner serves every trial of a search process,
-    so its zygote, which imported torch and the algorithm once, is started once.
+    returns True to stop the trial there (pruning). One runner serves every trial of a search process.
+
+    Single-process runs are forked from a zygote (:mod:`spinrl.launch_zygote`) that imports torch and
+    the algorithm once for the whole search. It is started with the runner, so its imports overlap the
+    setting up of the study's storage; ``module`` is the algorithm's module.
     """
 
-    def __init__(self, module: str, parallel_trials: int = 1):
-        self.module = module
+    def __init__(self, module: str, parallel_trials: int = 1, use_zygote: bool = True):
         self.parallel_trials = parallel_trials
-        self._zygote = None
+        self._zygote: Any = None
+        if use_zygote and not module.startswith("file:") and os.environ.get("SPINRL_NO_ZYGOTE") != "1":
+            from spinrl.launch_zygote import PRELOAD, Zygote
 
-    def close(self) -> None:
+            try:
+                self._zygote = Zygote([*PRELOAD, module])
+            except OSError:
+                self._zygote = None
+
+    def close(self, wait: bool = True) -> None:
         if self._zygote is not None:
-            self._zygote.close()
+            self._zygote.close(wait=wait)
             self._zygote = None
 
     def _start(self, r: PlannedRun, threads: int) -> Any:
-        if r.num_cpu == 1 and os.environ.get("SPINRL_NO_ZYGOTE") != "1":
-            if self._zygote is None:
-                from spinrl.launch_zygote import zygote_for
-
-                try:
-                    self._zygote = zygote_for(self.module)
-                except (RuntimeError, OSError):
-                    self._zygote = False  # start each run as a new process instead
-            if self._zygote:
-                spec_path = prepare_run_dir(r.spec(), r.output_dir, "started by spinrl tune's zygote process")
+        if r.num_cpu == 1 and self._zygote is not None:
+            spec_path = prepare_run_dir(r.spec(), r.output_dir, "started by spinrl tune's zygote process")
+            try:
                 return self._zygote.fork(spec_path, r.log_path, threads)
+            except RuntimeError as e:  # the zygote could not start: each run a new process from now on
+                print(f"(starting each run as a new process: {e})", flush=True)
+                self.close(wait=False)
         proc, log = launch_variant(r.spec(), r.output_dir, r.num_cpu, r.mpi_args, threads)
         log.close()
         return proc
@@ -134,11 +139,22 @@ class TrialRunner:
         failed = [(r, p.poll()) for r, p in zip(runs, procs) if p.poll() != 0]
         if failed:
             r, code = failed[0]
-            raise TrialFailed(f"{r.label} failed (exit code {code}); its log: {r.log_path}")
+            raise TrialFailed(
+                f"{r.label} failed (exit code {code}){_last_line(r.log_path)}; its log: {r.log_path}"
+            )
         if column is None:
             raise TrialFailed(f"the runs logged no return (no finished episode?); see {runs[0].output_dir}")
         per_seed = [final_value(p, column, last_epochs) for p in progress]
         return TrialResult(float(np.mean(per_seed)), column, per_seed)
+
+
+def _last_line(log_path: str) -> str:
+    """``: <the log's last line>`` (usually the run's one-line error), or nothing."""
+    try:
+        lines = [line for line in Path(log_path).read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return f": {lines[-1].strip()[:200]}" if lines else ""
 
 
 def _progress(run_dir: str) -> dict[str, np.ndarray]:

@@ -29,6 +29,7 @@ except ModuleNotFoundError:  # Python 3.10
 optuna = pytest.importorskip("optuna")
 
 from optuna.trial import TrialState  # noqa: E402
+from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 from spinrl.cli import parse_grid  # noqa: E402
 from spinrl.errors import UserError  # noqa: E402
@@ -106,6 +107,17 @@ def test_no_distribution_searches_the_built_in_space(tmp_path):
     s = parse_command_line(study_argv(tmp_path, "b", "--epochs", "2", "--gamma", "0.99"))
     assert {"pi_lr", "clip_ratio", "lam"} <= set(s["space"]) and "gamma" not in s["space"]
     assert s["fixed"]["gamma"] == 0.99
+
+
+def test_a_search_whose_trials_all_fail_stops_after_three_naming_the_error(tmp_path):
+    argv = study_argv(
+        tmp_path, "fail", "--epochs", "1", "--steps_per_epoch", "choice(-1, -2)", "--n_trials", "5"
+    )
+    argv.remove("--steps_per_epoch"), argv.remove("200")
+    with pytest.raises(UserError, match="3 trials failed in a row; the last one: .*steps_per_epoch"):
+        main(argv)
+    states = [t.state for t in load(tmp_path, "fail").trials]
+    assert states == [TrialState.FAIL] * 3  # recorded as failed: none counts towards --n_trials
 
 
 # ----- a study ------------------------------------------------------------------------------------------
@@ -187,21 +199,62 @@ def test_a_study_killed_in_the_middle_of_a_trial_resumes_without_losing_or_recou
     assert slow_run.exists()  # the killed trial's runs are still there to look at
 
 
+# Started with every Python process of the next test (a sitecustomize module on PYTHONPATH): registers a
+# CartPole whose reset waits until a gate file exists, so a trial cannot end before the test opens the gate.
+GATED_ENV = """
+import os, time
+import gymnasium as gym
+
+class GatedCartPole(gym.Wrapper):
+    def __init__(self):
+        super().__init__(gym.make("CartPole-v1"))
+
+    def reset(self, **kwargs):
+        while not os.path.exists(os.environ["SPINRL_TEST_GATE"]):
+            time.sleep(0.02)
+        return self.env.reset(**kwargs)
+
+gym.register("GatedCartPole-v0", entry_point=GatedCartPole)
+"""
+
+
 def test_two_search_processes_share_one_study(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(GATED_ENV)
+    gate = tmp_path / "gate"
+    env = dict(os.environ, SPINRL_TEST_GATE=str(gate))
+    env["PYTHONPATH"] = os.pathsep.join([str(site), env.get("PYTHONPATH", "")])
     argv = study_argv(
-        tmp_path, "two", "--epochs", "2", "--gamma", "choice(0.9, 0.99)", "--n_trials", "4", "--parallel", "2"
+        tmp_path, "two", "--epochs", "1", "--gamma", "choice(0.9, 0.99)", "--n_trials", "2", "--parallel", "2"
     )
-    out = subprocess.run(
-        [sys.executable, "-m", "spinrl.cli", "tune", *argv], capture_output=True, text=True, timeout=300
+    argv[argv.index("CartPole-v1")] = "GatedCartPole-v0"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spinrl.cli", "tune", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
-    assert out.returncode == 0, out.stdout + out.stderr
+    # Both processes hold a running trial at once before any trial can finish: the study is shared.
+    deadline = time.monotonic() + 120
+    while True:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+        try:
+            running = load(tmp_path, "two").get_trials(states=(TrialState.RUNNING,))
+        except (KeyError, SQLAlchemyError):  # the study (or its folder, or its tables) is not created yet
+            running = []
+        if len({t.user_attrs.get("process", {}).get("pid") for t in running} - {None}) == 2:
+            break
+        time.sleep(0.05)
+    gate.touch()
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
     trials = load(tmp_path, "two").trials
-    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert 4 <= len(done) <= 5  # the second process may start one more while the first finishes the 4th
-    pids = {t.user_attrs["process"]["pid"] for t in trials}
-    assert len(pids) == 2
-    assert len({t.number for t in trials}) == len(trials)
-    assert (tmp_path / "two" / "worker1.log").exists()
+    # Two trials asked for; the first process to finish one may start a third before the other finishes.
+    assert 2 <= len(trials) <= 3 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert len({t.user_attrs["process"]["pid"] for t in trials}) == 2
+    assert "search process 2 of 2" in out and (tmp_path / "two" / "worker1.log").exists()
 
 
 class TenStepEnv(gym.Env):
