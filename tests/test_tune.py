@@ -44,6 +44,16 @@ def study_argv(tmp_path: Path, name: str, *extra: str) -> list[str]:
     return ["ppo", *TINY, "--data_dir", str(tmp_path), "--exp_name", name, *extra]
 
 
+def wait_for(condition, proc: subprocess.Popen, seconds: float = 300) -> None:
+    """Poll ``condition`` while ``proc`` runs; if it ends first or time runs out, kill it and fail with its output."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()  # its search processes and runs end with it
+            pytest.fail(f"the condition never held; the search's output:\n{proc.communicate()[0]}")
+        time.sleep(0.05)
+
+
 def load(tmp_path: Path, name: str):
     url = f"sqlite:///{tmp_path / name / 'study.db'}"
     return optuna.load_study(study_name=name, storage=url)
@@ -177,10 +187,7 @@ def test_a_study_killed_in_the_middle_of_a_trial_resumes_without_losing_or_recou
         text=True,
     )
     slow_run = tmp_path / "kill" / "kill_t001" / "kill_t001_s0" / "status.json"
-    deadline = time.monotonic() + 120
-    while not (slow_run.exists() and json.loads(slow_run.read_text())["status"] == "running"):
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
-        time.sleep(0.05)
+    wait_for(lambda: slow_run.exists() and json.loads(slow_run.read_text())["status"] == "running", proc)
     os.kill(proc.pid, signal.SIGKILL)  # no clean-up at all: trial 1 stays "running" in the storage
     proc.wait()
     before = load(tmp_path, "kill").trials
@@ -236,17 +243,16 @@ def test_two_search_processes_share_one_study(tmp_path):
         text=True,
         env=env,
     )
+
     # Both processes hold a running trial at once before any trial can finish: the study is shared.
-    deadline = time.monotonic() + 120
-    while True:
-        assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read()
+    def both_running() -> bool:
         try:
             running = load(tmp_path, "two").get_trials(states=(TrialState.RUNNING,))
         except (KeyError, SQLAlchemyError):  # the study (or its folder, or its tables) is not created yet
-            running = []
-        if len({t.user_attrs.get("process", {}).get("pid") for t in running} - {None}) == 2:
-            break
-        time.sleep(0.05)
+            return False
+        return len({t.user_attrs.get("process", {}).get("pid") for t in running} - {None}) == 2
+
+    wait_for(both_running, proc)
     gate.touch()
     out, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, out
