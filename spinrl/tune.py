@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from spinrl.errors import UserError
-from spinrl.tune_space import BUILT_IN_SPACES, built_in_space, split_space, suggest
+from spinrl.tune_space import BUILT_IN_SPACES, built_in_space, require_optuna, split_space, suggest
 from spinrl.tune_trial import STUDY_FILE
 
 SAMPLERS = ("tpe", "random")
@@ -111,6 +111,7 @@ def main(argv: list[str]) -> int:
 
         return show_main(argv)
     settings = parse_command_line(argv)
+    require_optuna()  # before anything starts
     return run_search(settings)
 
 
@@ -268,8 +269,7 @@ def open_study(s: dict[str, Any]) -> Any:
     """Create the study (refusing one that exists, unless ``--resume``) or load it with ``--resume``."""
     import warnings
 
-    import optuna
-
+    optuna = require_optuna()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # trials are reported here, in one line each
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     url = storage_url(s)

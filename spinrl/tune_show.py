@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from spinrl.errors import UserError
-from spinrl.tune_space import parse_distribution, value_from_storage
+from spinrl.tune_space import parse_distribution, require_optuna, value_from_storage
 
 PLOTS_DIR = "plots"
 # Settings of a search that are not hyperparameters of the tuned algorithm.
@@ -70,8 +70,7 @@ def find_study(args: dict[str, str]) -> tuple[str, str]:
 def main(argv: list[str]) -> int:
     args = parse_show_args(argv)
     name, url = find_study(args)
-    import optuna
-
+    optuna = require_optuna()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
         study = optuna.load_study(study_name=name, storage=url)

@@ -152,6 +152,15 @@ def built_in_space(algo: str) -> dict[str, Distribution]:
     return {k: parse_distribution(k, v) for k, v in BUILT_IN_SPACES.get(algo, {}).items()}
 
 
+def require_optuna() -> Any:
+    """The ``optuna`` module, or one line saying which extra brings it."""
+    try:
+        import optuna
+    except ImportError:
+        raise UserError("spinrl tune needs Optuna: pip install 'spinrl[tune]'") from None
+    return optuna
+
+
 # ----- asking a trial for values ------------------------------------------------------------------------
 def suggest(trial: Any, key: str, dist: Distribution) -> Any:
     """The value of ``key`` for an Optuna ``trial``.

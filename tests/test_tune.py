@@ -107,6 +107,12 @@ def test_command_line_refusals(tmp_path):
     assert not (tmp_path / "bad").exists()  # refused before anything was written
 
 
+def test_a_missing_optuna_names_the_extra(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna now raises ImportError
+    with pytest.raises(UserError, match=r"pip install 'spinrl\[tune\]'"):
+        main(study_argv(tmp_path, "no-optuna", "--gamma", "uniform(0.9, 0.99)"))
+
+
 def test_a_choice_of_lists_goes_through_optunas_storage_and_back():
     dist = parse_distribution("ac_kwargs:hidden_sizes", "choice([64, 64], [8])")
     trial = optuna.trial.FixedTrial({"ac_kwargs:hidden_sizes": "[8]"})
