@@ -44,11 +44,11 @@ def study_argv(tmp_path: Path, name: str, *extra: str) -> list[str]:
     return ["ppo", *TINY, "--data_dir", str(tmp_path), "--exp_name", name, *extra]
 
 
-def wait_for(condition, proc: subprocess.Popen, seconds: float = 300, allow_exit: bool = False) -> None:
+def wait_for(condition, proc: subprocess.Popen, seconds: float = 300) -> None:
     """Poll ``condition`` while ``proc`` runs; if it ends first or time runs out, kill it and fail with its output."""
     deadline = time.monotonic() + seconds
     while not condition():
-        if (proc.poll() is not None and not allow_exit) or time.monotonic() > deadline:
+        if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()  # its search processes and runs end with it
             pytest.fail(f"the condition never held; the search's output:\n{proc.communicate()[0]}")
         time.sleep(0.05)
@@ -260,7 +260,7 @@ def test_two_search_processes_share_one_study(tmp_path):
 
     wait_for(both_running, proc)
     gate.touch()
-    wait_for(lambda: proc.poll() is not None, proc, allow_exit=True)
+    wait_for(lambda: proc.poll() is not None, proc)
     out = proc.communicate()[0]
     assert proc.returncode == 0, out
     trials = load(tmp_path, "two").trials
