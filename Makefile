@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
-	$(PIP) install --quiet -e ".[mujoco,box2d,atari,mpi,bench,video,dev,docs,ray]"
+	$(PIP) install --quiet -e ".[mujoco,box2d,atari,mpi,bench,video,dev,docs,ray,tune,track]"
 	touch $(STAMP)
 
 venv: $(STAMP)

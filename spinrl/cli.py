@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("spinrl.plot:main", "plot learning curves across seeds"),
     "compare": ("spinrl.compare:main", "compare final performance with confidence intervals"),
     "ls": ("spinrl.ls:main", "list runs and their status"),
+    "tune": ("spinrl.tune:main", "search hyperparameters with Optuna, several seeds per trial"),
     "exercise": ("spinrl.exercises.cli:main", "self-checking exercises"),
     "demo": ("spinrl.demo:main", "train PPO on CartPole and plot it"),
 }
@@ -86,8 +87,9 @@ LAUNCH_FLAGS = {
     "preset": "tuned settings per environment shipped with spinrl (e.g. --preset tuned; listed below): "
     "each run takes its environment's entry for every hyperparameter you do not give (default: none, "
     "Spinning Up's defaults)",
+    "track": "send each run's config and epochs to Weights & Biases (flag; the track extra)",
 }
-BOOLEAN_FLAGS = {"datestamp", "resume", "save_buffer", "compile", "async_envs", "oversubscribe"}
+BOOLEAN_FLAGS = {"datestamp", "resume", "save_buffer", "compile", "async_envs", "oversubscribe", "track"}
 
 
 def _module_exists(module: str) -> bool:
@@ -368,7 +370,7 @@ def run_algorithm(algo: str, tokens: list[str]) -> int:
     mpi_args = str(_single(args, "mpi_args", ""))
     oversubscribe = bool(_single(args, "oversubscribe", False))
     num_cpu = resolve_num_cpu(_single(args, "num_cpu", _single(args, "cpu", 1)), mpi_args, oversubscribe)
-    launch = {k: _single(args, k, None) for k in ("parallel", "backend", "address", "preset") if k in args}
+    launch = {k: _single(args, k, None) for k in ("parallel", "backend", "address", "preset", "track") if k in args}
     check_keys(algo, fn, args)
     whole_numbers_as_int(fn, args)
     if num_cpu > 1 and algo in OFF_POLICY:

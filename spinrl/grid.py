@@ -193,6 +193,7 @@ class ExperimentGrid:
         backend: str = "local",
         address: str | None = None,
         preset: str | None = None,
+        track: bool = False,
     ) -> list[str]:
         """Run ``thunk`` (an algorithm function) once per variant.
 
@@ -218,6 +219,7 @@ class ExperimentGrid:
                 variant gets its environment's entry for every hyperparameter the grid does not set,
                 and config.json records the preset's name. A variant whose environment has no entry
                 keeps the defaults; a line says so.
+            track: send every run to Weights & Biases (``logger_kwargs["track"]``, see :mod:`spinrl.tracking`).
 
         Returns the output directories of the runs (skipped finished ones included).
         """
@@ -229,11 +231,15 @@ class ExperimentGrid:
             raise UserError(f"--address {address} only applies to --backend ray")
         if preset is not None and not isinstance(preset, str):
             raise UserError(f"--preset {preset!r} is not valid: give a preset's name, e.g. tuned")
+        if track:
+            from spinrl.tracking import check_ready  # wandb is an optional extra
+
+            check_ready()
         self.print()
 
         said: set[str] = set()  # each preset line once, not once per seed
         runs = [
-            self._plan_run(variant, thunk, num_cpu, data_dir, datestamp, mpi_args, preset, said)
+            self._plan_run(variant, thunk, num_cpu, data_dir, datestamp, mpi_args, preset, said, track)
             for variant in self.variants()
         ]
         out_dirs = [r.output_dir for r in runs]
@@ -286,6 +292,7 @@ class ExperimentGrid:
         mpi_args: str,
         preset: str | None = None,
         said: set[str] | None = None,
+        track: bool = False,
     ) -> PlannedRun:
         exp_name = self.variant_name(variant)  # Spinning Up names a variant before taking the thunk out
         variant = dict(variant)
@@ -299,6 +306,8 @@ class ExperimentGrid:
         logger_kwargs = setup_logger_kwargs(exp_name, seed, data_dir, datestamp)
         if preset is not None and self._add_preset(variant, fn, preset, set() if said is None else said):
             logger_kwargs["preset"] = preset  # the logger records it in config.json
+        if track:
+            logger_kwargs["track"] = True
         kwargs = _algorithm_kwargs(fn, dict(variant, seed=seed, logger_kwargs=logger_kwargs))
         return PlannedRun(exp_name, fn, kwargs, logger_kwargs["output_dir"], num_cpu, mpi_args)
 

@@ -6,6 +6,8 @@
 - ``config.json``: every argument of the run, made JSON-safe.
 - ``status.json``: running, finished or failed, with the epoch reached.
 - ``tb/``: TensorBoard event files (``tensorboard --logdir data``).
+- with ``track=True`` (``--track``): the config and every row sent to Weights & Biases
+  (:mod:`spinrl.tracking`), its files in ``wandb/``.
 
 What those files mean, where runs go and when a directory may not be written to are the rules of
 :mod:`spinrl.rundir`; the logger asks it rather than deciding for itself. Opening a run takes the run
@@ -97,6 +99,7 @@ class Logger:
         tensorboard: bool = True,
         quiet: bool = False,
         preset: str | None = None,
+        track: bool = False,
     ):
         self.is_writer = proc_id() == 0
         self.output_dir = Path(output_dir or os.path.join(default_data_dir(), f"run_{int(time.time())}"))
@@ -116,10 +119,15 @@ class Logger:
         self._pending_config: dict | None = None  # held back until a resume is accepted
         # After a resume kept rows of progress.txt: its columns, until the next row is written.
         self._columns_from_file = self._columns_added = False
+        self._tracker = None  # Weights & Biases, with track=True (spinrl.tracking)
         if not self.is_writer:
             return
         # Refuses a directory in use by another process, or one holding a run without resume; then locks it.
         self._lock = open_run_dir(self.output_dir, resume)
+        if track:
+            from spinrl.tracking import Tracker  # wandb is an optional extra
+
+            self._tracker = Tracker(self.output_dir, exp_name, resume)
         atexit.register(self.close)
         atexit.register(self._record_failure_at_exit)  # runs first (last in, first out): the lock is held
 
@@ -190,6 +198,8 @@ class Logger:
     def _write_config(self, config: dict) -> None:
         text = json.dumps(config, separators=(",", ":\t"), indent=4, sort_keys=True)
         write_text_atomically(self.output_dir / CONFIG_FILE, text)
+        if self._tracker is not None:
+            self._tracker.set_config(config)
 
     def set_status(self, status: str, epoch: int, epochs: int, **extra: Any) -> None:
         """Record whether the run is running, finished or failed in status.json (see :mod:`spinrl.rundir`)."""
@@ -341,6 +351,8 @@ class Logger:
                 f.flush()
                 os.fsync(f.fileno())
             self._write_tensorboard(row)
+            if self._tracker is not None:
+                self._tracker.log(row)
         self.log_current_row.clear()
         self.first_row = False
         self._columns_from_file = self._columns_added = False
@@ -454,6 +466,9 @@ class Logger:
         if self.tb_writer is not None:
             self.tb_writer.close()
             self.tb_writer = None
+        if self._tracker is not None:
+            self._tracker.finish()
+            self._tracker = None
         if self._lock is not None:
             self._lock.release()
             self._lock = None

@@ -19,8 +19,16 @@ PACKAGE = Path(__file__).resolve().parents[1] / "spinrl"
 COMMANDS = ("spinrl.plot", "spinrl.ls", "spinrl.compare")
 LAUNCHERS_AND_CLI = ("spinrl.grid", "spinrl.launch_local", "spinrl.launch_ray", "spinrl.cli")
 # Modules that may use algorithms and the command line: the dispatcher, the launchers, the demo, the
-# policy viewer, the package's lazy algorithm attributes; exercises and the algorithms themselves.
-NOT_BUILDING_BLOCKS = {"spinrl.cli", "spinrl.grid", "spinrl.demo", "spinrl.test_policy", "spinrl"}
+# policy viewer, the search (which reads the grid's syntax), the package's lazy algorithm attributes;
+# exercises and the algorithms themselves.
+NOT_BUILDING_BLOCKS = {
+    "spinrl.cli",
+    "spinrl.grid",
+    "spinrl.demo",
+    "spinrl.test_policy",
+    "spinrl.tune",
+    "spinrl",
+}
 GONE = ("spinrl.run", "spinrl.run_entrypoint")
 
 
