@@ -370,7 +370,9 @@ def run_algorithm(algo: str, tokens: list[str]) -> int:
     mpi_args = str(_single(args, "mpi_args", ""))
     oversubscribe = bool(_single(args, "oversubscribe", False))
     num_cpu = resolve_num_cpu(_single(args, "num_cpu", _single(args, "cpu", 1)), mpi_args, oversubscribe)
-    launch = {k: _single(args, k, None) for k in ("parallel", "backend", "address", "preset", "track") if k in args}
+    launch = {
+        k: _single(args, k, None) for k in ("parallel", "backend", "address", "preset", "track") if k in args
+    }
     check_keys(algo, fn, args)
     whole_numbers_as_int(fn, args)
     if num_cpu > 1 and algo in OFF_POLICY:
