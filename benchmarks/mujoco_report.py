@@ -238,7 +238,8 @@ def write_report(
         f"written {now['date']} (load average then {', '.join(map(str, now['load']))}).",
         f"- Data: `{data}` (`spinrl ls {data}` lists the runs, `spinrl plot` and `spinrl compare` read them).",
         "- Each run is one process with one torch thread. **Final training return**: the mean of the last "
-        f"{FINAL_EPOCHS} epochs' `AverageEpRet` (the training episodes, with exploration). **Evaluation**: "
+        f"{FINAL_EPOCHS} epochs' `AverageEpRet` (the training episodes, with exploration; epochs in which no "
+        "episode ended are passed over). **Evaluation**: "
         f"{EVAL_EPISODES} episodes of the final policy acting deterministically (mean action), episode seeds "
         f"{EVAL_SEED}-{EVAL_SEED + EVAL_EPISODES - 1}. Both as mean ± standard deviation over seeds (ddof=1).",
         "- **Wall-clock per run**: the training's own clock (`Time` of the last row), mean and range over seeds; "
@@ -434,8 +435,17 @@ def missing(results: list[Result], invocations: list[dict[str, Any]], data: Path
         )
         lines.append(f"| `{r.folder}` | {state} | {r.epochs_done} of {r.epochs_needed} |")
     commands = [inv["command"] for inv in invocations] or continue_commands(todo, data)
+    if any(r.trained and not r.done for r in todo):
+        commands.append(
+            shlex.join(["python", "benchmarks/bench_mujoco.py", "--eval-only", "--data_dir", str(data)])
+        )
     lines += (
-        ["", "Continue them (finished runs are skipped, the others resume) with:", "", "```bash"]
+        [
+            "",
+            "Continue them (finished runs are skipped, the others resume; `--eval-only` evaluates the finished ones and trains nothing) with:",
+            "",
+            "```bash",
+        ]
         + commands
         + ["```"]
     )
@@ -449,14 +459,22 @@ def bootstrap_band(
     """Mean over seeds (rows) at each point, and the 2.5th and 97.5th percentiles of the mean of seeds drawn
     with replacement; NaN marks a point a run has not reached."""
     n = curves.shape[0]
-    mean = np.nanmean(curves, axis=0)
-    if n < 2:
-        return mean, mean, mean
-    picks = curves[rng.integers(0, n, size=(resamples, n))]  # (resamples, seeds, points)
-    with warnings.catch_warnings():  # a resample of runs that all stop before a point has no mean there
+    # An epoch in which no episode ended has no return (NaN) in any run; the mean is then NaN too, a gap.
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
+        mean = np.nanmean(curves, axis=0)
+        if n < 2:
+            return mean, mean, mean
+        picks = curves[rng.integers(0, n, size=(resamples, n))]  # (resamples, seeds, points)
         means = np.nanmean(picks, axis=1)
         return mean, np.nanpercentile(means, 2.5, axis=0), np.nanpercentile(means, 97.5, axis=0)
+
+
+def carry_forward(y: np.ndarray) -> np.ndarray:
+    """Each epoch in which no episode ended (NaN: with 8 env copies of 256 steps, HalfCheetah's 1000-step
+    episodes end every fourth epoch) takes the return of the last episodes that did end."""
+    last = np.maximum.accumulate(np.where(np.isfinite(y), np.arange(len(y)), 0))
+    return y[last]
 
 
 def draw_curves(results: list[Result], out_dir: Path) -> list[Path]:
@@ -469,7 +487,16 @@ def draw_curves(results: list[Result], out_dir: Path) -> list[Path]:
     plt.rcParams.update({"svg.fonttype": "path", "svg.hashsalt": "spinrl-mujoco", "font.size": 10})
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
-    colors = dict(zip(("ppo", "trpo", "vpg", "sac", "td3", "ddpg"), ("C0", "C2", "C1", "C3", "C4", "C5")))
+    # One colour per spinrl algorithm and preset; an SB3 line takes its spinrl algorithm's colour, dashed.
+    colors = {
+        "ppo": "C0",
+        "ppo-tuned": "C3",
+        "trpo": "C2",
+        "vpg": "C1",
+        "sac": "C4",
+        "td3": "C5",
+        "ddpg": "C6",
+    }
     paths = []
     by_env: dict[str, dict[int, list[Result]]] = {}
     for r in results:
@@ -486,19 +513,19 @@ def draw_curves(results: list[Result], out_dir: Path) -> list[Path]:
                 x = longest.progress["TotalEnvInteracts"]
                 curves = np.full((len(runs), len(x)), np.nan)
                 for i, r in enumerate(runs):
-                    y = r.progress["AverageEpRet"][: len(x)]
+                    y = carry_forward(r.progress["AverageEpRet"][: len(x)])
                     curves[i, : len(y)] = y
                 mean, low, high = bootstrap_band(curves, rng)
                 base = algo.removeprefix("sb3-")
-                color = colors.get(base, "C7")
                 tuned = preset == "tuned"
-                unfinished = sum(not r.done for r in runs)
+                color = colors.get(f"{base}-tuned" if tuned else base, "C7")
+                unfinished = sum(not r.trained for r in runs)
                 note = f", {unfinished} unfinished" if unfinished else ""
                 seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
                 name = f"{label(algo, preset).removeprefix('spinrl ')} ({seeds}{note})"
                 ax.fill_between(x / 1e3, low, high, color=color, alpha=0.15, linewidth=0)
-                ax.plot(x / 1e3, mean, color=color, lw=2.2 if tuned else 1.4, ls="--" if algo.startswith("sb3-") else "-",
-                        alpha=1.0 if tuned or algo.startswith("sb3-") else 0.75, label=name)  # fmt: skip
+                ls = "--" if algo.startswith("sb3-") else "-"
+                ax.plot(x / 1e3, mean, color=color, lw=1.6, ls=ls, label=name)
                 drawn += 1
             ax.set_title(f"{env}, {budget(steps)} steps")
             ax.set_xlim(0, steps / 1e3)
