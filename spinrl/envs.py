@@ -306,22 +306,36 @@ class RefuseNonFinite(gym.Wrapper):
     def reset(self, **kwargs):
         obs, info = self.env.reset(**kwargs)
         self._t = 0
-        self._check(obs, 0.0, "reset()")
+        if not self._finite(obs, 0.0):
+            self._refuse(obs, 0.0, "reset()")
         return obs, info
 
     def step(self, action):
         obs, rew, terminated, truncated, info = self.env.step(action)
         self._t += 1
-        self._check(obs, rew, f"step {self._t} of an episode")
+        # The check runs on every step of every env: kept to two cheap tests, the message built only
+        # when it fails.
+        if not self._finite(obs, rew):
+            self._refuse(obs, rew, f"step {self._t} of an episode")
         return obs, rew, terminated, truncated, info
 
-    def _check(self, obs, rew, when: str) -> None:
+    def _finite(self, obs, rew) -> bool:
+        try:
+            if not math.isfinite(rew):
+                return False
+        except TypeError:
+            if not np.all(np.isfinite(rew)):
+                return False
+        if not self._check_obs:
+            return True
+        flat = obs.ravel()
+        return math.isfinite(flat.dot(flat))
+
+    def _refuse(self, obs, rew, when: str) -> None:
         try:
             rew_ok = math.isfinite(rew)
         except TypeError:
             rew_ok = bool(np.all(np.isfinite(rew)))
-        if rew_ok and (not self._check_obs or math.isfinite(np.dot(obs.ravel(), obs.ravel()))):
-            return
         if not rew_ok:
             raise UserError(
                 f"environment {self._name} returned the reward {rew} at {when}: spinrl cannot learn from "
