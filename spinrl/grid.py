@@ -419,12 +419,24 @@ def _check_variant(r: PlannedRun, checked_envs: set[str], name_it: bool = True) 
             make = resolve_env_fn(env_fn, env_kwargs)  # an unknown id, an Atari option
             key = repr((env_fn, env_kwargs))
             if env_kwargs and key not in checked_envs and not hasattr(make, "options"):
-                make().close()  # arguments gym.make refuses
+                _make_once(make, env_fn, env_kwargs)  # arguments gym.make or the env refuses
             checked_envs.add(key)
     except UserError as e:
         if not name_it:
             raise
         raise UserError(f"variant {r.label}: {e}") from None
+
+
+def _make_once(make: Callable, env_id: str, env_kwargs: dict) -> None:
+    """Make the env and close it; whatever its constructor raises about the arguments is one line."""
+    try:
+        make().close()
+    except UserError:
+        raise
+    except Exception as e:
+        detail = str(e).strip().splitlines()
+        why = f"{type(e).__name__}: {detail[0]}" if detail else type(e).__name__
+        raise UserError(f"env_kwargs {env_kwargs!r} are refused by {env_id}: {why}") from None
 
 
 # ----- resuming ------------------------------------------------------------------------------------------

@@ -232,6 +232,21 @@ def test_every_variant_is_checked_before_the_first_starts(tmp_path, key, values,
     assert list(tmp_path.iterdir()) == []  # not even the first, valid variant ran
 
 
+def test_an_env_argument_its_constructor_refuses_is_one_line_before_any_variant_starts(tmp_path):
+    from spinrl.algos.vpg import vpg
+
+    eg = ExperimentGrid("ll")
+    eg.add("env_name", "LunarLander-v3")
+    eg.add("env_kwargs:gravity", [-10.0, 100.0])
+    eg.add("epochs", 1)
+    message = (
+        r"variant ll_env-gra100-0 seed 0: env_kwargs \{'gravity': 100.0\} are refused by LunarLander-v3: Ass"
+    )
+    with pytest.raises(UserError, match=message):
+        eg.run(vpg, data_dir=str(tmp_path))
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_atari_option_of_any_variant_is_checked_before_the_first_starts(tmp_path):
     from spinrl.algos.dqn import dqn
 
