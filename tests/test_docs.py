@@ -28,6 +28,8 @@ import pytest
 import spinrl.grid
 import spinrl.launch_zygote
 import spinrl.mpi
+import spinrl.tune
+import spinrl.tune_show
 from spinrl import cli
 from spinrl.errors import UserError
 from spinrl.exercises.registry import EXERCISES
@@ -198,11 +200,11 @@ def spinrl_argv(segment: list[str]) -> list[str] | None:
     else:
         return None
     if (
-        argv[:1] == ["..."]
+        "..." in argv
         or any(re.fullmatch(r"(--)?[A-Z][A-Z_]*", t) for t in argv[:1])
         or any(re.fullmatch(r"--[A-Z][A-Z_]*", t) for t in argv)
     ):
-        return None  # a synopsis: spinrl ALGO ..., spinrl ppo --KEY VALUE
+        return None  # a synopsis: spinrl ALGO ..., spinrl tune ... --resume, spinrl ppo --KEY VALUE
     # Optional parts of a synopsis: [--episodes 10] [--render] become plain flags.
     out, in_option = [], False
     for tok in argv:
@@ -322,6 +324,9 @@ def check_command(argv: list[str], whole: bool, monkeypatch: pytest.MonkeyPatch)
     # --cpu 32 is refused on a small machine; the docs may show a cluster's command.
     monkeypatch.setattr(spinrl.mpi, "resolve_num_cpu", lambda n, *a, **k: n if isinstance(n, int) else 1)
     monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", _capture)
+    # spinrl tune: its settings are read and checked, then the search (or --show's study) is not opened.
+    monkeypatch.setattr(spinrl.tune, "run_search", _launch)
+    monkeypatch.setattr(spinrl.tune_show, "find_study", _launch)
     try:
         code = cli.main(argv)
     except _Launched:
