@@ -99,7 +99,9 @@ def test_resume_with_a_checkpoint_whose_networks_do_not_fit(cli, tmp_path):
     run_dir = tmp_path / "data" / "small" / "small_s0"
     _train("ppo", run_dir, ac_kwargs=dict(hidden_sizes=(8,)))
     line = _resume_with(cli, tmp_path, "ppo", run_dir)
-    assert "does not fit this run's 'ac'" in line
+    # The checkpoint carries the run's settings (issue 18): the change of network is named before any
+    # weight is loaded, config.json or not.
+    assert "--resume would change ac_kwargs" in line and '"hidden_sizes": [8]' in line
 
 
 def test_trpo_resume_on_a_ppo_checkpoint_is_one_line(cli, tmp_path):
