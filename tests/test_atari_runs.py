@@ -73,7 +73,9 @@ def test_dqn_test_games_on_atari_are_capped_and_epsilon_greedy_by_default(tmp_pa
     monkeypatch.setattr(spinrl.atari, "TEST_GAME_FRAMES", 160)  # 40 agent steps instead of 4,500
     epsilons = []
     real_run = dqn_module.run_test_episodes
-    monkeypatch.setattr(dqn_module, "run_test_episodes", lambda *a, **k: epsilons.append(k["epsilon"]) or real_run(*a, **k))
+    monkeypatch.setattr(
+        dqn_module, "run_test_episodes", lambda *a, **k: epsilons.append(k["epsilon"]) or real_run(*a, **k)
+    )
     out = tmp_path / "run"
     dqn_module.dqn(
         "ALE/Breakout-v5", ac_kwargs=dict(features_dim=32, hidden_sizes=[16]), steps_per_epoch=60,
