@@ -184,14 +184,10 @@ def expand(grid: dict[str, Any], quiet: bool = True) -> list[Run]:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench_grid import cpu_model  # the benchmarks' one reader of the CPU's name
+
+    cpu = cpu_model()
     import torch
 
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else None
