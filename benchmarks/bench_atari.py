@@ -42,7 +42,7 @@ import gymnasium as gym  # noqa: E402
 import torch  # noqa: E402
 from bench_onpolicy import machine  # noqa: E402
 
-from spinrl.logx import read_progress  # noqa: E402
+from spinrl.record.logger import read_progress  # noqa: E402
 
 
 def load() -> str:
@@ -70,7 +70,7 @@ def steps_per_second(step, num_envs: int, n_actions: int, seconds: float) -> flo
 
 
 def spinrl_stepping(num_envs: int, asynchronous: bool, seconds: float) -> float:
-    from spinrl.envs import make_vector_env
+    from spinrl.envs.make import make_vector_env
 
     envs = make_vector_env(ENV_ID, num_envs, None, asynchronous=asynchronous)
     envs.reset(seed=list(range(num_envs)))

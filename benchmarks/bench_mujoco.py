@@ -51,8 +51,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from spinrl.errors import UserError, run_main_guarded  # noqa: E402
-from spinrl.rundir import (  # noqa: E402
+from spinrl.common.errors import UserError, run_main_guarded  # noqa: E402
+from spinrl.record.folder import (  # noqa: E402
     holds_run,
     read_status,
     write_text_atomically,
@@ -228,8 +228,8 @@ def record_invocation(data: Path, grid: dict[str, Any], command: str) -> None:
 # ----- evaluation (run in a process of its own) ---------------------------------------------------------------
 def evaluate(folder: Path) -> dict[str, Any]:
     """Play the final policy of a finished spinrl run deterministically and write eval.json."""
-    from spinrl.device import set_thread_budget
-    from spinrl.test_policy import load_policy, run_policy
+    from spinrl.common.device import set_thread_budget
+    from spinrl.results.policy import load_policy, run_policy
 
     set_thread_budget(1)
     start = time.perf_counter()

@@ -38,7 +38,7 @@ import torch  # noqa: E402
 
 import spinrl.algos.sac as spinrl_sac_module  # noqa: E402
 import spinrl.algos.td3 as spinrl_td3_module  # noqa: E402
-from spinrl.logx import read_progress  # noqa: E402
+from spinrl.record.logger import read_progress  # noqa: E402
 
 
 def machine(device: str) -> str:
@@ -295,7 +295,7 @@ def section_hopper(seeds, steps, device, lines, libs=("spinrl", "SB3")):
 def section_memory(lines):
     from stable_baselines3.common.buffers import ReplayBuffer as SB3Buffer
 
-    from spinrl.replay_buffer import ReplayBuffer
+    from spinrl.buffers.replay import ReplayBuffer
 
     env = gym.make("Humanoid-v5")
     ours = ReplayBuffer(

@@ -283,11 +283,11 @@ def bench_throughput(num_envs: int, rounds: int = 7) -> list[str]:
     import torch
     from stable_baselines3 import PPO
 
-    from spinrl.envs import make_vector_env
-    from spinrl.gae_buffer import GAEBuffer
-    from spinrl.logx import EpochLogger
-    from spinrl.nets import MLPActorCritic
-    from spinrl.onpolicy import TrajectoryCollector
+    from spinrl.buffers.gae import GAEBuffer
+    from spinrl.envs.make import make_vector_env
+    from spinrl.nets.actor_critic import MLPActorCritic
+    from spinrl.record.logger import EpochLogger
+    from spinrl.training.onpolicy import TrajectoryCollector
 
     torch.set_num_threads(1)
     load_before = os.getloadavg()[0]

@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from spinrl.logx import read_progress  # noqa: E402
 from spinrl.presets import preset_entry  # noqa: E402
+from spinrl.record.logger import read_progress  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from mujoco_runs import machine  # noqa: E402

@@ -19,8 +19,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from spinrl.errors import UserError  # noqa: E402
-from spinrl.rundir import (  # noqa: E402
+from spinrl.common.errors import UserError  # noqa: E402
+from spinrl.record.folder import (  # noqa: E402
     FINISHED,
     RUNNING,
     lock_holder,

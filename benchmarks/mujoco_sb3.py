@@ -23,8 +23,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from spinrl.errors import run_main_guarded  # noqa: E402
-from spinrl.rundir import write_text_atomically  # noqa: E402
+from spinrl.common.errors import run_main_guarded  # noqa: E402
+from spinrl.record.folder import write_text_atomically  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from mujoco_runs import (  # noqa: E402
@@ -80,7 +80,7 @@ def train_sb3(algo: str, env_id: str, seed: int, steps: int, folder: Path) -> No
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from spinrl.rundir import open_run_dir, write_status
+    from spinrl.record.folder import open_run_dir, write_status
 
     torch.set_num_threads(1)
     if (folder / "progress.txt").exists():

@@ -56,10 +56,10 @@ def profile(epochs: int, steps_per_epoch: int) -> None:
     import torch
 
     import spinrl.algos.ppo as ppo_module
-    from spinrl.gae_buffer import GAEBuffer
-    from spinrl.logx import EpochLogger
-    from spinrl.mpi import _comm, gather_object, num_procs, proc_id
-    from spinrl.onpolicy import TrajectoryCollector
+    from spinrl.buffers.gae import GAEBuffer
+    from spinrl.common.mpi import _comm, gather_object, num_procs, proc_id
+    from spinrl.record.logger import EpochLogger
+    from spinrl.training.onpolicy import TrajectoryCollector
 
     spent: dict[str, float] = defaultdict(float)  # seconds per phase in the current epoch
     counts: dict[str, int] = defaultdict(int)
@@ -162,7 +162,7 @@ def _avg_grads_float64(module) -> None:
     import torch
     from mpi4py import MPI
 
-    from spinrl.mpi import _comm
+    from spinrl.common.mpi import _comm
 
     comm = _comm()
     grads = [p.grad for p in module.parameters() if p.grad is not None]
@@ -182,8 +182,8 @@ def time_grad_averaging(calls: int = 3000) -> None:
     import gymnasium as gym
     import torch
 
-    from spinrl.mpi import _comm, mpi_avg_grads, proc_id
-    from spinrl.nets import MLPActorCritic
+    from spinrl.common.mpi import _comm, mpi_avg_grads, proc_id
+    from spinrl.nets.actor_critic import MLPActorCritic
 
     torch.set_num_threads(1)
     env = gym.make("HalfCheetah-v5")
@@ -219,7 +219,7 @@ def main() -> None:
         "--grads", action="store_true", help="time only the gradient averaging (needs --cpu 2)"
     )
     args = parser.parse_args()
-    from spinrl.mpi import mpi_fork
+    from spinrl.common.mpi import mpi_fork
 
     os.environ.setdefault("SPINRL_PLAIN_OUTPUT", "1")
     mpi_fork(args.cpu)  # re-launches this script under mpiexec when --cpu > 1

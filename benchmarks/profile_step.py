@@ -98,13 +98,13 @@ def table(timer: PhaseTimer, total: float, env_steps: int, order: list[str]) -> 
 def profile_ppo(steps: int) -> tuple[list[str], float, int]:
     """One PPO epoch of ``steps`` steps and its update on HalfCheetah-v5, as ``spinrl ppo --cpu 1`` runs
     it, after one such epoch that warms up (not timed)."""
-    import spinrl.onpolicy as onpolicy
-    from spinrl.envs import env_seeds, make_vector_env, obs_dim_of
-    from spinrl.gae_buffer import GAEBuffer
-    from spinrl.logx import EpochLogger
-    from spinrl.mpi import mpi_avg, mpi_avg_grads, setup_pytorch_for_mpi
-    from spinrl.nets import MLPActorCritic
-    from spinrl.rng import seed_everything
+    import spinrl.training.onpolicy as onpolicy
+    from spinrl.buffers.gae import GAEBuffer
+    from spinrl.common.mpi import mpi_avg, mpi_avg_grads, setup_pytorch_for_mpi
+    from spinrl.common.seeding import seed_everything
+    from spinrl.envs.make import env_seeds, make_vector_env, obs_dim_of
+    from spinrl.nets.actor_critic import MLPActorCritic
+    from spinrl.record.logger import EpochLogger
 
     clip_ratio, target_kl, train_pi_iters, train_v_iters = 0.2, 0.01, 80, 80  # ppo()'s defaults
     setup_pytorch_for_mpi()
@@ -243,12 +243,12 @@ def profile_cartpole_collection(steps: int) -> tuple[list[str], float, float]:
     import gymnasium as gym
     import numpy as np
 
-    import spinrl.onpolicy as onpolicy
-    from spinrl.envs import make_vector_env
-    from spinrl.gae_buffer import GAEBuffer
-    from spinrl.logx import EpochLogger
-    from spinrl.nets import MLPActorCritic
-    from spinrl.rng import seed_everything
+    import spinrl.training.onpolicy as onpolicy
+    from spinrl.buffers.gae import GAEBuffer
+    from spinrl.common.seeding import seed_everything
+    from spinrl.envs.make import make_vector_env
+    from spinrl.nets.actor_critic import MLPActorCritic
+    from spinrl.record.logger import EpochLogger
 
     torch.set_num_threads(1)
     seed_everything(0)
@@ -306,13 +306,14 @@ def _ms_to_us(row: str) -> str:
 def profile_sac(steps: int) -> tuple[list[str], float]:
     """``steps`` SAC steps on Hopper-v5 with updates, after ``update_after`` random steps and a short
     warm-up (neither timed)."""
-    from spinrl.device import set_thread_budget
-    from spinrl.envs import EpisodeReturns, env_seeds, make_vector_env, obs_dim_of, real_next_obs
-    from spinrl.logx import EpochLogger
-    from spinrl.offpolicy import ActionMap, UpdateStats, frozen, polyak_update, random_actions
-    from spinrl.q_nets import MLPSquashedGaussianActorCritic, Temperature
-    from spinrl.replay_buffer import ReplayBuffer
-    from spinrl.rng import seed_everything
+    from spinrl.buffers.replay import ReplayBuffer
+    from spinrl.common.device import set_thread_budget
+    from spinrl.common.seeding import seed_everything
+    from spinrl.envs.actions import ActionMap
+    from spinrl.envs.make import EpisodeReturns, env_seeds, make_vector_env, obs_dim_of, real_next_obs
+    from spinrl.nets.q_nets import MLPSquashedGaussianActorCritic, Temperature
+    from spinrl.record.logger import EpochLogger
+    from spinrl.training.offpolicy import UpdateStats, frozen, polyak_update, random_actions
 
     # sac()'s defaults: 256x256 networks, batch 100, update_after 1000, update_every 50, alpha 0.2.
     gamma, polyak, lr, batch_size, update_after, update_every = 0.99, 0.995, 1e-3, 100, 1000, 50

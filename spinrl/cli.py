@@ -28,7 +28,7 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
-from spinrl.errors import UserError, run_main_guarded
+from spinrl.common.errors import UserError, run_main_guarded
 from spinrl.presets import describe_presets
 
 # Algorithm name -> "module:function". An algorithm appears once its file exists.
@@ -46,11 +46,11 @@ OFF_POLICY = ("ddpg", "td3", "sac", "dqn")  # single-process: no MPI data parall
 
 # Other commands -> "module:main" (each takes argv and returns an exit code).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "test_policy": ("spinrl.test_policy:main", "run a trained policy: returns, rendering, video"),
-    "plot": ("spinrl.plot:main", "plot learning curves across seeds"),
-    "compare": ("spinrl.compare:main", "compare final performance with confidence intervals"),
-    "ls": ("spinrl.ls:main", "list runs and their status"),
-    "tune": ("spinrl.tune:main", "search hyperparameters with Optuna, several seeds per trial"),
+    "test_policy": ("spinrl.results.policy:main", "run a trained policy: returns, rendering, video"),
+    "plot": ("spinrl.results.plot:main", "plot learning curves across seeds"),
+    "compare": ("spinrl.results.compare:main", "compare final performance with confidence intervals"),
+    "ls": ("spinrl.results.ls:main", "list runs and their status"),
+    "tune": ("spinrl.tune.study:main", "search hyperparameters with Optuna, several seeds per trial"),
     "exercise": ("spinrl.exercises.cli:main", "self-checking exercises"),
     "demo": ("spinrl.demo:main", "train PPO on CartPole and plot it"),
 }
@@ -352,16 +352,16 @@ def run_algorithm(algo: str, tokens: list[str]) -> int:
     if algo not in algos:
         raise UserError(f"unknown command {algo!r}")
     if "--parallel" in tokens:  # a local parallel grid: its zygote's imports overlap ours (launch_zygote)
-        from spinrl.launch_zygote import start_early
+        from spinrl.launch.zygote import start_early
 
         start_early(algos[algo].split(":")[0], tokens)
     fn = _load(algos[algo])
     if any(t in ("-h", "--help") for t in tokens):
         print(algorithm_help(algo, fn))
         return 0
-    from spinrl.grid import ExperimentGrid
-    from spinrl.mpi import resolve_num_cpu
-    from spinrl.rundir import check_exp_name
+    from spinrl.common.mpi import resolve_num_cpu
+    from spinrl.launch.grid import ExperimentGrid
+    from spinrl.record.folder import check_exp_name
 
     args, shorthands = parse_grid(tokens)
     exp_name = check_exp_name(_single(args, "exp_name", f"cmd_{algo}"))

@@ -9,7 +9,7 @@ import time
 
 def main(argv: list[str] | None = None) -> int:
     from spinrl.algos.ppo import ppo
-    from spinrl.rundir import setup_logger_kwargs
+    from spinrl.record.folder import setup_logger_kwargs
 
     # A datestamped run folder, so running the demo again never touches an earlier run.
     logger_kwargs = setup_logger_kwargs("demo-ppo-cartpole", seed=0, datestamp=True)
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         logger_kwargs=logger_kwargs,
     )
     plot_path = os.path.join(run_dir, "learning_curve.png")
-    from spinrl.plot import main as plot_main
+    from spinrl.results.plot import main as plot_main
 
     plot_main([run_dir, "--value", "AverageEpRet", "--save", plot_path])
     print(f"\nTrained in {time.time() - start:.0f} s.")

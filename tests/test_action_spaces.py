@@ -11,7 +11,7 @@ from gymnasium import spaces
 from spinrl.algos.ppo import ppo
 from spinrl.algos.trpo import trpo
 from spinrl.algos.vpg import vpg
-from spinrl.nets import MLPActorCritic
+from spinrl.nets.actor_critic import MLPActorCritic
 
 
 class OffsetActionsEnv(gym.Env):
@@ -133,7 +133,7 @@ def test_nan_from_the_env_is_named_at_the_step_it_appears_before_any_nan_action(
     algo, what, expected, tmp_path
 ):
     import spinrl
-    from spinrl.errors import UserError
+    from spinrl.common.errors import UserError
 
     NaNAtStepEnv.what, NaNAtStepEnv.actions = what, []
     extra = dict(start_steps=3, update_after=3, update_every=2, batch_size=2, num_test_episodes=1)

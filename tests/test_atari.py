@@ -1,4 +1,4 @@
-"""The Atari protocol (spinrl.atari) on real ALE games: the env pipeline, its options, the learning signals."""
+"""The Atari protocol (spinrl.envs.atari) on real ALE games: the env pipeline, its options, the learning signals."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from spinrl.atari import ATARI_OPTIONS, LearningSignals, atari_env
-from spinrl.envs import (
+from spinrl.common.errors import UserError
+from spinrl.envs.atari import ATARI_OPTIONS, LearningSignals, atari_env
+from spinrl.envs.make import (
     EpisodeReturns,
     default_max_ep_len,
     env_name_of,
@@ -16,7 +17,6 @@ from spinrl.envs import (
     make_vector_env,
     resolve_env_fn,
 )
-from spinrl.errors import UserError
 
 pytest.importorskip("ale_py")
 
@@ -265,7 +265,7 @@ class StepRecorder:
 
 
 def test_ppo_collector_closes_the_gae_path_with_0_at_each_lost_life_and_logs_full_games():
-    from spinrl.onpolicy import TrajectoryCollector
+    from spinrl.training.onpolicy import TrajectoryCollector
 
     torch.manual_seed(0)
     envs = StepRecorder(make_vector_env(make_env_fn("ALE/SpaceInvaders-v5"), num_envs=2))
@@ -291,7 +291,7 @@ def test_ppo_collector_closes_the_gae_path_with_0_at_each_lost_life_and_logs_ful
 
 
 def test_a_factory_with_options_travels_to_child_processes_with_them():
-    from spinrl.run_spec import decode_value, encode_value
+    from spinrl.launch.spec import decode_value, encode_value
 
     encoded = encode_value(make_env_fn("ALE/Pong-v5", frame_stack=2))
     assert encoded == {"__env__": "ALE/Pong-v5", "kwargs": {"frame_stack": 2}}
@@ -302,7 +302,7 @@ def test_a_factory_with_options_travels_to_child_processes_with_them():
 
 def test_a_bad_option_on_the_command_line_is_one_line_and_writes_nothing(tmp_path, monkeypatch, capsys):
     from spinrl.cli import main
-    from spinrl.errors import run_main_guarded
+    from spinrl.common.errors import run_main_guarded
 
     monkeypatch.chdir(tmp_path)
     argv = ["dqn", "--env", "ALE/Pong-v5", "--env_kwargs", "{'noop_max': -1}", "--exp_name", "bad"]
@@ -314,7 +314,7 @@ def test_a_bad_option_on_the_command_line_is_one_line_and_writes_nothing(tmp_pat
 
 def test_runs_recorded_with_max_ep_len_1000_resume_with_the_new_default():
     """Before None became the default, runs recorded 1000: None means the same except for Atari games."""
-    from spinrl.rundir import resume_changes
+    from spinrl.record.folder import resume_changes
 
     old = dict(algo="ppo", env_name="CartPole-v1", env_fn="CartPole-v1", max_ep_len=1000)
     assert resume_changes(old, dict(old, max_ep_len=None)) == []
@@ -348,7 +348,7 @@ def test_fire_reset_serves_the_ball_at_the_start_and_after_each_lost_life():
 
 
 def test_atari_test_games_use_the_field_s_epsilon_and_a_5_minute_cap():
-    from spinrl.atari import evaluation_settings
+    from spinrl.envs.atari import evaluation_settings
 
     assert evaluation_settings(make_env_fn("ALE/Breakout-v5")) == (0.05, 4500)
     assert evaluation_settings(make_env_fn("ALE/Breakout-v5", frame_skip=2)) == (0.05, 9000)

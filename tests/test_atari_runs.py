@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from spinrl.cli import main
-from spinrl.errors import run_main_guarded
-from spinrl.logx import read_progress
+from spinrl.common.errors import run_main_guarded
+from spinrl.record.logger import read_progress
 
 pytest.importorskip("ale_py")
 
@@ -68,9 +68,9 @@ def test_dqn_stores_clipped_rewards_and_a_terminal_at_each_lost_life(tmp_path, m
 def test_dqn_test_games_on_atari_are_capped_and_epsilon_greedy_by_default(tmp_path, monkeypatch):
     """Issue 18: a fresh DQN's greedy test game on Breakout ran the whole 108k-frame game limit."""
     import spinrl.algos.dqn as dqn_module
-    import spinrl.atari
+    import spinrl.envs.atari
 
-    monkeypatch.setattr(spinrl.atari, "TEST_GAME_FRAMES", 160)  # 40 agent steps instead of 4,500
+    monkeypatch.setattr(spinrl.envs.atari, "TEST_GAME_FRAMES", 160)  # 40 agent steps instead of 4,500
     epsilons = []
     real_run = dqn_module.run_test_episodes
     monkeypatch.setattr(
@@ -159,7 +159,7 @@ def test_a_grid_over_an_atari_option_runs_in_parallel(tmp_data, cli):
 
 def test_ppo_on_atari_resumes_from_its_checkpoint_and_its_policy_plays(tmp_path):
     from spinrl.algos.ppo import ppo
-    from spinrl.test_policy import load_policy, run_policy
+    from spinrl.results.policy import load_policy, run_policy
 
     out = tmp_path / "run"
     kwargs = dict(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from spinrl.logx import read_progress
+from spinrl.record.logger import read_progress
 
 
 def _one_error_line(result) -> str:

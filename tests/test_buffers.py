@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from spinrl.errors import UserError
-from spinrl.gae_buffer import GAEBuffer, discount_cumsum
+from spinrl.buffers.gae import GAEBuffer, discount_cumsum
+from spinrl.common.errors import UserError
 
 
 @pytest.mark.parametrize("n", [0, 1, 5, 40])
@@ -127,7 +127,7 @@ def test_nbytes_for_counts_every_array():
 
 
 def test_a_buffer_larger_than_memory_is_refused_before_allocating(monkeypatch):
-    monkeypatch.setattr("spinrl.checks.available_memory", lambda: 2 * 10**9)
+    monkeypatch.setattr("spinrl.common.checks.available_memory", lambda: 2 * 10**9)
     with pytest.raises(
         UserError, match=r"100000000000 steps x 1 env copies would need 4400\.0 GB.*steps_per_epoch"
     ):
@@ -141,10 +141,10 @@ def test_collection_with_one_env_copy_fills_the_buffer_as_sync_vector_env_did(tm
     import gymnasium as gym
     from gymnasium.vector import AutoresetMode
 
-    from spinrl.envs import SingleCopyVectorEnv, make_env, make_vector_env
-    from spinrl.logx import EpochLogger
-    from spinrl.nets import MLPActorCritic
-    from spinrl.onpolicy import TrajectoryCollector
+    from spinrl.envs.make import SingleCopyVectorEnv, make_env, make_vector_env
+    from spinrl.nets.actor_critic import MLPActorCritic
+    from spinrl.record.logger import EpochLogger
+    from spinrl.training.onpolicy import TrajectoryCollector
 
     def collect(envs, out):
         torch.manual_seed(0)
@@ -179,10 +179,10 @@ def test_collection_with_one_env_copy_fills_the_buffer_as_sync_vector_env_did(tm
 
 def test_vvals_are_logged_once_per_epoch_as_the_values_stored(tmp_path):
     """The critic's estimates reach the logger as one array per epoch: the buffer's value column."""
-    from spinrl.envs import make_vector_env
-    from spinrl.logx import EpochLogger
-    from spinrl.nets import MLPActorCritic
-    from spinrl.onpolicy import TrajectoryCollector
+    from spinrl.envs.make import make_vector_env
+    from spinrl.nets.actor_critic import MLPActorCritic
+    from spinrl.record.logger import EpochLogger
+    from spinrl.training.onpolicy import TrajectoryCollector
 
     envs = make_vector_env("CartPole-v1", num_envs=3)
     ac = MLPActorCritic(envs.single_observation_space, envs.single_action_space)

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from spinrl import checkpoint
-from spinrl.checkpoint import (
+from spinrl.common.seeding import rng_state, set_rng_state
+from spinrl.record import checkpoint
+from spinrl.record.checkpoint import (
     CheckpointError,
     check_contents,
     is_checkpoint_epoch,
     load_checkpoint,
     save_checkpoint,
 )
-from spinrl.rng import rng_state, set_rng_state
 
 
 def test_round_trip_restores_tensors_and_rng(tmp_path):
@@ -145,7 +145,7 @@ def test_sigkill_between_the_two_renames_keeps_the_previous_checkpoint(tmp_path)
     # A real process, killed by the kernel right after the new file is in place and before the switch.
     child = f"""
 import os, signal, torch
-from spinrl import checkpoint
+from spinrl.record import checkpoint
 checkpoint.save_checkpoint({str(tmp_path)!r}, {{"x": torch.tensor([1.0])}}, epoch=1)
 real_replace = os.replace
 def replace(src, dst):
@@ -200,7 +200,7 @@ def test_legacy_checkpoint_pt_still_loads(tmp_path):
 
 
 def _valid_state(epoch=3):
-    from spinrl.rng import rng_state
+    from spinrl.common.seeding import rng_state
 
     return {"ac": {}, "counters": {"epoch": epoch, "t": 300, "elapsed": 1.5}, "rng_per_rank": [rng_state()]}
 

@@ -6,9 +6,9 @@ import math
 
 import pytest
 
-from spinrl import checks
-from spinrl.checks import check_finite, check_fits_in_memory, check_hyperparameters
-from spinrl.errors import UserError
+from spinrl.common import checks
+from spinrl.common.checks import check_finite, check_fits_in_memory, check_hyperparameters
+from spinrl.common.errors import UserError
 
 
 @pytest.mark.parametrize(

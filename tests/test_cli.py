@@ -13,7 +13,7 @@ from spinrl.cli import (
     parse_value,
     run_main_guarded,
 )
-from spinrl.errors import UserError
+from spinrl.common.errors import UserError
 
 
 def test_grid_syntax_and_shorthands():
@@ -197,7 +197,7 @@ def test_run_as_script_is_the_algorithm_command(monkeypatch, capsys):
 
 
 def test_an_existing_run_is_one_line(tmp_data, capsys):
-    from spinrl.rundir import RunExistsError
+    from spinrl.record.folder import RunExistsError
 
     def refuse():
         raise RunExistsError("data/x/x_s0 already holds a run; continue it with --resume")
@@ -213,7 +213,7 @@ def test_shorthand_in_brackets_names_runs_as_in_spinning_up():
     """``--hid[h]`` is a flag with the run-name shorthand ``h`` (it used to become two more values of
     the flag before it), and keys join run names in the order Spinning Up's parser leaves them."""
     from spinrl.cli import DEFAULT_SHORTHANDS, parse_grid
-    from spinrl.grid import ExperimentGrid
+    from spinrl.launch.grid import ExperimentGrid
 
     tokens = (
         "--exp_name ppo_ant --env Ant-v5 --clip_ratio 0.1 0.2 --hid[h] [32,32] [64,32] --act torch.nn.Tanh"

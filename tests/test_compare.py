@@ -7,7 +7,7 @@ import pytest
 from test_plot import assert_warned_about, damage, write_run
 
 from spinrl.cli import run_main_guarded
-from spinrl.compare import (
+from spinrl.results.compare import (
     interquartile_mean,
     main,
     optimality_gap,

@@ -1,4 +1,4 @@
-"""``compile=True`` (spinrl.compiled_update): the compiled update is the same algorithm as the eager one.
+"""``compile=True`` (spinrl.training.compiled_update): the compiled update is the same algorithm as the eager one.
 
 Compiling costs tens of seconds even for tiny networks on a 2-core machine, so the module compiles as
 little as the checks need: one compiled run each of SAC and TD3, compared with an eager run of the same
@@ -15,12 +15,12 @@ import pytest
 import torch
 
 from spinrl import sac, td3
-from spinrl.checkpoint import load_checkpoint
 from spinrl.cli import main
-from spinrl.compiled_update import compile_options, compile_update
-from spinrl.errors import UserError, run_main_guarded
-from spinrl.logx import read_progress
-from spinrl.offpolicy import UpdateStats
+from spinrl.common.errors import UserError, run_main_guarded
+from spinrl.record.checkpoint import load_checkpoint
+from spinrl.record.logger import read_progress
+from spinrl.training.compiled_update import compile_options, compile_update
+from spinrl.training.offpolicy import UpdateStats
 
 # Tiny networks and batches, two rounds of 50 updates: enough for TD3's update with and without the
 # policy step, SAC's learned temperature, and differences between the two runs to show.
@@ -157,7 +157,7 @@ def test_update_stats_keep_copies_not_views():
 
 def test_a_first_call_that_compiled_nothing_does_not_claim_it_did(monkeypatch):
     """Issue 18: TD3's second variant (its graphs already compiled) printed "took 0.0 s, most of it compiling"."""
-    import spinrl.compiled_update as cu
+    import spinrl.training.compiled_update as cu
 
     monkeypatch.setattr(torch, "compile", lambda fn, **_: fn)  # compiling that costs nothing
 
@@ -179,7 +179,7 @@ def test_dynamo_s_profiler_note_is_not_printed_on_every_compiled_run(monkeypatch
     """Issue 18: every --compile run printed "Profiler record function ... will be ignored"."""
     import logging
 
-    import spinrl.compiled_update as cu
+    import spinrl.training.compiled_update as cu
 
     monkeypatch.setattr(torch, "compile", lambda fn, **_: fn)
     cu.compile_update(lambda data: None, True, torch.device("cpu"))

@@ -26,14 +26,14 @@ from torch import nn
 from torch.distributions import Categorical, Normal
 
 from spinrl import ddpg, ppo, sac, td3, trpo, vpg
-from spinrl.custom_ac import SpinningUpOffPolicyAC, SpinningUpPolicyGradientAC, as_spinrl_actor_critic
-from spinrl.errors import UserError
-from spinrl.fast_act import numpy_policy
-from spinrl.logx import read_progress
-from spinrl.nets import MLPActorCritic
-from spinrl.q_nets import MLPSquashedGaussianActorCritic, MLPTwinActorCritic, SquashedGaussianMLPActor
-from spinrl.rundir import read_status
-from spinrl.test_policy import load_policy
+from spinrl.common.errors import UserError
+from spinrl.nets.actor_critic import MLPActorCritic
+from spinrl.nets.custom import SpinningUpOffPolicyAC, SpinningUpPolicyGradientAC, as_spinrl_actor_critic
+from spinrl.nets.fast_act import numpy_policy
+from spinrl.nets.q_nets import MLPSquashedGaussianActorCritic, MLPTwinActorCritic, SquashedGaussianMLPActor
+from spinrl.record.folder import read_status
+from spinrl.record.logger import read_progress
+from spinrl.results.policy import load_policy
 
 
 # ----- Spinning Up-style modules ------------------------------------------------------------------------
@@ -385,7 +385,7 @@ FAILING_RUN = """
 import sys
 import torch
 from spinrl import ppo
-from spinrl.nets import MLPActorCritic
+from spinrl.nets.actor_critic import MLPActorCritic
 
 class BreaksInEpoch2(MLPActorCritic):
     calls = 0

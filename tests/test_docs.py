@@ -25,13 +25,13 @@ from pathlib import Path
 
 import pytest
 
-import spinrl.grid
-import spinrl.launch_zygote
-import spinrl.mpi
-import spinrl.tune
-import spinrl.tune_show
+import spinrl.common.mpi
+import spinrl.launch.grid
+import spinrl.launch.zygote
+import spinrl.tune.show
+import spinrl.tune.study
 from spinrl import cli
-from spinrl.errors import UserError
+from spinrl.common.errors import UserError
 from spinrl.exercises.registry import EXERCISES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -319,14 +319,16 @@ def check_command(argv: list[str], whole: bool, monkeypatch: pytest.MonkeyPatch)
         return None if known else f"no command {argv[0]!r}"
     if argv and argv[0] == "demo":
         return None if len(argv) == 1 else f"spinrl demo takes no arguments: {argv[1:]}"
-    monkeypatch.setattr(spinrl.grid.ExperimentGrid, "run", _launch)
-    monkeypatch.setattr(spinrl.launch_zygote, "start_early", lambda *a, **k: None)
+    monkeypatch.setattr(spinrl.launch.grid.ExperimentGrid, "run", _launch)
+    monkeypatch.setattr(spinrl.launch.zygote, "start_early", lambda *a, **k: None)
     # --cpu 32 is refused on a small machine; the docs may show a cluster's command.
-    monkeypatch.setattr(spinrl.mpi, "resolve_num_cpu", lambda n, *a, **k: n if isinstance(n, int) else 1)
+    monkeypatch.setattr(
+        spinrl.common.mpi, "resolve_num_cpu", lambda n, *a, **k: n if isinstance(n, int) else 1
+    )
     monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", _capture)
     # spinrl tune: its settings are read and checked, then the search (or --show's study) is not opened.
-    monkeypatch.setattr(spinrl.tune, "run_search", _launch)
-    monkeypatch.setattr(spinrl.tune_show, "find_study", _launch)
+    monkeypatch.setattr(spinrl.tune.study, "run_search", _launch)
+    monkeypatch.setattr(spinrl.tune.show, "find_study", _launch)
     try:
         code = cli.main(argv)
     except _Launched:

@@ -7,11 +7,12 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from spinrl.encoders import NatureCNN, SmallCNN, image_chw, image_layout, is_image_space, make_encoder
-from spinrl.errors import UserError
-from spinrl.fast_act import numpy_policy
-from spinrl.nets import MLPActorCritic, count_vars, shared_encoder_features
-from spinrl.q_nets import (
+from spinrl.common.errors import UserError
+from spinrl.envs.spaces import image_chw, image_layout, is_image_space
+from spinrl.nets.actor_critic import MLPActorCritic, count_vars, shared_encoder_features
+from spinrl.nets.encoders import NatureCNN, SmallCNN, make_encoder
+from spinrl.nets.fast_act import numpy_policy
+from spinrl.nets.q_nets import (
     MLPDeterministicActorCritic,
     MLPQNetwork,
     MLPSquashedGaussianActorCritic,
@@ -218,7 +219,7 @@ def test_dqn_network_on_images_is_the_nature_dqn():
 
 
 def test_a_spinning_up_style_critic_on_images_is_recognised_and_wrapped():
-    from spinrl.custom_ac import as_spinrl_actor_critic
+    from spinrl.nets.custom import as_spinrl_actor_critic
 
     class Q(torch.nn.Module):  # Spinning Up's critics return (B,); the probe feeds a uint8 image batch
         def __init__(self):

@@ -7,7 +7,9 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
-from spinrl.envs import (
+from spinrl.buffers.gae import GAEBuffer
+from spinrl.common.errors import UserError
+from spinrl.envs.make import (
     EpisodeReturns,
     SingleCopyVectorEnv,
     check_spaces,
@@ -18,10 +20,8 @@ from spinrl.envs import (
     real_next_obs,
     steps_per_copy,
 )
-from spinrl.errors import UserError
-from spinrl.gae_buffer import GAEBuffer
-from spinrl.logx import EpochLogger
-from spinrl.onpolicy import TrajectoryCollector
+from spinrl.record.logger import EpochLogger
+from spinrl.training.onpolicy import TrajectoryCollector
 
 VALUE = 10.0  # the scripted critic's constant value estimate
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from spinrl.fast_act import numpy_policy
-from spinrl.nets import MLPActorCritic
+from spinrl.nets.actor_critic import MLPActorCritic
+from spinrl.nets.fast_act import numpy_policy
 
 
 @pytest.mark.parametrize("act_space", [spaces.Discrete(3), spaces.Discrete(2), spaces.Box(-2, 1, (2,))])
@@ -61,8 +61,8 @@ def test_noise_drawn_ahead_for_known_calls_is_the_noise_drawn_per_call(act_space
 def test_network_pair_matches_torch_whether_or_not_its_hidden_layers_stack(hidden_b):
     """Two MLPs with the same hidden layers run them as one stack; others (different widths, no
     hidden layer) run one after the other. Either way each output is its torch network's."""
-    from spinrl.fast_act import _numpy_mlp_pair
-    from spinrl.nets import mlp
+    from spinrl.nets.actor_critic import mlp
+    from spinrl.nets.fast_act import _numpy_mlp_pair
 
     torch.manual_seed(0)
     net_a = mlp([5, 16, 16, 3], torch.nn.Tanh)
@@ -86,7 +86,7 @@ def test_network_pair_matches_torch_whether_or_not_its_hidden_layers_stack(hidde
 def test_two_action_sampler_gives_the_general_samplers_results_bit_for_bit(rows, scale):
     """The two-action shortcut replaces reductions by elementwise operations on the two columns; the
     actions, log-probabilities and their dtypes must be exactly the general sampler's, ties included."""
-    from spinrl.fast_act import _sample_categorical, _sample_two_actions
+    from spinrl.nets.fast_act import _sample_categorical, _sample_two_actions
 
     rng = np.random.default_rng(0)
     for _ in range(20):

@@ -10,11 +10,11 @@ import pytest
 import torch
 from image_envs import CounterFrameEnv, DotEnv
 
-from spinrl.envs import make_vector_env, real_next_obs
-from spinrl.errors import UserError
-from spinrl.frame_buffer import FrameStackReplayBuffer, frame_stack_of
-from spinrl.gae_buffer import GAEBuffer
-from spinrl.replay_buffer import ReplayBuffer, make_replay_buffer
+from spinrl.buffers.frames import FrameStackReplayBuffer, frame_stack_of, make_replay_buffer
+from spinrl.buffers.gae import GAEBuffer
+from spinrl.buffers.replay import ReplayBuffer
+from spinrl.common.errors import UserError
+from spinrl.envs.make import make_vector_env, real_next_obs
 
 
 def stacked_env(padding="reset", truncate_prob=0.15, stack=4):
@@ -171,7 +171,7 @@ def test_atari_million_transitions_memory():
 
 def test_memory_checks_count_uint8_frames_as_one_byte(monkeypatch):
     # 10k frames of 84x84: 71 MB as uint8, 282 MB as float32; with 100 MB free only uint8 fits.
-    monkeypatch.setattr("spinrl.checks.available_memory", lambda: 100 * 10**6)
+    monkeypatch.setattr("spinrl.common.checks.available_memory", lambda: 100 * 10**6)
     ReplayBuffer((1, 84, 84), (), 10_000, 1, torch.int64, "cpu", torch.uint8)
     with pytest.raises(UserError, match="replay_size=10000 would need 0.3 GB"):
         ReplayBuffer((1, 84, 84), (), 10_000, 1, torch.int64, "cpu", torch.float32)

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from spinrl.errors import UserError
-from spinrl.grid import ExperimentGrid, valid_str
-from spinrl.launch_local import thread_budget
-from spinrl.run_lock import pid_alive
-from spinrl.run_spec import decode_value, encode_value
+from spinrl.common.errors import UserError
+from spinrl.launch.grid import ExperimentGrid, valid_str
+from spinrl.launch.local import thread_budget
+from spinrl.launch.spec import decode_value, encode_value
+from spinrl.record.lock import pid_alive
 
 TESTS_DIR = str(Path(__file__).resolve().parent)
 
@@ -41,7 +41,7 @@ def fake_algo(
     """Log ``epochs`` epochs of a made-up return; checkpoint after each; fail, or crash unless resuming."""
     import torch
 
-    from spinrl.logx import EpochLogger
+    from spinrl.record.logger import EpochLogger
 
     logger = EpochLogger(**(logger_kwargs or {}), resume=resume, tensorboard=False, quiet=True)
     logger.save_config(dict(algo="fake", env_name=env_fn, seed=seed, epochs=epochs, ac_kwargs=ac_kwargs))
@@ -319,7 +319,7 @@ def test_ctrl_c_stops_every_child(tmp_path):
         textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {TESTS_DIR!r})
-        from spinrl.grid import ExperimentGrid
+        from spinrl.launch.grid import ExperimentGrid
         from spinrl.cli import run_main_guarded
         from test_grid import fake_algo
 
@@ -363,7 +363,7 @@ def test_ctrl_c_stops_every_child(tmp_path):
 
 def test_a_second_grid_launching_the_same_runs_writes_nothing_into_them(tmp_path, capsys):
     """Issue 18: two identical grids started at once: the loser's refusal landed in the winner's output.log."""
-    from spinrl.run_lock import LaunchClaim
+    from spinrl.record.lock import LaunchClaim
 
     eg = ExperimentGrid("twin")
     eg.add("seed", [0, 1])
@@ -391,7 +391,7 @@ def test_sigterm_stops_children_cleanly_when_the_grid_was_started_with_sigint_ig
         textwrap.dedent(f"""
         import sys
         sys.path.insert(0, {TESTS_DIR!r})
-        from spinrl.grid import ExperimentGrid
+        from spinrl.launch.grid import ExperimentGrid
         from spinrl.cli import run_main_guarded
         from test_grid import fake_algo
 
@@ -425,7 +425,7 @@ def test_sigterm_stops_children_cleanly_when_the_grid_was_started_with_sigint_ig
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 128 + signal.SIGTERM, out
     for d in run_dirs:
-        # A child that got the SIGINT says so in its log (spinrl.errors.run_main_guarded); a killed one cannot.
+        # A child that got the SIGINT says so in its log (spinrl.common.errors.run_main_guarded); a killed one cannot.
         assert "spinrl: interrupted" in (d / "output.log").read_text(), d
 
 
@@ -462,7 +462,7 @@ def test_command_line_starts_the_zygote_early_and_the_grid_uses_it(
     tmp_path, children_import_tests, monkeypatch
 ):
     import spinrl.cli as run_cli
-    import spinrl.launch_zygote as launch_zygote
+    import spinrl.launch.zygote as launch_zygote
 
     events = []
     real_init, real_load = launch_zygote.Zygote.__init__, run_cli._load
@@ -502,7 +502,7 @@ def test_command_line_starts_the_zygote_early_and_the_grid_uses_it(
     ],
 )
 def test_which_command_lines_start_a_zygote_early(tokens, wanted):
-    from spinrl.launch_zygote import _wants_zygote
+    from spinrl.launch.zygote import _wants_zygote
 
     assert _wants_zygote(tokens) == wanted
 
@@ -511,7 +511,7 @@ def test_a_forked_child_ends_without_teardown_but_runs_threads_and_exit_handlers
     marks = tmp_path / "marks.txt"
     script = textwrap.dedent(f"""
         import atexit, os, threading, time
-        from spinrl.launch_zygote import exit_without_teardown
+        from spinrl.launch.zygote import exit_without_teardown
 
         def mark(text):
             with open({str(marks)!r}, "a") as f:

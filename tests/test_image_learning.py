@@ -14,8 +14,8 @@ import torch
 from image_envs import DotEnv
 
 from spinrl import ddpg, dqn, ppo, sac, td3, trpo, vpg
-from spinrl.logx import read_progress
-from spinrl.test_policy import load_policy
+from spinrl.record.logger import read_progress
+from spinrl.results.policy import load_policy
 
 SMALL_ENCODER = dict(encoder="small", features_dim=32)
 

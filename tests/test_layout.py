@@ -4,7 +4,7 @@
   command-line dispatcher, not even through the modules they import.
 - Building blocks (the logger, the run directory, networks, buffers, MPI helpers, ...) know nothing of
   any algorithm and nothing of the command line, not even in an import inside a function.
-- ``spinrl.run`` and ``spinrl.run_entrypoint`` are gone (now ``spinrl.cli`` and ``spinrl.launch_local``).
+- ``spinrl.run`` and ``spinrl.run_entrypoint`` are gone (now ``spinrl.cli`` and ``spinrl.launch.local``).
 """
 
 from __future__ import annotations
@@ -16,17 +16,18 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "spinrl"
 
-COMMANDS = ("spinrl.plot", "spinrl.ls", "spinrl.compare")
-LAUNCHERS_AND_CLI = ("spinrl.grid", "spinrl.launch_local", "spinrl.launch_ray", "spinrl.cli")
+COMMANDS = ("spinrl.results.plot", "spinrl.results.ls", "spinrl.results.compare")
+LAUNCHERS_AND_CLI = ("spinrl.launch.grid", "spinrl.launch.local", "spinrl.launch.ray", "spinrl.cli")
 # Modules that may use algorithms and the command line: the dispatcher, the launchers, the demo, the
 # policy viewer, the search (which reads the grid's syntax), the package's lazy algorithm attributes;
 # exercises and the algorithms themselves.
 NOT_BUILDING_BLOCKS = {
     "spinrl.cli",
-    "spinrl.grid",
+    "spinrl.launch.grid",
     "spinrl.demo",
-    "spinrl.test_policy",
+    "spinrl.results.policy",
     "spinrl.tune",
+    "spinrl.tune.study",
     "spinrl",
 }
 GONE = ("spinrl.run", "spinrl.run_entrypoint")
@@ -95,11 +96,11 @@ def test_the_import_finder_sees_lazy_and_aliased_imports():
         "def f():\n"
         "    from spinrl.algos.ppo import ppo\n"
         "if __name__ == '__main__':\n"
-        "    import spinrl.grid as g\n"
-        "from . import rundir\n"
+        "    import spinrl.launch.grid as g\n"
+        "from . import folder\n"
     )
-    found = imports_in(source, "spinrl.logx")
-    assert {"os", "spinrl.cli", "spinrl.algos.ppo", "spinrl.grid", "spinrl.rundir"} <= found
+    found = imports_in(source, "spinrl.record.logger")
+    assert {"os", "spinrl.cli", "spinrl.algos.ppo", "spinrl.launch.grid", "spinrl.record.folder"} <= found
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}}
     assert reachable(graph, "a") == {"a", "b", "c"}
 
@@ -107,7 +108,14 @@ def test_the_import_finder_sees_lazy_and_aliased_imports():
 def test_the_rules_cover_the_modules_they_name():
     graph = spinrl_imports()
     blocks = building_blocks(graph)
-    for m in ("spinrl.logx", "spinrl.rundir", "spinrl.mpi", "spinrl.run_spec", "spinrl.nets", "spinrl.envs"):
+    for m in (
+        "spinrl.record.logger",
+        "spinrl.record.folder",
+        "spinrl.common.mpi",
+        "spinrl.launch.spec",
+        "spinrl.nets",
+        "spinrl.envs",
+    ):
         assert m in blocks
     for m in (*COMMANDS, *LAUNCHERS_AND_CLI):
         assert m in graph, f"{m} is missing: update the layout rules"

@@ -6,7 +6,7 @@ import pytest
 from spinrl.algos.ppo import ppo
 from spinrl.algos.trpo import trpo
 from spinrl.algos.vpg import vpg
-from spinrl.logx import read_progress
+from spinrl.record.logger import read_progress
 
 
 @pytest.fixture(autouse=True)
@@ -106,8 +106,8 @@ def test_same_seed_same_progress(tmp_path):
 def test_nan_loss_stops_with_clear_message_and_keeps_last_checkpoint(tmp_path):
     import gymnasium as gym
 
-    from spinrl.checkpoint import load_checkpoint
-    from spinrl.checks import TrainingDiverged
+    from spinrl.common.checks import TrainingDiverged
+    from spinrl.record.checkpoint import load_checkpoint
 
     steps = {"n": 0}
 

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from spinrl.logx import EpochLogger, RunExistsError, convert_json, read_progress, setup_logger_kwargs
+from spinrl.record.logger import EpochLogger, RunExistsError, convert_json, read_progress, setup_logger_kwargs
 
 
 def _epoch(logger, epoch, rets):
@@ -106,8 +106,9 @@ def test_resume_before_first_checkpoint_writes_one_header(tmp_path):
 
 
 def test_spinning_up_imports_from_the_logger_still_work():
-    # The run-directory rules live in spinrl.rundir; the logger module keeps Spinning Up's import paths.
-    from spinrl import logx, rundir
+    # The run-directory rules live in spinrl.record.folder; the logger module keeps Spinning Up's import paths.
+    from spinrl.record import folder as rundir
+    from spinrl.record import logger as logx
 
     assert logx.setup_logger_kwargs is rundir.setup_logger_kwargs
     assert logx.read_progress is rundir.read_progress
@@ -116,7 +117,7 @@ def test_spinning_up_imports_from_the_logger_still_work():
 
 
 def test_status_json_is_written_through_rundir(tmp_path):
-    from spinrl.rundir import read_status, run_state
+    from spinrl.record.folder import read_status, run_state
 
     logger = EpochLogger(output_dir=str(tmp_path / "run"), quiet=True, tensorboard=False)
     logger.set_status("running", 1, 4)
@@ -158,8 +159,8 @@ def test_truncate_keeps_rows_by_their_epoch_value_not_their_position(tmp_path):
 def test_no_live_bar_or_colours_unless_stdout_is_a_terminal_the_launcher_vouches_for(monkeypatch):
     import io
 
-    from spinrl.logx import live_terminal
-    from spinrl.mpi import PLAIN_OUTPUT_ENV, mpiexec_command
+    from spinrl.common.mpi import PLAIN_OUTPUT_ENV, mpiexec_command
+    from spinrl.record.logger import live_terminal
 
     class Tty(io.StringIO):
         def isatty(self):
@@ -181,7 +182,7 @@ def test_no_live_bar_or_colours_unless_stdout_is_a_terminal_the_launcher_vouches
 
 # ----- Spinning Up's Logger interface ---------------------------------------------------------------------
 def test_logger_is_spinning_ups_plain_table_and_epoch_logger_adds_statistics(tmp_path, capsys):
-    from spinrl.logx import Logger
+    from spinrl.record.logger import Logger
 
     logger = Logger(output_dir=str(tmp_path / "run"), tensorboard=False)
     logger.log_tabular("Epoch", 0)
@@ -197,7 +198,7 @@ def test_logger_is_spinning_ups_plain_table_and_epoch_logger_adds_statistics(tmp
 
 
 def test_colorize_wraps_in_ansi_codes():
-    from spinrl.logx import colorize
+    from spinrl.record.logger import colorize
 
     assert colorize("hi", "red", bold=True) == "\x1b[31;1mhi\x1b[0m"
     assert colorize("hi", "green", highlight=True) == "\x1b[42mhi\x1b[0m"
@@ -207,8 +208,8 @@ def test_save_state_writes_safe_checkpoints_with_what_rebuilds_the_network(tmp_p
     import gymnasium as gym
     import torch
 
-    from spinrl.checkpoint import load_checkpoint
-    from spinrl.nets import MLPActorCritic
+    from spinrl.nets.actor_critic import MLPActorCritic
+    from spinrl.record.checkpoint import load_checkpoint
 
     env = gym.make("CartPole-v1")
     ac = MLPActorCritic(env.observation_space, env.action_space, hidden_sizes=(8, 4), activation=torch.nn.ELU)

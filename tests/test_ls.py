@@ -8,7 +8,7 @@ import sys
 from test_plot import assert_warned_about, damage, write_run
 
 from spinrl.cli import run_main_guarded
-from spinrl.ls import main
+from spinrl.results.ls import main
 
 
 def dead_pid() -> int:
@@ -42,7 +42,7 @@ def test_lists_runs_with_status(tmp_path, capsys):
 
 
 # The status rules themselves (unknown, finished, interrupted, running elsewhere) are tested in
-# test_rundir.py, beside spinrl.rundir.run_state, which ls uses.
+# test_rundir.py, beside spinrl.record.folder.run_state, which ls uses.
 
 
 def test_a_damaged_run_is_one_warning_and_the_others_are_listed(tmp_path, capsys):

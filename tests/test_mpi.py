@@ -12,9 +12,9 @@ import pytest
 import torch
 from conftest import ROOT
 
-from spinrl.checkpoint import load_checkpoint
-from spinrl.logx import read_progress
-from spinrl.mpi import mpiexec_command
+from spinrl.common.mpi import mpiexec_command
+from spinrl.record.checkpoint import load_checkpoint
+from spinrl.record.logger import read_progress
 
 
 def _mpirun(script: str, cwd, n: int = 2, timeout: float = 240) -> subprocess.CompletedProcess:
@@ -38,7 +38,7 @@ def test_two_rank_ppo_and_trpo_identical_params_and_global_statistics(tmp_path):
         import torch
         from spinrl.algos.ppo import ppo
         from spinrl.algos.trpo import trpo
-        from spinrl.mpi import proc_id
+        from spinrl.common.mpi import proc_id
         ac = ppo("CartPole-v1", steps_per_epoch=800, epochs=2, train_pi_iters=5, train_v_iters=5,
                  logger_kwargs=dict(output_dir="run", quiet=True))
         flat = torch.nn.utils.parameters_to_vector(ac.parameters())
@@ -66,9 +66,9 @@ def test_logger_statistics_cover_every_rank(tmp_path):
         import json
         import numpy as np
         import torch
-        from spinrl.logx import EpochLogger
+        from spinrl.record.logger import EpochLogger
         from mpi4py import MPI
-        from spinrl.mpi import mpi_avg_grads, proc_id
+        from spinrl.common.mpi import mpi_avg_grads, proc_id
         comm, rank = MPI.COMM_WORLD, proc_id()
 
         def per_column(x, with_min_and_max):
@@ -159,8 +159,8 @@ def test_a_dying_rank_ends_the_job_loudly(tmp_path, how):
     script = f"""
         import os
         from spinrl.algos.ppo import ppo
-        from spinrl.mpi import proc_id
-        from spinrl.onpolicy import TrajectoryCollector
+        from spinrl.common.mpi import proc_id
+        from spinrl.training.onpolicy import TrajectoryCollector
         original = TrajectoryCollector.collect
         calls = []
         def collect(self, *args, **kwargs):
@@ -219,8 +219,8 @@ def test_cli_cpu_flag_launches_ranks(tmp_data, cli, algo, epochs):
 
 
 def test_cpu_value_validation():
-    from spinrl.errors import UserError
-    from spinrl.mpi import resolve_num_cpu
+    from spinrl.common.errors import UserError
+    from spinrl.common.mpi import resolve_num_cpu
 
     assert resolve_num_cpu("auto") == len(os.sched_getaffinity(0))
     with pytest.raises(UserError, match="--cpu"):
@@ -229,7 +229,7 @@ def test_cpu_value_validation():
 
 def test_statistics_of_several_columns_equal_those_of_each_column():
     # Without MPI; the two-rank case is in test_logger_statistics_cover_every_rank.
-    from spinrl.mpi import mpi_statistics_columns, mpi_statistics_scalar
+    from spinrl.common.mpi import mpi_statistics_columns, mpi_statistics_scalar
 
     rng = np.random.default_rng(0)
     columns = [rng.normal(size=50), np.array([]), [3.0], rng.normal(size=(4, 3)).astype(np.float32)]
@@ -248,7 +248,7 @@ def test_statistics_of_several_columns_equal_those_of_each_column():
 
 
 def test_gradient_averaging_is_a_no_op_in_one_process():
-    from spinrl.mpi import mpi_avg_grads
+    from spinrl.common.mpi import mpi_avg_grads
 
     net = torch.nn.Linear(3, 2)
     net(torch.ones(1, 3)).sum().backward()

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spinrl.errors import UserError
+from spinrl.common.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,8 +103,8 @@ def test_a_run_another_process_is_writing_is_left_alone(bench, tmp_path, capsys)
     (folder / "progress.txt").write_text("Epoch\tAverageEpRet\tTotalEnvInteracts\tTime\n0\t-1200\t200\t1.0\n")
     writer = textwrap.dedent(f"""
         import sys
-        from spinrl.run_lock import acquire_run_lock
-        from spinrl.rundir import write_status
+        from spinrl.record.lock import acquire_run_lock
+        from spinrl.record.folder import write_status
         lock = acquire_run_lock({str(folder)!r})
         write_status({str(folder)!r}, "running", 1, 10)
         print("ready", flush=True)

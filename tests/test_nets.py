@@ -5,8 +5,14 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from spinrl.errors import UserError
-from spinrl.nets import MLPActorCritic, activation_names, check_hidden_sizes, count_vars, resolve_activation
+from spinrl.common.errors import UserError
+from spinrl.nets.actor_critic import (
+    MLPActorCritic,
+    activation_names,
+    check_hidden_sizes,
+    count_vars,
+    resolve_activation,
+)
 
 
 def test_diagonal_gaussian_log_likelihood_matches_closed_form():

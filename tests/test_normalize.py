@@ -18,13 +18,13 @@ from spinrl.algos.ppo import ppo
 from spinrl.algos.sac import sac
 from spinrl.algos.trpo import trpo
 from spinrl.algos.vpg import vpg
-from spinrl.checkpoint import load_checkpoint
-from spinrl.errors import UserError
-from spinrl.logx import read_progress
-from spinrl.nets import MLPActorCritic
-from spinrl.normalize import ObservationNormalizer, RewardScaler, RunningMeanStd
-from spinrl.onpolicy import anneal_learning_rate, minibatch_steps
-from spinrl.test_policy import load_policy
+from spinrl.common.errors import UserError
+from spinrl.nets.actor_critic import MLPActorCritic
+from spinrl.record.checkpoint import load_checkpoint
+from spinrl.record.logger import read_progress
+from spinrl.results.policy import load_policy
+from spinrl.training.normalize import ObservationNormalizer, RewardScaler, RunningMeanStd
+from spinrl.training.onpolicy import anneal_learning_rate, minibatch_steps
 
 
 def _rows_without_time(path) -> dict[str, np.ndarray]:
@@ -102,8 +102,8 @@ def test_reward_scaler_divides_by_the_spread_of_discounted_returns_and_resets_at
 def test_statistics_are_equal_across_mpi_ranks_and_pool_every_ranks_data(tmp_path):
     script = """
         import numpy as np
-        from spinrl.mpi import proc_id
-        from spinrl.normalize import RunningMeanStd
+        from spinrl.common.mpi import proc_id
+        from spinrl.training.normalize import RunningMeanStd
         rng = np.random.default_rng(proc_id())
         data = rng.normal(size=(50 + 30 * proc_id(), 2)) * (1 + proc_id()) + 5 * proc_id()
         np.save(f"data{proc_id()}.npy", data)
@@ -126,7 +126,7 @@ def test_ppo_with_every_option_on_two_ranks_keeps_the_ranks_in_lockstep(tmp_path
     script = """
         import torch
         from spinrl.algos.ppo import ppo
-        from spinrl.mpi import proc_id
+        from spinrl.common.mpi import proc_id
         ac = ppo("Pendulum-v1", steps_per_epoch=400, epochs=2, train_pi_iters=2, train_v_iters=2,
                  minibatch_size=100, obs_norm=True, reward_norm=True, value_norm=True, max_grad_norm=0.5,
                  anneal_lr=True, target_kl=None, ac_kwargs=dict(hidden_sizes=(8,), ortho_init=True),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from spinrl import ddpg, dqn, sac, td3
-from spinrl.logx import read_progress
+from spinrl.record.logger import read_progress
 
 PENDULUM = dict(
     steps_per_epoch=2000, epochs=4, start_steps=1000, update_after=1000, num_test_episodes=3,

@@ -11,9 +11,9 @@ import pytest
 from gymnasium import spaces
 
 from spinrl import ddpg, dqn, sac, td3
-from spinrl.checkpoint import load_checkpoint
-from spinrl.logx import read_progress
-from spinrl.replay_buffer import ReplayBuffer
+from spinrl.buffers.replay import ReplayBuffer
+from spinrl.record.checkpoint import load_checkpoint
+from spinrl.record.logger import read_progress
 
 ASYMMETRIC = spaces.Box(
     low=np.array([0.0, -3.0], dtype=np.float32), high=np.array([1.0, 5.0], dtype=np.float32)
@@ -157,7 +157,7 @@ def test_dqn_steps_per_update_takes_one_gradient_step_per_that_many_env_steps(
 
 
 def test_dqn_refuses_an_update_every_that_steps_per_update_does_not_divide(tmp_path):
-    from spinrl.errors import UserError
+    from spinrl.common.errors import UserError
 
     with pytest.raises(UserError, match="update_every=50 is not a multiple of steps_per_update=4"):
         dqn(

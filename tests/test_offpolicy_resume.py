@@ -22,8 +22,8 @@ import torch
 from conftest import ROOT
 
 from spinrl import sac, td3
-from spinrl.checkpoint import load_checkpoint
-from spinrl.logx import read_progress
+from spinrl.record.checkpoint import load_checkpoint
+from spinrl.record.logger import read_progress
 
 # Two env copies with 100-step episodes and 150 steps per copy and epoch: streams are open at every
 # checkpoint, so the saved buffer must close them.

@@ -12,16 +12,10 @@ from gymnasium import spaces
 from torch import nn
 
 from spinrl.cli import main
-from spinrl.envs import env_seeds
-from spinrl.errors import UserError, run_main_guarded
-from spinrl.offpolicy import (
-    ActionMap,
-    polyak_update,
-    random_actions,
-    run_test_episodes,
-    seeds_for_test_episodes,
-)
-from spinrl.q_nets import (
+from spinrl.common.errors import UserError, run_main_guarded
+from spinrl.envs.actions import ActionMap
+from spinrl.envs.make import env_seeds
+from spinrl.nets.q_nets import (
     MLPDeterministicActorCritic,
     MLPQEnsemble,
     MLPQNetwork,
@@ -29,6 +23,12 @@ from spinrl.q_nets import (
     MLPTwinActorCritic,
     SquashedGaussianMLPActor,
     Temperature,
+)
+from spinrl.training.offpolicy import (
+    polyak_update,
+    random_actions,
+    run_test_episodes,
+    seeds_for_test_episodes,
 )
 
 ASYMMETRIC = spaces.Box(
@@ -117,8 +117,8 @@ class SeededLengthEnv(gym.Env):
 
 
 def test_test_episodes_count_each_copys_first_episode_only(tmp_path):
-    from spinrl.envs import make_vector_env
-    from spinrl.logx import EpochLogger
+    from spinrl.envs.make import make_vector_env
+    from spinrl.record.logger import EpochLogger
 
     test_envs = make_vector_env(SeededLengthEnv, 4, max_ep_len=100)
     ac = MLPDeterministicActorCritic(SeededLengthEnv.observation_space, ASYMMETRIC, hidden_sizes=(8,))
@@ -160,8 +160,8 @@ class AlwaysEleven(nn.Module):
 @pytest.mark.parametrize("epsilon", [0.0, 0.3])
 def test_test_episodes_take_random_actions_with_test_epsilon(tmp_path, epsilon):
     """Issue 18: DQN's Atari test games act epsilon-greedily (0.05 by default) rather than purely greedily."""
-    from spinrl.envs import make_vector_env
-    from spinrl.logx import EpochLogger
+    from spinrl.envs.make import make_vector_env
+    from spinrl.record.logger import EpochLogger
 
     logger = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False)
     test_envs = make_vector_env(ActionsSeen, 2, max_ep_len=100)
@@ -297,7 +297,7 @@ def test_spinning_up_defaults():
     import inspect
 
     from spinrl import ddpg, dqn, sac, td3
-    from spinrl.envs import default_max_ep_len
+    from spinrl.envs.make import default_max_ep_len
 
     expected = dict(
         replay_size=int(1e6), gamma=0.99, polyak=0.995, batch_size=100, start_steps=10000, update_after=1000,
@@ -320,15 +320,15 @@ def test_spinning_up_defaults():
 
 def test_test_policy_loads_an_off_policy_run(tmp_path):
     from spinrl import sac
-    from spinrl.logx import read_progress
-    from spinrl.test_policy import load_policy, run_policy
+    from spinrl.record.logger import read_progress
+    from spinrl.results.policy import load_policy, run_policy
 
     out = tmp_path / "run"
     sac("Pendulum-v1", steps_per_epoch=300, epochs=1, start_steps=100, update_after=200, update_every=50,
         num_test_episodes=1, ac_kwargs=dict(hidden_sizes=(8,)), logger_kwargs=dict(output_dir=str(out), quiet=True),
         max_ep_len=50, device="cpu", num_envs=2, alpha="auto")  # fmt: skip
     env, get_action, config = load_policy(out, deterministic=True)
-    assert config["actor_critic"] == "spinrl.q_nets.MLPSquashedGaussianActorCritic"
+    assert config["actor_critic"] == "spinrl.nets.q_nets.MLPSquashedGaussianActorCritic"
     progress = read_progress(out / "progress.txt")
     assert progress["TotalEnvInteracts"][-1] == 300  # 150 steps x 2 copies
     assert 0 < progress["Alpha"][-1] < 1  # learned, starting from 1
@@ -341,7 +341,7 @@ def test_td3_policy_delay_counts_critic_steps_across_update_rounds_and_a_resume(
     """With update_every 1 each round has one critic step: a counter that restarts every round would move
     the actor on every step. The actor moves on every policy_delay-th critic step of the whole run."""
     from spinrl.algos.td3 import td3
-    from spinrl.checkpoint import load_checkpoint
+    from spinrl.record.checkpoint import load_checkpoint
 
     def steps(run, name):
         return int(load_checkpoint(run)[name]["state"][0]["step"])

@@ -12,9 +12,9 @@ import gymnasium as gym
 import pytest
 from conftest import ROOT
 
-from spinrl.envs import CHECKED_ENVS_VAR, make_env_fn
-from spinrl.errors import UserError
-from spinrl.logx import read_progress
+from spinrl.common.errors import UserError
+from spinrl.envs.make import CHECKED_ENVS_VAR, make_env_fn
+from spinrl.record.logger import read_progress
 
 EXAMPLE = ROOT / "examples" / "own_env"
 

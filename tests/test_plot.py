@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from spinrl.cli import run_main_guarded
-from spinrl.errors import UserError
-from spinrl.plot import bootstrap_mean_ci, expand_logdirs, main, smooth
+from spinrl.common.errors import UserError
+from spinrl.results.plot import bootstrap_mean_ci, expand_logdirs, main, smooth
 
 
 def write_run(
@@ -195,7 +195,7 @@ def test_smooth_longer_than_a_short_run_plots(tmp_path, capsys):
 def test_estimator_option_median_and_max():
     import numpy as np
 
-    from spinrl.plot import bootstrap_mean_ci
+    from spinrl.results.plot import bootstrap_mean_ci
 
     ys = np.array([[0.0, 1.0], [10.0, 2.0], [2.0, 30.0]])
     median, low, high = bootstrap_mean_ci(ys, estimator="median")
@@ -207,7 +207,7 @@ def test_estimator_option_median_and_max():
 def test_select_and_exclude_keep_whole_folders_and_the_legend_counts_what_is_left(data, tmp_path, capsys):
     """Spinning Up's order: expand the LOGDIRs, keep the folders whose path contains every --select string
     (and none of --exclude), then give one legend name to each folder kept."""
-    from spinrl.plot import collect_runs
+    from spinrl.results.plot import collect_runs
 
     labelled = collect_runs([str(data / "bench")], legend=["big"], select=["hid64"])
     assert {label for label, _ in labelled} == {"big"}
@@ -223,7 +223,7 @@ def test_select_and_exclude_keep_whole_folders_and_the_legend_counts_what_is_lef
 
 
 def test_make_plots_is_spinning_ups_entry_point(data, tmp_path):
-    from spinrl.plot import make_plots
+    from spinrl.results.plot import make_plots
 
     out = tmp_path / "panels.png"
     make_plots(

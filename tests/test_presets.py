@@ -15,8 +15,8 @@ import pytest
 import spinrl.presets as presets
 from spinrl.algos.ppo import ppo
 from spinrl.cli import ALGORITHMS, _load, algorithm_help, main
-from spinrl.errors import UserError, run_main_guarded
-from spinrl.grid import ExperimentGrid
+from spinrl.common.errors import UserError, run_main_guarded
+from spinrl.launch.grid import ExperimentGrid
 
 # Small, fast PPO settings; lam and gamma tell the entries (and the defaults, 0.97 and 0.99) apart.
 TEST_PRESETS = """

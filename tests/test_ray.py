@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from spinrl.errors import UserError
-from spinrl.grid import ExperimentGrid
+from spinrl.common.errors import UserError
+from spinrl.launch.grid import ExperimentGrid
 
 pytestmark = pytest.mark.skipif(os.environ.get("SPINRL_SKIP_RAY") == "1", reason="SPINRL_SKIP_RAY=1")
 

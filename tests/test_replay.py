@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from spinrl.replay_buffer import ReplayBuffer
+from spinrl.buffers.replay import ReplayBuffer
 
 
 def _fill(

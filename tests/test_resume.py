@@ -18,8 +18,8 @@ import numpy as np
 import torch
 from conftest import ROOT, SPINRL
 
-from spinrl.checkpoint import load_checkpoint
-from spinrl.logx import read_progress
+from spinrl.record.checkpoint import load_checkpoint
+from spinrl.record.logger import read_progress
 
 EPOCHS = 8
 

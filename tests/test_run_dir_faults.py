@@ -21,17 +21,17 @@ import pytest
 from conftest import ROOT
 
 from spinrl.cli import main, run_main_guarded
-from spinrl.errors import UserError
-from spinrl.grid import ExperimentGrid
-from spinrl.logx import EpochLogger, read_progress
-from spinrl.run_lock import RunInUseError, acquire_run_lock, process_start_time
-from spinrl.rundir import (
+from spinrl.common.errors import UserError
+from spinrl.launch.grid import ExperimentGrid
+from spinrl.record.folder import (
     ResumeMismatchError,
     RunExistsError,
     read_status,
     run_state,
     write_status,
 )
+from spinrl.record.lock import RunInUseError, acquire_run_lock, process_start_time
+from spinrl.record.logger import EpochLogger, read_progress
 
 TESTS_DIR = str(Path(__file__).resolve().parent)
 TINY_PPO = [
@@ -100,7 +100,7 @@ def wait_until(condition, timeout: float, what: str) -> None:
 # ----- 1. one writer per run -----------------------------------------------------------------------------
 HOLDER = """
 import sys
-from spinrl.logx import EpochLogger
+from spinrl.record.logger import EpochLogger
 logger = EpochLogger(output_dir=sys.argv[1], resume=True, quiet=True, tensorboard=False)
 print("holding", flush=True)
 sys.stdin.read()  # hold the run until the test closes our stdin (or kills us)
@@ -323,13 +323,13 @@ def test_more_epochs_extend_a_finished_run_and_the_same_epochs_skip_it(tmp_data,
 
 # ----- 4. launch limits ---------------------------------------------------------------------------------
 def test_cpu_above_the_cores_is_refused_before_anything_starts(tmp_data, capsys, monkeypatch):
-    import spinrl.launch_local
+    import spinrl.launch.local
 
     def never(*args, **kwargs):
         raise AssertionError("nothing may be launched")
 
-    monkeypatch.setattr(spinrl.launch_local.subprocess, "Popen", never)
-    monkeypatch.setattr(spinrl.launch_local.subprocess, "call", never)
+    monkeypatch.setattr(spinrl.launch.local.subprocess, "Popen", never)
+    monkeypatch.setattr(spinrl.launch.local.subprocess, "call", never)
     start = time.monotonic()
     rc, _, err = cli_in_process(capsys, "ppo", "--env", "CartPole-v1", "--cpu", "999")
     assert rc == 2 and time.monotonic() - start < 10
@@ -339,10 +339,10 @@ def test_cpu_above_the_cores_is_refused_before_anything_starts(tmp_data, capsys,
 
 
 def test_oversubscription_only_when_asked(monkeypatch):
-    import spinrl.mpi
-    from spinrl.mpi import mpiexec_command, resolve_num_cpu
+    import spinrl.common.mpi
+    from spinrl.common.mpi import mpiexec_command, resolve_num_cpu
 
-    monkeypatch.setattr(spinrl.mpi, "available_cores", lambda: 2)
+    monkeypatch.setattr(spinrl.common.mpi, "available_cores", lambda: 2)
     for var in ("SLURM_JOB_ID", "PBS_NODEFILE", "LSB_JOBID"):
         monkeypatch.delenv(var, raising=False)
     assert resolve_num_cpu("auto") == 2 and resolve_num_cpu(2) == 2 and resolve_num_cpu(2.0) == 2
@@ -361,12 +361,12 @@ def test_oversubscription_only_when_asked(monkeypatch):
 
 
 def test_cli_oversubscribe_flag_reaches_the_limit(tmp_data, capsys, monkeypatch):
-    import spinrl.grid
-    import spinrl.mpi
+    import spinrl.common.mpi
+    import spinrl.launch.grid
 
-    monkeypatch.setattr(spinrl.mpi, "available_cores", lambda: 1)
+    monkeypatch.setattr(spinrl.common.mpi, "available_cores", lambda: 1)
     launched = []
-    monkeypatch.setattr(spinrl.grid, "run_with_mpi", lambda spec, n, args: launched.append(n) or 0)
+    monkeypatch.setattr(spinrl.launch.grid, "run_with_mpi", lambda spec, n, args: launched.append(n) or 0)
     argv = ["ppo", "--env", "CartPole-v1", "--cpu", "2", "--epochs", "1"]
     assert cli_in_process(capsys, *argv)[0] == 2 and launched == []
     assert cli_in_process(capsys, *argv, "--oversubscribe")[0] == 0 and launched == [2]
@@ -376,8 +376,8 @@ def test_cli_oversubscribe_flag_reaches_the_limit(tmp_data, capsys, monkeypatch)
 GRID_SCRIPT = """
 import sys
 sys.path.insert(0, {tests!r})
-from spinrl.grid import ExperimentGrid
-from spinrl.errors import run_main_guarded
+from spinrl.launch.grid import ExperimentGrid
+from spinrl.common.errors import run_main_guarded
 from test_grid import fake_algo
 
 def main():
@@ -452,7 +452,7 @@ def test_exp_name_is_a_name_not_a_path(tmp_data, capsys, name):
     assert f"--exp_name {name!r} is not valid" in line and "--data_dir" in line
     assert sorted(p.name for p in tmp_data.iterdir()) == []  # nothing created, here or above
     assert not Path("/tmp/absolute-run").exists() and not (tmp_data.parent.parent / "escaped").exists()
-    from spinrl.rundir import setup_logger_kwargs
+    from spinrl.record.folder import setup_logger_kwargs
 
     with pytest.raises(UserError, match="is not valid"):
         setup_logger_kwargs(name, 0, str(tmp_data))
@@ -463,7 +463,7 @@ def test_exp_name_is_a_name_not_a_path(tmp_data, capsys, name):
 def test_a_fresh_run_never_overwrites_a_checkpoint(tmp_path, progress):
     import torch
 
-    from spinrl.checkpoint import save_checkpoint
+    from spinrl.record.checkpoint import save_checkpoint
 
     run_dir = tmp_path / "run"
     save_checkpoint(run_dir, {"weights": torch.ones(3)}, epoch=4)
@@ -512,8 +512,8 @@ def test_output_through_mpi_into_a_pipe_is_plain_text(tmp_data, cli):
 NAN_IN_EPOCH_1 = """
 import sys
 import spinrl.algos.ppo as ppo_module
-from spinrl.checks import TrainingDiverged
-from spinrl.errors import run_main_guarded
+from spinrl.common.checks import TrainingDiverged
+from spinrl.common.errors import run_main_guarded
 
 def diverge_in_epoch_1(epoch, **losses):
     if epoch == 1:

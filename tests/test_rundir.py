@@ -1,4 +1,4 @@
-"""spinrl.rundir: where runs go, what status.json means, and the one refusal to overwrite a run."""
+"""spinrl.record.folder: where runs go, what status.json means, and the one refusal to overwrite a run."""
 
 from __future__ import annotations
 
@@ -10,19 +10,11 @@ import sys
 
 import pytest
 
-from spinrl import run_lock, rundir
-from spinrl.errors import UserError, run_main_guarded
-from spinrl.grid import ExperimentGrid
-from spinrl.logx import EpochLogger
-from spinrl.run_lock import (
-    RunInUseError,
-    acquire_run_lock,
-    lock_holder,
-    pid_alive,
-    process_alive,
-    process_start_time,
-)
-from spinrl.rundir import (
+from spinrl.common.errors import UserError, run_main_guarded
+from spinrl.launch.grid import ExperimentGrid
+from spinrl.record import folder as rundir
+from spinrl.record import lock as run_lock
+from spinrl.record.folder import (
     RunExistsError,
     check_exp_name,
     default_data_dir,
@@ -36,6 +28,15 @@ from spinrl.rundir import (
     setup_logger_kwargs,
     write_status,
 )
+from spinrl.record.lock import (
+    RunInUseError,
+    acquire_run_lock,
+    lock_holder,
+    pid_alive,
+    process_alive,
+    process_start_time,
+)
+from spinrl.record.logger import EpochLogger
 
 
 def dead_pid() -> int:
@@ -113,7 +114,7 @@ def test_refusal_is_one_rule_for_logger_and_grid(tmp_path, monkeypatch):
         calls.append((str(path), resume))
         raise RunExistsError(f"{path} refused")
 
-    monkeypatch.setattr("spinrl.rundir.refuse_existing_run", spy)
+    monkeypatch.setattr("spinrl.record.folder.refuse_existing_run", spy)
     with pytest.raises(RunExistsError, match="refused"):
         EpochLogger(output_dir=str(run_dir), quiet=True, tensorboard=False)
     eg = ExperimentGrid("ref")
@@ -159,7 +160,7 @@ def test_lock_file_names_the_holder_and_lock_holder_only_reads(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys; from spinrl.run_lock import lock_holder; print(lock_holder(sys.argv[1]))",
+            "import sys; from spinrl.record.lock import lock_holder; print(lock_holder(sys.argv[1]))",
             str(tmp_path),
         ],
         capture_output=True,
@@ -171,7 +172,7 @@ def test_lock_file_names_the_holder_and_lock_holder_only_reads(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys; from spinrl.run_lock import acquire_run_lock; acquire_run_lock(sys.argv[1])",
+            "import sys; from spinrl.record.lock import acquire_run_lock; acquire_run_lock(sys.argv[1])",
             str(tmp_path),
         ],
         capture_output=True,
@@ -269,7 +270,7 @@ def test_a_folder_made_anew_is_locked_anew(tmp_path):
         [
             sys.executable,
             "-c",
-            "import sys; from spinrl.run_lock import acquire_run_lock; acquire_run_lock(sys.argv[1])",
+            "import sys; from spinrl.record.lock import acquire_run_lock; acquire_run_lock(sys.argv[1])",
             str(run_dir),
         ],
         capture_output=True,
@@ -306,7 +307,7 @@ class _BreaksAtStep:
 def test_a_run_that_raises_in_python_is_marked_failed_at_once(tmp_path):
     """Issue 18: from Python, a run that raised stayed "running" (and locked) while the interpreter lived."""
     from spinrl.algos.vpg import vpg
-    from spinrl.run_lock import held_locks
+    from spinrl.record.lock import held_locks
 
     out = tmp_path / "broken"
     with pytest.raises(RuntimeError, match="the env broke"):
@@ -332,7 +333,7 @@ def test_a_resume_records_the_launch_settings_it_runs_with(tmp_path):
 
 def _run_that_raises(out, error):
     """A stand-in algorithm: opens its run, marks it running, then raises ``error``."""
-    from spinrl.rundir import marks_failed_runs
+    from spinrl.record.folder import marks_failed_runs
 
     @marks_failed_runs
     def algo():
@@ -346,7 +347,7 @@ def _run_that_raises(out, error):
 def test_a_broken_pipe_after_ctrl_c_is_an_interruption_not_a_failure(tmp_path):
     """Issue 18: `--cpu 2` and one Ctrl-C marked a run `failed: BrokenPipeError` (mpiexec, which read the
     rank's output, had gone)."""
-    from spinrl import errors
+    from spinrl.common import errors
 
     def interrupted_then_broken():
         try:

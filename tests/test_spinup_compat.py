@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from spinrl.cli import main
-from spinrl.errors import run_main_guarded
+from spinrl.common.errors import run_main_guarded
 
 ROOT = Path(__file__).resolve().parents[1]
 

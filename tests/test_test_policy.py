@@ -10,8 +10,8 @@ import torch
 
 from spinrl.algos.ppo import ppo
 from spinrl.cli import main
-from spinrl.errors import UserError, run_main_guarded
-from spinrl.nets import MLPActorCritic
+from spinrl.common.errors import UserError, run_main_guarded
+from spinrl.nets.actor_critic import MLPActorCritic
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +57,7 @@ def test_video_frames_reach_the_encoder_as_they_are_rendered(cartpole_run, tmp_p
     """Issue 18: the frames of each episode were all held in memory (2.7 GB for a full Atari game)."""
     import imageio_ffmpeg
 
-    import spinrl.test_policy as tp
+    import spinrl.results.policy as tp
 
     sent = []
     real_writer = imageio_ffmpeg.write_frames
@@ -138,7 +138,7 @@ def test_render_without_display_is_one_line(cartpole_run, monkeypatch, capsys):
 )
 def test_runs_saved_before_the_networks_moved_still_load(tmp_path, algo, env_id, old_name):
     import spinrl
-    from spinrl.test_policy import load_policy, run_policy
+    from spinrl.results.policy import load_policy, run_policy
 
     run = tmp_path / algo
     getattr(spinrl, algo)(
@@ -147,7 +147,7 @@ def test_runs_saved_before_the_networks_moved_still_load(tmp_path, algo, env_id,
         logger_kwargs=dict(output_dir=str(run), quiet=True),
     )  # fmt: skip
     config = json.loads((run / "config.json").read_text())
-    assert config["actor_critic"].startswith("spinrl.q_nets.")
+    assert config["actor_critic"].startswith("spinrl.nets.q_nets.")
     config["actor_critic"] = old_name  # what spinrl wrote before the rename
     (run / "config.json").write_text(json.dumps(config))
     env, get_action, _ = load_policy(run, deterministic=True)
@@ -193,7 +193,7 @@ def test_a_damaged_config_or_mismatched_network_is_one_line(copied_run, capsys, 
 
 def test_a_checkpoint_with_nan_weights_is_one_line(copied_run, capsys):
     """Issue 18: NaN weights were a traceback (a Categorical's logits must be finite)."""
-    from spinrl.checkpoint import load_checkpoint, save_checkpoint
+    from spinrl.record.checkpoint import load_checkpoint, save_checkpoint
 
     state = load_checkpoint(copied_run)
     name = next(iter(state["ac"]))
@@ -212,7 +212,7 @@ def test_a_file_given_as_the_run_is_named_a_file(tmp_path, capsys):
 
 
 def test_video_into_a_missing_folder_is_refused_before_loading(capsys, tmp_path, monkeypatch):
-    import spinrl.test_policy as tp
+    import spinrl.results.policy as tp
 
     monkeypatch.setattr(tp, "load_policy", lambda *a, **k: pytest.fail("loaded a policy"))
     missing = tmp_path / "missing" / "dir" / "out.mp4"
@@ -223,7 +223,7 @@ def test_video_into_a_missing_folder_is_refused_before_loading(capsys, tmp_path,
 
 
 def test_video_into_a_folder_that_cannot_be_written_is_refused(capsys, tmp_path, monkeypatch):
-    import spinrl.test_policy as tp
+    import spinrl.results.policy as tp
 
     monkeypatch.setattr(tp, "load_policy", lambda *a, **k: pytest.fail("loaded a policy"))
     locked = tmp_path / "locked"
@@ -245,8 +245,8 @@ def hand_written_loop(out: Path, env_fn, epochs: int = 3, hidden=(16,), activati
     save_state every epoch (itr=None) and a numbered snapshot each epoch (itr=epoch). No learning."""
     import torch
 
-    from spinrl.logx import EpochLogger
-    from spinrl.nets import MLPActorCritic
+    from spinrl.nets.actor_critic import MLPActorCritic
+    from spinrl.record.logger import EpochLogger
 
     logger = EpochLogger(output_dir=str(out), quiet=True, tensorboard=False)
     ac_kwargs = dict(hidden_sizes=hidden, activation=activation or torch.nn.Tanh)
@@ -275,7 +275,7 @@ def test_a_hand_written_loop_saved_with_the_logger_loads(tmp_path, capsys):
     import gymnasium as gym
     import torch
 
-    from spinrl.test_policy import load_policy_and_env, run_policy
+    from spinrl.results.policy import load_policy_and_env, run_policy
 
     run = tmp_path / "loop"
     ac = hand_written_loop(run, lambda: gym.make("CartPole-v1"), activation=torch.nn.ReLU)
@@ -324,8 +324,8 @@ def test_spinning_up_flags(tmp_path, capsys, flags, expected):
 def test_itr_picks_the_snapshot(tmp_path):
     import gymnasium as gym
 
-    from spinrl.checkpoint import load_checkpoint
-    from spinrl.test_policy import load_saved
+    from spinrl.record.checkpoint import load_checkpoint
+    from spinrl.results.policy import load_saved
 
     run = tmp_path / "loop"
     hand_written_loop(run, lambda: gym.make("CartPole-v1"))
@@ -341,7 +341,7 @@ def test_an_env_made_by_a_function_is_recorded_and_rebuilt(tmp_path):
     import gymnasium as gym
 
     from spinrl.algos.ppo import ppo
-    from spinrl.test_policy import load_policy
+    from spinrl.results.policy import load_policy
 
     run = tmp_path / "ll"
     tiny = dict(steps_per_epoch=100, epochs=1, train_pi_iters=1, train_v_iters=1)
@@ -360,7 +360,7 @@ def test_an_env_made_by_a_function_is_recorded_and_rebuilt(tmp_path):
 def test_a_wrapped_env_needs_env_fn(tmp_path, capsys):
     import gymnasium as gym
 
-    from spinrl.test_policy import load_policy_and_env
+    from spinrl.results.policy import load_policy_and_env
 
     def clipped():
         return gym.wrappers.ClipReward(gym.make("CartPole-v1"), -0.5, 0.5)
@@ -381,7 +381,7 @@ def test_a_wrapped_env_needs_env_fn(tmp_path, capsys):
 def test_a_network_that_cannot_be_rebuilt_as_saved_is_one_line(tmp_path, capsys):
     import gymnasium as gym
 
-    from spinrl.checkpoint import load_checkpoint, save_checkpoint
+    from spinrl.record.checkpoint import load_checkpoint, save_checkpoint
 
     run = tmp_path / "loop"
     hand_written_loop(run, lambda: gym.make("CartPole-v1"), epochs=1)
@@ -401,7 +401,7 @@ class WideActorCritic(MLPActorCritic):
 
 
 def test_a_custom_actor_critic_of_a_module_already_imported_is_resolved_without_importing(tmp_path):
-    from spinrl.test_policy import load_policy_and_env
+    from spinrl.results.policy import load_policy_and_env
 
     run = tmp_path / "wide"
     ppo("CartPole-v1", actor_critic=WideActorCritic, steps_per_epoch=200, epochs=1, train_pi_iters=1,
@@ -422,8 +422,8 @@ def test_an_actor_critic_of_the_running_script_is_resolved_as_spinning_up_did(tm
     script.write_text(
         textwrap.dedent("""
         from spinrl import ppo
-        from spinrl.nets import MLPActorCritic
-        from spinrl.test_policy import load_policy_and_env
+        from spinrl.nets.actor_critic import MLPActorCritic
+        from spinrl.results.policy import load_policy_and_env
 
         class Narrow(MLPActorCritic):
             def __init__(self, observation_space, action_space):
@@ -445,7 +445,7 @@ def test_a_custom_actor_critic_of_a_module_not_loaded_is_one_line_and_never_impo
     import shutil
     import sys
 
-    from spinrl.test_policy import load_policy_and_env
+    from spinrl.results.policy import load_policy_and_env
 
     run = tmp_path / "run"
     shutil.copytree(cartpole_run, run)

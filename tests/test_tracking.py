@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from spinrl.cli import main as cli_main
-from spinrl.errors import UserError
-from spinrl.tracking import TRACKING_FILE, check_ready
+from spinrl.common.errors import UserError
+from spinrl.record.tracking import TRACKING_FILE, check_ready
 
 TINY = dict(steps_per_epoch=200, ac_kwargs=dict(hidden_sizes=(8,)), train_pi_iters=5, train_v_iters=5)
 

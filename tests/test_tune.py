@@ -32,9 +32,9 @@ from optuna.trial import TrialState  # noqa: E402
 from sqlalchemy.exc import SQLAlchemyError  # noqa: E402
 
 from spinrl.cli import parse_grid  # noqa: E402
-from spinrl.errors import UserError  # noqa: E402
-from spinrl.tune import main, open_study, parse_command_line, search  # noqa: E402
-from spinrl.tune_space import Distribution, parse_distribution, split_space, suggest  # noqa: E402
+from spinrl.common.errors import UserError  # noqa: E402
+from spinrl.tune.space import Distribution, parse_distribution, split_space, suggest  # noqa: E402
+from spinrl.tune.study import main, open_study, parse_command_line, search  # noqa: E402
 
 TINY = ["--env", "CartPole-v1", "--steps_per_epoch", "200", "--hid", "[8]", "--train_pi_iters", "5",
         "--train_v_iters", "5", "--startup_trials", "1", "--warmup_epochs", "0"]  # fmt: skip

@@ -15,12 +15,14 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from torch.optim import Adam
 
-from spinrl.atari import LearningSignals, evaluation_settings
-from spinrl.checkpoint import Checkpointer
-from spinrl.checks import check_hyperparameters
-from spinrl.compiled_update import compile_update
-from spinrl.device import resolve_device, set_thread_budget
-from spinrl.envs import (
+from spinrl.buffers.frames import make_replay_buffer
+from spinrl.common.checks import check_hyperparameters
+from spinrl.common.device import resolve_device, set_thread_budget
+from spinrl.common.errors import UserError
+from spinrl.common.seeding import seed_everything
+from spinrl.envs.actions import ActionMap
+from spinrl.envs.atari import LearningSignals, evaluation_settings
+from spinrl.envs.make import (
     EpisodeReturns,
     check_spaces,
     default_max_ep_len,
@@ -31,10 +33,12 @@ from spinrl.envs import (
     resolve_env_fn,
     steps_per_copy,
 )
-from spinrl.errors import UserError
-from spinrl.logx import EpochLogger
-from spinrl.offpolicy import (
-    ActionMap,
+from spinrl.nets.q_nets import MLPQNetwork
+from spinrl.record.checkpoint import Checkpointer
+from spinrl.record.folder import marks_failed_runs
+from spinrl.record.logger import EpochLogger
+from spinrl.training.compiled_update import compile_update
+from spinrl.training.offpolicy import (
     BufferCheckpoint,
     UpdateStats,
     polyak_update,
@@ -43,10 +47,6 @@ from spinrl.offpolicy import (
     run_test_episodes,
     seeds_for_test_episodes,
 )
-from spinrl.q_nets import MLPQNetwork
-from spinrl.replay_buffer import make_replay_buffer
-from spinrl.rng import seed_everything
-from spinrl.rundir import marks_failed_runs
 
 
 @marks_failed_runs
@@ -102,7 +102,7 @@ def dqn(
         actor_critic: What builds the network, called as ``actor_critic(observation_space,
             action_space, **ac_kwargs)``. It returns a torch module with ``q`` (observations ->
             Q(s, a) for every action a, shape (1, batch, n)) and ``act`` (observations -> the greedy
-            action the env takes, for test episodes). The default, spinrl.q_nets.MLPQNetwork, lists
+            action the env takes, for test episodes). The default, spinrl.nets.q_nets.MLPQNetwork, lists
             the shapes. Spinning Up has no DQN, so only this interface applies (see
             docs/user/custom-networks.md).
         ac_kwargs: Keyword arguments for actor_critic, such as ``dict(hidden_sizes=(256, 256),
@@ -120,7 +120,7 @@ def dqn(
             default; smaller epochs give finer curves but spend more time on test episodes.
         epochs: How many epochs to train; the run takes epochs * steps_per_epoch env steps in all.
         replay_size: Capacity of the replay buffer in observation rows, about one transition each
-            (the last observation of an episode takes a row of its own; see spinrl.replay_buffer).
+            (the last observation of an episode takes a row of its own; see spinrl.buffers.replay).
             When it is full, the oldest transitions go first. The default 1e6 keeps the whole history
             of a million-step run; a much smaller buffer forgets early experience and can make
             learning unstable. Each row costs 4 bytes per observation number, plus 14.
@@ -178,8 +178,8 @@ def dqn(
             The env's own time limit applies where it is shorter (500 for CartPole-v1). None
             (default): 1000 steps, except for Atari games, which run to the end of the game (at
             most the ALE's 108,000 frames): their EpRet is a full game's score.
-        logger_kwargs: Arguments for spinrl.logx.EpochLogger, chiefly output_dir (where progress.txt,
-            config.json and checkpoints go) and exp_name; spinrl.logx.setup_logger_kwargs makes them.
+        logger_kwargs: Arguments for spinrl.record.logger.EpochLogger, chiefly output_dir (where progress.txt,
+            config.json and checkpoints go) and exp_name; spinrl.record.logger.setup_logger_kwargs makes them.
         save_freq: Save a checkpoint every save_freq epochs, and after the last. Checkpoints never
             change training: runs that differ only in save_freq log the same numbers. Smaller values
             lose less to a crash and write more to disk (a lot with save_buffer).
@@ -198,7 +198,7 @@ def dqn(
             buffer.
         env_kwargs: Keyword arguments for making the environment from its id: ``gym.make(env_fn,
             **env_kwargs)``, e.g. ``{"continuous": True}`` for LunarLander-v3. For an Atari id
-            (ALE/Pong-v5) they change the options of its protocol (spinrl.atari.ATARI_OPTIONS), e.g.
+            (ALE/Pong-v5) they change the options of its protocol (spinrl.envs.atari.ATARI_OPTIONS), e.g.
             ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them, so resumed
             runs, grid children and test_policy make the same env.
         compile: Run the update step (losses with their backward passes, target averaging)
@@ -232,10 +232,10 @@ def dqn(
     refuse_mpi("dqn")
     ac_kwargs = dict(ac_kwargs or {})
     config = dict(locals(), algo="dqn", env_name=env_name_of(env_fn))
-    # A Gymnasium id becomes a factory: Atari ids get spinrl.atari's protocol, env_kwargs its options.
+    # A Gymnasium id becomes a factory: Atari ids get spinrl.envs.atari's protocol, env_kwargs its options.
     env_fn = resolve_env_fn(env_fn, env_kwargs)
     max_ep_len = default_max_ep_len(env_fn, max_ep_len)  # None: 1000 steps, or a full Atari game
-    # Test games: Atari ones as the field plays them (spinrl.atari.evaluation_settings), others greedy.
+    # Test games: Atari ones as the field plays them (spinrl.envs.atari.evaluation_settings), others greedy.
     atari_test = evaluation_settings(env_fn)
     if test_epsilon is None:
         test_epsilon = atari_test[0] if atari_test else 0.0
@@ -302,7 +302,7 @@ def dqn(
         polyak_update(q_targ_params, q_params, polyak)
         stats.add(LossQ=loss_q, QVals=q)
 
-    # With compile=True, the same update as compiled code (spinrl.compiled_update).
+    # With compile=True, the same update as compiled code (spinrl.training.compiled_update).
     update = compile_update(update, compile, device, logger)
 
     def epsilon(t: int) -> float:

@@ -11,11 +11,13 @@ from collections.abc import Callable
 import torch
 from torch.optim import Adam
 
-from spinrl.checkpoint import Checkpointer
-from spinrl.checks import check_finite, check_hyperparameters
-from spinrl.custom_ac import build_actor_critic
-from spinrl.device import resolve_device
-from spinrl.envs import (
+from spinrl.buffers.gae import GAEBuffer
+from spinrl.common.checks import check_finite, check_hyperparameters
+from spinrl.common.device import resolve_device
+from spinrl.common.errors import UserError
+from spinrl.common.mpi import mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
+from spinrl.common.seeding import seed_everything
+from spinrl.envs.make import (
     check_spaces,
     default_max_ep_len,
     env_name_of,
@@ -24,15 +26,13 @@ from spinrl.envs import (
     resolve_env_fn,
     steps_per_copy,
 )
-from spinrl.errors import UserError
-from spinrl.gae_buffer import GAEBuffer
-from spinrl.logx import EpochLogger
-from spinrl.mpi import mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
-from spinrl.nets import MLPActorCritic, count_vars, shared_encoder_features
-from spinrl.normalize import make_normalizers
-from spinrl.onpolicy import TrajectoryCollector, anneal_learning_rate, minibatch_steps
-from spinrl.rng import seed_everything
-from spinrl.rundir import marks_failed_runs
+from spinrl.nets.actor_critic import MLPActorCritic, count_vars, shared_encoder_features
+from spinrl.nets.custom import build_actor_critic
+from spinrl.record.checkpoint import Checkpointer
+from spinrl.record.folder import marks_failed_runs
+from spinrl.record.logger import EpochLogger
+from spinrl.training.normalize import make_normalizers
+from spinrl.training.onpolicy import TrajectoryCollector, anneal_learning_rate, minibatch_steps
 
 
 @marks_failed_runs
@@ -148,7 +148,7 @@ def ppo(
             policy, too small and most updates stop after a step. None: no early stop (the clip
             alone bounds the update, as in SB3's and CleanRL's defaults); with minibatches the KL of
             each minibatch is checked, a noisier measure, so None or a larger value is usual.
-        logger_kwargs: Where and how the run is logged: arguments of spinrl.logx.EpochLogger, usually
+        logger_kwargs: Where and how the run is logged: arguments of spinrl.record.logger.EpochLogger, usually
             from setup_logger_kwargs (``output_dir``, ``exp_name``, ``quiet``).
         save_freq: Checkpoint every save_freq epochs and after the last one. Checkpoints change
             nothing in training (two runs differing only here log the same rows); a smaller value
@@ -165,7 +165,7 @@ def ppo(
             or "cuda". The environments always step on the CPU.
         env_kwargs: Keyword arguments for making the environment from its id: ``gym.make(env_fn,
             **env_kwargs)``, e.g. ``{"continuous": True}`` for LunarLander-v3. For an Atari id
-            (ALE/Pong-v5) they change the options of its protocol (spinrl.atari.ATARI_OPTIONS), e.g.
+            (ALE/Pong-v5) they change the options of its protocol (spinrl.envs.atari.ATARI_OPTIONS), e.g.
             ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them, so resumed
             runs, grid children and test_policy make the same env.
         obs_norm: Feed the networks observations normalised by running statistics: each entry minus
@@ -173,7 +173,7 @@ def ppo(
             per epoch, merged over env copies and MPI ranks, and are saved with the policy, so
             test_policy, --video and load_policy see what training saw. Helps most where the
             entries' scales differ by orders of magnitude (MuJoCo velocities vs angles). Vector
-            observations only (spinrl.normalize).
+            observations only (spinrl.training.normalize).
         obs_clip: With obs_norm, the bound of a normalised entry, in standard deviations (10).
         reward_norm: Divide the rewards the learner sees by the running standard deviation of the
             discounted return (then clip to +-reward_clip), so the critic's targets stay near unit
@@ -207,7 +207,7 @@ def ppo(
         )
     ac_kwargs = dict(ac_kwargs or {})
     config = dict(locals(), algo="ppo", env_name=env_name_of(env_fn))
-    # A Gymnasium id becomes a factory: Atari ids get spinrl.atari's protocol, env_kwargs its options.
+    # A Gymnasium id becomes a factory: Atari ids get spinrl.envs.atari's protocol, env_kwargs its options.
     env_fn = resolve_env_fn(env_fn, env_kwargs)
     max_ep_len = default_max_ep_len(env_fn, max_ep_len)  # None: 1000 steps, or a full Atari game
     setup_pytorch_for_mpi()  # one torch thread per rank, and a crash in one rank ends them all
@@ -222,7 +222,7 @@ def ppo(
     check_spaces(envs, "ppo")
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
 
-    # Observation, reward and value normalisation, each on only if asked for (spinrl.normalize).
+    # Observation, reward and value normalisation, each on only if asked for (spinrl.training.normalize).
     norms = make_normalizers(
         obs_space, num_envs, gamma, obs_norm, obs_clip, reward_norm, reward_clip, value_norm
     )

@@ -14,12 +14,12 @@ import torch
 from gymnasium import spaces
 from torch.optim import Adam
 
-from spinrl.checkpoint import Checkpointer
-from spinrl.checks import check_hyperparameters
-from spinrl.compiled_update import compile_update
-from spinrl.custom_ac import build_actor_critic
-from spinrl.device import resolve_device, set_thread_budget
-from spinrl.envs import (
+from spinrl.buffers.frames import make_replay_buffer
+from spinrl.common.checks import check_hyperparameters
+from spinrl.common.device import resolve_device, set_thread_budget
+from spinrl.common.seeding import seed_everything
+from spinrl.envs.actions import ActionMap
+from spinrl.envs.make import (
     EpisodeReturns,
     check_spaces,
     default_max_ep_len,
@@ -30,10 +30,14 @@ from spinrl.envs import (
     resolve_env_fn,
     steps_per_copy,
 )
-from spinrl.logx import EpochLogger
-from spinrl.normalize import offpolicy_normalizers
-from spinrl.offpolicy import (
-    ActionMap,
+from spinrl.nets.custom import build_actor_critic
+from spinrl.nets.q_nets import MLPTwinActorCritic
+from spinrl.record.checkpoint import Checkpointer
+from spinrl.record.folder import marks_failed_runs
+from spinrl.record.logger import EpochLogger
+from spinrl.training.compiled_update import compile_update
+from spinrl.training.normalize import offpolicy_normalizers
+from spinrl.training.offpolicy import (
     BufferCheckpoint,
     UpdateStats,
     frozen,
@@ -44,10 +48,6 @@ from spinrl.offpolicy import (
     run_test_episodes,
     seeds_for_test_episodes,
 )
-from spinrl.q_nets import MLPTwinActorCritic
-from spinrl.replay_buffer import make_replay_buffer
-from spinrl.rng import seed_everything
-from spinrl.rundir import marks_failed_runs
 
 
 @marks_failed_runs
@@ -94,7 +94,7 @@ def td3(
             action_space, **ac_kwargs)``. It returns a torch module with ``pi`` (observations -> the
             deterministic action in [-1, 1]), ``q`` (observations and actions -> both Q-values, shape
             (2, batch), and ``q.first`` for Q1 alone) and ``act`` (observations -> actions the env
-            takes, for test episodes). The default, spinrl.q_nets.MLPTwinActorCritic, lists the
+            takes, for test episodes). The default, spinrl.nets.q_nets.MLPTwinActorCritic, lists the
             shapes. A module written for Spinning Up's core.py (actions scaled by ``act_limit``,
             critics ``q1`` and ``q2``) is adapted and works too; docs/user/custom-networks.md
             describes both interfaces.
@@ -112,7 +112,7 @@ def td3(
             default; smaller epochs give finer curves but spend more time on test episodes.
         epochs: How many epochs to train; the run takes epochs * steps_per_epoch env steps in all.
         replay_size: Capacity of the replay buffer in observation rows, about one transition each
-            (the last observation of an episode takes a row of its own; see spinrl.replay_buffer).
+            (the last observation of an episode takes a row of its own; see spinrl.buffers.replay).
             When it is full, the oldest transitions go first. The default 1e6 keeps the whole history
             of a million-step run; a much smaller buffer forgets early experience and can make
             learning unstable. Each row costs 4 bytes per observation and action number (+ 6).
@@ -162,8 +162,8 @@ def td3(
             terminal: the target of the last transition still bootstraps from Q(s', a'). The env's
             own time limit applies where it is shorter. None (default): 1000 steps, the MuJoCo
             limit (Atari games, not for this algorithm, would run to the end of the game).
-        logger_kwargs: Arguments for spinrl.logx.EpochLogger, chiefly output_dir (where progress.txt,
-            config.json and checkpoints go) and exp_name; spinrl.logx.setup_logger_kwargs makes them.
+        logger_kwargs: Arguments for spinrl.record.logger.EpochLogger, chiefly output_dir (where progress.txt,
+            config.json and checkpoints go) and exp_name; spinrl.record.logger.setup_logger_kwargs makes them.
         save_freq: Save a checkpoint every save_freq epochs, and after the last. Checkpoints never
             change training: runs that differ only in save_freq log the same numbers. Smaller values
             lose less to a crash and write more to disk (a lot with save_buffer).
@@ -182,7 +182,7 @@ def td3(
             transitions. Without it, a resumed run starts from an empty buffer.
         env_kwargs: Keyword arguments for making the environment from its id: ``gym.make(env_fn,
             **env_kwargs)``, e.g. ``{"continuous": True}`` for LunarLander-v3. For an Atari id
-            (ALE/Pong-v5) they change the options of its protocol (spinrl.atari.ATARI_OPTIONS), e.g.
+            (ALE/Pong-v5) they change the options of its protocol (spinrl.envs.atari.ATARI_OPTIONS), e.g.
             ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them, so resumed
             runs, grid children and test_policy make the same env.
         compile: Run the update step (losses with their backward passes, target averaging)
@@ -195,7 +195,7 @@ def td3(
             clipped to +-obs_clip). The replay buffer keeps raw observations and each sampled batch
             is normalised with the current statistics, which take in every env step and move before
             each round of updates; they are saved with the policy, so test_policy and load_policy
-            see what training saw. Off by default; vector observations only (spinrl.normalize).
+            see what training saw. Off by default; vector observations only (spinrl.training.normalize).
         obs_clip: With obs_norm, the bound of a normalised entry, in standard deviations (10).
 
     Returns:
@@ -205,7 +205,7 @@ def td3(
     refuse_mpi("td3")
     ac_kwargs = dict(ac_kwargs or {})
     config = dict(locals(), algo="td3", env_name=env_name_of(env_fn))
-    # A Gymnasium id becomes a factory: Atari ids get spinrl.atari's protocol, env_kwargs its options.
+    # A Gymnasium id becomes a factory: Atari ids get spinrl.envs.atari's protocol, env_kwargs its options.
     env_fn = resolve_env_fn(env_fn, env_kwargs)
     max_ep_len = default_max_ep_len(env_fn, max_ep_len)  # None: 1000 steps, or a full Atari game
     steps_per_env = steps_per_copy(steps_per_epoch, num_envs)
@@ -232,7 +232,7 @@ def td3(
 
     # The replay buffer: actions are stored normalised, as the actor outputs them.
     buf = make_replay_buffer(envs, replay_size, device=device)
-    # With obs_norm, the statistics that normalise what the networks see (spinrl.normalize).
+    # With obs_norm, the statistics that normalise what the networks see (spinrl.training.normalize).
     norms = offpolicy_normalizers(obs_space, obs_norm, obs_clip)
 
     # Set up the logger and save the configuration, only now: a refused environment, network or
@@ -299,7 +299,7 @@ def td3(
             polyak_update(targ_params, params, polyak)
             stats.add(LossPi=loss_pi)
 
-    # With compile=True, the same update as compiled code (spinrl.compiled_update).
+    # With compile=True, the same update as compiled code (spinrl.training.compiled_update).
     update = compile_update(update, compile, device, logger)
 
     def get_action(o: np.ndarray) -> np.ndarray:

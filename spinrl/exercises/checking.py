@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from spinrl.errors import UserError
+from spinrl.common.errors import UserError
 
 Report = Callable[[str], None]
 
@@ -79,7 +79,7 @@ def time_limit(seconds: float | None = None) -> Iterator[None]:
 def load_module(path: Path) -> ModuleType:
     """Import a Python file by path under a fresh module name, so two checks never share state.
 
-    A missing file is a :class:`~spinrl.errors.UserError` (exit 2); an exception while importing is a
+    A missing file is a :class:`~spinrl.common.errors.UserError` (exit 2); an exception while importing is a
     :class:`CheckFailed` (exit 1), because the reader fixes it in their code.
     """
     if not path.is_file():

@@ -19,7 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from spinrl.errors import UserError
+from spinrl.common.errors import UserError
 from spinrl.exercises.checking import CheckFailed, load_module, time_limit
 from spinrl.exercises.registry import EXERCISES, Exercise, get_exercise
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from spinrl.errors import UserError
+from spinrl.common.errors import UserError
 from spinrl.exercises.checking import Report
 
 # Files ship inside the package (templates/ and solutions/ are packages), so the same paths work for an

@@ -9,7 +9,7 @@ sub-tables the settings for one environment id::
     target_kl = "None"                 # TOML has no null: the string "None" stands for None
     ac_kwargs = { ortho_init = true }  # keyword-argument tables set single entries
 
-A preset never reaches the algorithm function. :meth:`spinrl.grid.ExperimentGrid.run` resolves it per
+A preset never reaches the algorithm function. :meth:`spinrl.launch.grid.ExperimentGrid.run` resolves it per
 variant (each environment of a grid gets its own entry) into ordinary keyword arguments, after the
 values the user gave, which always win. So config.json, ``--resume``, ``spinrl test_policy`` and
 ``spinrl compare`` see the real numbers; config.json also records the preset's name.
@@ -29,7 +29,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10: the same parser, from PyPI
     import tomli as tomllib
 
-from spinrl.errors import UserError
+from spinrl.common.errors import UserError
 
 PRESET_DIR = Path(__file__).resolve().parent
 

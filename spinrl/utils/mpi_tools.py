@@ -1,4 +1,4 @@
-"""Migration path for ``spinup.utils.mpi_tools``: the MPI helpers live in :mod:`spinrl.mpi`.
+"""Migration path for ``spinup.utils.mpi_tools``: the MPI helpers live in :mod:`spinrl.common.mpi`.
 
 ``mpi_fork``, ``msg`` and ``broadcast`` keep Spinning Up's signatures here. Its ``allreduce`` and
 ``mpi_op`` take mpi4py's operations and are not offered: call mpi4py directly for those.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from spinrl import mpi
-from spinrl.mpi import mpi_avg, mpi_statistics_scalar, mpi_sum, num_procs, proc_id
+from spinrl.common import mpi
+from spinrl.common.mpi import mpi_avg, mpi_statistics_scalar, mpi_sum, num_procs, proc_id
 
 __all__ = [
     "broadcast",
