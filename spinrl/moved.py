@@ -66,6 +66,27 @@ def current_name(dotted: str) -> str:
     return dotted
 
 
+def same_spinrl_object(a: str, b: str) -> bool:
+    """Whether two dotted names of spinrl's (a class or function as config.json records it, such as
+    ``spinrl.nets.MLPActorCritic`` and ``spinrl.nets.actor_critic.MLPActorCritic``) name the same object,
+    through a package's re-exports and the old module names above. Only spinrl's own modules are
+    imported; any other name, or one that does not resolve, compares as text."""
+    if a == b:
+        return True
+    if not (a.startswith("spinrl.") and b.startswith("spinrl.")):
+        return False
+    found = [_spinrl_object(name) for name in (a, b)]
+    return found[0] is not None and found[0] is found[1]
+
+
+def _spinrl_object(dotted: str) -> object | None:
+    module, _, name = current_name(dotted).rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name, None)
+    except ImportError:
+        return None
+
+
 class _OldPathFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Answers an import of an old module name with the module that holds its code now."""
 

@@ -220,7 +220,7 @@ def test_save_state_writes_safe_checkpoints_with_what_rebuilds_the_network(tmp_p
     logger.save_state({"env": env}, 5)
     assert "save_state left out fn" in capsys.readouterr().err
     state = load_checkpoint(tmp_path / "run")  # torch.load(weights_only=True) underneath
-    assert state["module"]["class"] == "spinrl.nets.MLPActorCritic"
+    assert state["module"]["class"] == "spinrl.nets.actor_critic.MLPActorCritic"
     assert state["module"]["kwargs"] == {"hidden_sizes": [8, 4], "activation": "torch.nn.ELU"}
     assert state["module"]["structure"] == repr(ac)
     assert state["env_spec"] == {"id": "CartPole-v1", "kwargs": {}, "max_episode_steps": 500}

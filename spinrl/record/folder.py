@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from spinrl.common.errors import UserError, is_interruption
+from spinrl.moved import same_spinrl_object
 from spinrl.record.lock import (
     RunLock,
     acquire_run_lock,
@@ -236,6 +237,10 @@ def _same_setting(key: str, old: Any, new: Any, env_id: Any = None) -> bool:
         return True  # the algorithms record "no extra arguments" as {}
     if key == "env_kwargs" and isinstance(env_id, str) and old != new:
         return _env_arguments(env_id, old) == _env_arguments(env_id, new)
+    if isinstance(old, str) and isinstance(new, str):
+        # A class recorded by an earlier version under the module it lived in then, such as
+        # spinrl.q_nets.MLPTwinActorCritic, is the same setting as its name today.
+        return same_spinrl_object(old, new)
     return old == new
 
 
