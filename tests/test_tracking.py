@@ -32,6 +32,9 @@ def test_track_offline_writes_the_run_and_a_resumed_run_continues_it(tmp_path, o
     run_dir = tmp_path / "cp" / "cp_s0"
     logger_kwargs = dict(output_dir=str(run_dir), exp_name="cp", track=True)
     ppo("CartPole-v1", epochs=2, logger_kwargs=logger_kwargs, **TINY)
+    import wandb
+
+    wandb.teardown()  # W&B's service process writes the offline file: wait until it has ended
 
     record = json.loads((run_dir / TRACKING_FILE).read_text())
     assert record["project"] == "spinrl-tests" and record["group"] == "cp"
