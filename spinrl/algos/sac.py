@@ -20,14 +20,13 @@ from spinrl.buffers.frames import make_replay_buffer
 from spinrl.common.checks import check_hyperparameters
 from spinrl.common.device import resolve_device, set_thread_budget
 from spinrl.common.errors import UserError
-from spinrl.common.seeding import seed_everything
+from spinrl.common.seeding import env_seeds, seed_everything, seeds_for_test_episodes
 from spinrl.envs.actions import ActionMap
 from spinrl.envs.make import (
     EpisodeReturns,
     check_spaces,
     default_max_ep_len,
     env_name_of,
-    env_seeds,
     make_vector_env,
     real_next_obs,
     resolve_env_fn,
@@ -48,7 +47,6 @@ from spinrl.training.offpolicy import (
     random_actions,
     refuse_mpi,
     run_test_episodes,
-    seeds_for_test_episodes,
 )
 
 

@@ -16,12 +16,11 @@ from spinrl.buffers.gae import GAEBuffer
 from spinrl.common.checks import check_finite, check_hyperparameters
 from spinrl.common.device import resolve_device
 from spinrl.common.mpi import mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
-from spinrl.common.seeding import seed_everything
+from spinrl.common.seeding import env_seeds, rank_seed, seed_everything
 from spinrl.envs.make import (
     check_spaces,
     default_max_ep_len,
     env_name_of,
-    env_seeds,
     make_vector_env,
     resolve_env_fn,
     steps_per_copy,
@@ -168,7 +167,7 @@ def vpg(
     setup_pytorch_for_mpi()  # one torch thread per rank, and a crash in one rank ends them all
 
     # Random seed: different on each MPI rank, so ranks collect different experience.
-    seed += 10000 * proc_id()
+    seed = rank_seed(seed, proc_id())
     seed_everything(seed)
     device = resolve_device(device)
 

@@ -6,7 +6,8 @@ The traps this module handles once for every algorithm:
   off) are different; vector envs here use Gymnasium's *same-step* autoreset, so the real last
   observation of a finished episode is in ``info["final_obs"]`` and can be bootstrapped from.
 - Every environment copy gets its own seed, derived from the run's seed, the MPI rank and the epoch
-  the process starts at, so runs are reproducible and a resumed run is seeded afresh.
+  the process starts at, so runs are reproducible and a resumed run is seeded afresh
+  (:func:`spinrl.common.seeding.env_seeds`, importable from here as before).
 - Observations of any Box shape (and Discrete ones, one-hot) are flattened to float32 vectors, except
   images (:func:`spinrl.nets.encoders.is_image_space`: uint8 frames), which stay as they are for the
   networks' convolutional encoders. Box actions of any other shape than a vector ((2, 3), or a
@@ -32,6 +33,7 @@ from gymnasium.vector import AutoresetMode
 
 from spinrl.common.errors import UserError
 from spinrl.common.mpi import proc_id
+from spinrl.common.seeding import env_seeds as env_seeds  # its old home: kept importable from here
 from spinrl.envs.spaces import is_image_space
 
 EnvFn = Callable[[], gym.Env]
@@ -471,17 +473,6 @@ def steps_per_copy(steps_per_epoch: int, num_envs: int, num_ranks: int = 1) -> i
             flush=True,
         )
     return per_copy
-
-
-def env_seeds(seed: int, rank: int, epoch: int, num_envs: int) -> list[int]:
-    """Distinct, reproducible reset seeds for each env copy, MPI rank and epoch.
-
-    The env copies are reset with these seeds once per process: at the first epoch of a new run, and
-    at the resumed epoch after ``--resume`` (only the episodes running at the kill are lost). Epoch
-    ends and checkpoints never reset them, so episodes run across epochs.
-    """
-    ss = np.random.SeedSequence([seed, rank, epoch])
-    return [int(s) for s in ss.generate_state(num_envs, dtype=np.uint32)]
 
 
 def real_next_obs(next_obs: np.ndarray, ended: np.ndarray, info: dict) -> np.ndarray:
