@@ -416,8 +416,8 @@ class SingleCopyVectorEnv(gym.vector.SyncVectorEnv):
     directly and returns the same things: same-step autoreset (an episode that ends is reset in the
     same call; its real last observation and info go to ``info["final_obs"]`` and
     ``info["final_info"]``, flagged by ``info["_final_obs"]``), and arrays of the same shapes and
-    dtypes, new ones on every call. Measured on CartPole-v1 (2-core EPYC): 15.4 us per step
-    through ``SyncVectorEnv``, 8.3 us here, against 6.6 us for the bare env.
+    dtypes, new ones on every call. On CartPole-v1 that removes most of what ``SyncVectorEnv`` adds to
+    the bare env's step (benchmarks/results/code-measurements.md).
     Everything else (reset, spaces, ``call``, ``render``, ``close``) is ``SyncVectorEnv``'s.
     """
 
