@@ -314,7 +314,7 @@ def test_a_bad_option_on_the_command_line_is_one_line_and_writes_nothing(tmp_pat
 
 def test_runs_recorded_with_max_ep_len_1000_resume_with_the_new_default():
     """Before None became the default, runs recorded 1000: None means the same except for Atari games."""
-    from spinrl.record.folder import resume_changes
+    from spinrl.record.config import resume_changes
 
     old = dict(algo="ppo", env_name="CartPole-v1", env_fn="CartPole-v1", max_ep_len=1000)
     assert resume_changes(old, dict(old, max_ep_len=None)) == []

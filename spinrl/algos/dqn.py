@@ -35,8 +35,8 @@ from spinrl.envs.make import (
 )
 from spinrl.nets.q_nets import MLPQNetwork
 from spinrl.record.checkpoint import Checkpointer
-from spinrl.record.folder import marks_failed_runs
 from spinrl.record.logger import EpochLogger
+from spinrl.record.status import marks_failed_runs
 from spinrl.training.compiled_update import compile_update
 from spinrl.training.offpolicy import (
     BufferCheckpoint,

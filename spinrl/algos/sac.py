@@ -36,8 +36,8 @@ from spinrl.envs.make import (
 from spinrl.nets.custom import build_actor_critic
 from spinrl.nets.q_nets import MLPSquashedGaussianActorCritic, Temperature
 from spinrl.record.checkpoint import Checkpointer
-from spinrl.record.folder import marks_failed_runs
 from spinrl.record.logger import EpochLogger
+from spinrl.record.status import marks_failed_runs
 from spinrl.training.compiled_update import compile_update
 from spinrl.training.normalize import offpolicy_normalizers
 from spinrl.training.offpolicy import (

@@ -29,8 +29,8 @@ from spinrl.envs.make import (
 from spinrl.nets.actor_critic import MLPActorCritic, count_vars, shared_encoder_features
 from spinrl.nets.custom import build_actor_critic
 from spinrl.record.checkpoint import Checkpointer
-from spinrl.record.folder import marks_failed_runs
 from spinrl.record.logger import EpochLogger
+from spinrl.record.status import marks_failed_runs
 from spinrl.training.normalize import make_normalizers
 from spinrl.training.onpolicy import TrajectoryCollector, anneal_learning_rate
 

@@ -52,18 +52,11 @@ from spinrl.common.errors import UserError
 from spinrl.launch.local import run_in_parallel, run_with_mpi
 from spinrl.launch.spec import make_spec
 from spinrl.presets import resolve_preset
+from spinrl.record.config import check_same_run, convert_json
 from spinrl.record.console import live_terminal
-from spinrl.record.folder import (
-    FINISHED,
-    LOG_FILE,
-    RUNNING,
-    check_can_write,
-    check_same_run,
-    read_status,
-    run_state,
-    setup_logger_kwargs,
-)
-from spinrl.record.logger import convert_json
+from spinrl.record.folder import check_can_write, setup_logger_kwargs
+from spinrl.record.names import LOG_FILE
+from spinrl.record.status import FINISHED, RUNNING, read_status, run_state
 
 VALID_NAME_CHARS = set(string.ascii_letters + string.digits + "_-")
 BACKENDS = ("local", "ray")

@@ -42,7 +42,7 @@ from spinrl.launch.child import (
     set_parent_death_signal,
 )
 from spinrl.launch.spec import spec_module
-from spinrl.record.folder import LOG_FILE, SPEC_FILE
+from spinrl.record.names import LOG_FILE, SPEC_FILE
 
 if TYPE_CHECKING:
     from spinrl.launch.grid import PlannedRun

@@ -19,7 +19,8 @@ import os
 import numpy as np
 
 from spinrl.common.errors import UserError
-from spinrl.record.folder import default_data_dir, final_value, find_runs, load_runs, performance_column
+from spinrl.record.folder import default_data_dir
+from spinrl.results.runs import final_value, find_runs, load_runs, performance_column
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,15 +20,15 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
 
 from spinrl.common.errors import UserError
-from spinrl.record.checkpoint import CHECKPOINT_META, has_checkpoint, load_checkpoint
+from spinrl.record.checkpoint import has_checkpoint, load_checkpoint
 from spinrl.record.console import format_epoch_table
-from spinrl.record.logger import SNAPSHOTS_DIR
+from spinrl.record.names import CHECKPOINT_META, CONFIG_FILE, SNAPSHOTS_DIR
+from spinrl.results.video import prepare_video, record_episodes
 from spinrl.training.normalize import ObservationNormalizer
 
 # Network classes that moved or were renamed since runs recorded them in config.json: old -> new.
@@ -91,7 +91,7 @@ def _already_loaded(dotted: str):
 
 def _read_config(run_dir: Path) -> dict:
     """The run's config.json as a dict; a missing or damaged one is one line."""
-    path = run_dir / "config.json"
+    path = run_dir / CONFIG_FILE
     if not path.exists():
         if has_checkpoint(run_dir) or saved_snapshots(run_dir):
             return {}  # a hand-written loop that saved its network but no config
@@ -412,120 +412,16 @@ def record_video(
 ) -> list[tuple[float, int]]:
     """Record ``episodes`` episodes headless into one video file (MP4, WebM, or GIF by extension).
 
-    Each frame goes to the encoder as soon as it is rendered (:class:`VideoStream`), so memory holds one
-    frame whatever the length: a full Atari game is 27,000 frames, 2.7 GB if kept. The file is written
-    under a temporary name beside ``out_path`` and given its name only when complete.
+    The path is checked before the policy is loaded; frames are streamed to the encoder and the file is
+    given its name only when complete (:mod:`spinrl.results.video`).
     """
-    out = Path(out_path)
-    if out.exists():
-        raise UserError(f"{out_path} already exists; choose another --video path (nothing is overwritten)")
-    if out.suffix.lower() not in VIDEO_CODECS:
-        raise UserError(f"--video {out_path!r}: use a .mp4, .webm or .gif file name")
-    # Refused now, before a policy is loaded or a frame rendered, rather than as ffmpeg's broken pipe.
-    folder = out.parent
-    if not folder.is_dir():
-        what = "is not a folder" if folder.exists() else "does not exist"
-        raise UserError(
-            f"--video {out_path!r}: the folder {str(folder)!r} {what}; create it or choose another path"
-        )
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(
-            f"--video {out_path!r}: the folder {str(folder)!r} is not writable; choose another path"
-        )
-    os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless pygame (classic control, Box2D)
-    try:
-        import imageio_ffmpeg  # noqa: F401  (comes with moviepy)
-    except ImportError:
-        raise UserError("--video needs moviepy: pip install 'spinrl[video]'") from None
+    out = prepare_video(out_path)
     env, get_action, _ = load_policy(run_dir, deterministic=deterministic, render_mode="rgb_array", itr=itr)
-    partial = out.with_name(f".{out.stem}.partial{os.getpid()}{out.suffix}")
-    stream = VideoStream(env, partial)
-    try:
-        results = run_policy(stream, get_action, max_ep_len, episodes, render=False, seed=seed)
-        stream.close()
-        if stream.frames == 0:
-            raise UserError(
-                "no video frames were recorded: does this environment support render_mode='rgb_array'?"
-            )
-        _publish(partial, out)
-    except FileExistsError:
-        raise UserError(
-            f"{out_path} appeared while recording; the video was not written (nothing is overwritten)"
-        ) from None
-    finally:
-        stream.close()
-        partial.unlink(missing_ok=True)
+    results = record_episodes(
+        env, out, lambda stream: run_policy(stream, get_action, max_ep_len, episodes, render=False, seed=seed)
+    )
     print(f"Video of {episodes} episode(s) written to {out}")
     return results
-
-
-def _publish(partial: Path, out: Path) -> None:
-    """Give the finished file its name; FileExistsError if ``out`` appeared meanwhile (never replaced)."""
-    try:
-        os.link(partial, out)  # unlike a rename, fails when out exists
-    except FileExistsError:
-        raise
-    except OSError:  # a file system without hard links
-        if out.exists():
-            raise FileExistsError(out) from None
-        os.rename(partial, out)
-
-
-# The ffmpeg encoder and output pixel format for each video file type.
-VIDEO_CODECS = {".mp4": ("libx264", "yuv420p"), ".webm": ("libvpx-vp9", "yuv420p"), ".gif": ("gif", "rgb8")}
-
-
-class VideoStream(gym.Wrapper):
-    """Renders the env after every reset and step and sends the frame straight to ffmpeg.
-
-    The video plays at the env's ``render_fps`` (30 when it has none). Frames with an odd width or
-    height get one black column or row, as the common codecs need even sizes.
-    """
-
-    def __init__(self, env: gym.Env, path: Path):
-        super().__init__(env)
-        self.path, self.frames, self._writer, self._closed = path, 0, None, False
-
-    def reset(self, **kwargs):
-        result = self.env.reset(**kwargs)
-        self._record()
-        return result
-
-    def step(self, action):
-        result = self.env.step(action)
-        self._record()
-        return result
-
-    def _record(self) -> None:
-        frame = self.env.render()
-        if frame is None:
-            return
-        frame = np.asarray(frame, dtype=np.uint8)
-        pad = ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0))
-        frame = np.pad(frame, pad) if any(p[1] for p in pad) else frame
-        if self._writer is None:
-            import imageio_ffmpeg
-
-            codec, pixels = VIDEO_CODECS[self.path.suffix.lower()]
-            height, width = frame.shape[:2]
-            fps = float(self.env.metadata.get("render_fps") or 30)
-            self._writer = imageio_ffmpeg.write_frames(
-                str(self.path), (width, height), fps=fps, codec=codec, pix_fmt_out=pixels,
-                macro_block_size=1, quality=None if codec == "gif" else 5,
-            )  # fmt: skip
-            self._writer.send(None)  # start ffmpeg
-        self._writer.send(np.ascontiguousarray(frame))
-        self.frames += 1
-
-    def close(self) -> None:
-        """Finish the file (ffmpeg writes its index) and close the env; safe to call twice."""
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.close()
-        if not self._closed:
-            self._closed = True
-            self.env.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,8 +36,8 @@ from pathlib import Path
 from typing import Any
 
 from spinrl.common.errors import UserError
+from spinrl.record.names import STUDY_FILE, worker_log_file
 from spinrl.tune.space import BUILT_IN_SPACES, built_in_space, require_optuna, split_space, suggest
-from spinrl.tune.trial import STUDY_FILE
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
@@ -523,7 +523,7 @@ def _start_workers(s: dict[str, Any]) -> list[subprocess.Popen]:
     argv = [a for a in s["argv"] if a != "--resume"]
     workers = []
     for i in range(1, s["parallel"]):
-        log = open(os.path.join(s["study_dir"], f"worker{i}.log"), "a")
+        log = open(os.path.join(s["study_dir"], worker_log_file(i)), "a")
         env = dict(os.environ, **{WORKER_ENV: "1", PARENT_PID_ENV: str(os.getpid()), "PYTHONUNBUFFERED": "1"})
         cmd = [sys.executable, "-m", "spinrl.tune.study", *argv, "--resume"]
         workers.append(
