@@ -33,7 +33,7 @@ MOVED_MODULES: dict[str, str | tuple[str, ...]] = {
     "spinrl.fast_act": "spinrl.nets.fast_act",
     "spinrl.frame_buffer": "spinrl.buffers.frames",
     "spinrl.gae_buffer": "spinrl.buffers.gae",
-    "spinrl.grid": "spinrl.launch.grid",
+    "spinrl.grid": ("spinrl.launch.grid", "spinrl.launch.plan"),
     "spinrl.launch_local": ("spinrl.launch.local", "spinrl.launch.child"),
     "spinrl.launch_ray": "spinrl.launch.ray",
     "spinrl.launch_zygote": "spinrl.launch.zygote",
@@ -93,6 +93,9 @@ def current_name(dotted: str) -> str:
     return dotted
 
 
+_ABSENT = object()
+
+
 class SharedOutModule(ModuleType):
     """An old module whose names now live in several modules: each name is looked up in them in turn."""
 
@@ -101,35 +104,55 @@ class SharedOutModule(ModuleType):
             name, f"Earlier spinrl's {name}: its names now live in {', '.join(m.__name__ for m in modules)}."
         )
         object.__setattr__(self, "_modules", modules)
+        object.__setattr__(self, "_replaced", {})  # name -> [(module, the value it had)], see __delattr__
 
-    def _holder(self, name: str) -> ModuleType | None:
-        return next((m for m in self._modules if hasattr(m, name)), None)
+    def _holders(self, name: str) -> list[ModuleType]:
+        """The modules that hold ``name``: the first that has it, and those that import the same object
+        from it (a re-export), so that setting the name changes what every one of them reads."""
+        having = [m for m in self._modules if hasattr(m, name)]
+        return [m for m in having if getattr(m, name) is getattr(having[0], name)]
 
     def __getattr__(self, name: str) -> Any:
         if name == "__all__":  # for `from spinrl.rundir import *`: every public name of every module
             return sorted(
                 {n for m in self._modules for n in getattr(m, "__all__", dir(m)) if not n.startswith("_")}
             )
-        holder = None if name.startswith("__") else self._holder(name)
-        if holder is None:
+        holders = [] if name.startswith("__") else self._holders(name)
+        if not holders:
             raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
-        return getattr(holder, name)
+        return getattr(holders[0], name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name.startswith("__"):  # the import system's own attributes (__spec__, __loader__, ...)
             object.__setattr__(self, name, value)
             return
-        # Set where the code reads it, so that monkeypatching the old name patches the code.
-        setattr(self._holder(name) or self._modules[0], name, value)
+        # Set where the code reads it, so that monkeypatching the old name patches the code; what was
+        # there first is kept, for deleting the name again (below).
+        holders = self._holders(name) or self._modules[:1]
+        self._replaced.setdefault(name, [(m, m.__dict__.get(name, _ABSENT)) for m in holders])
+        for module in holders:
+            setattr(module, name, value)
 
     def __delattr__(self, name: str) -> None:
+        """Delete ``name``; a name set through this module gets back what it replaced instead. (The
+        stand-in's own ``__dict__`` never holds the name, so pytest's ``monkeypatch`` undoes a
+        ``setattr`` by deleting it.)"""
         if name.startswith("__"):
             object.__delattr__(self, name)
             return
-        holder = self._holder(name)
-        if holder is None:
+        replaced = self._replaced.pop(name, None)
+        if replaced is not None:
+            for module, value in replaced:
+                if value is _ABSENT:
+                    module.__dict__.pop(name, None)
+                else:
+                    setattr(module, name, value)
+            return
+        holders = self._holders(name)
+        if not holders:
             raise AttributeError(f"module {self.__name__!r} has no attribute {name!r}")
-        delattr(holder, name)
+        for module in holders:
+            delattr(module, name)
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()).union(*(dir(m) for m in self._modules)))

@@ -8,15 +8,8 @@ import torch
 
 from spinrl.common.errors import UserError
 from spinrl.envs.atari import ATARI_OPTIONS, LearningSignals, atari_env
-from spinrl.envs.make import (
-    EpisodeReturns,
-    default_max_ep_len,
-    env_name_of,
-    make_env,
-    make_env_fn,
-    make_vector_env,
-    resolve_env_fn,
-)
+from spinrl.envs.make import default_max_ep_len, env_name_of, make_env, make_env_fn, resolve_env_fn
+from spinrl.envs.vector import EpisodeReturns, make_vector_env
 
 pytest.importorskip("ale_py")
 

@@ -45,7 +45,7 @@ from spinrl.launch.spec import spec_module
 from spinrl.record.names import LOG_FILE, SPEC_FILE
 
 if TYPE_CHECKING:
-    from spinrl.launch.grid import PlannedRun
+    from spinrl.launch.plan import PlannedRun
     from spinrl.launch.zygote import Zygote
 
 # Signals that stop a grid the way Ctrl-C does (SIGINT already raises KeyboardInterrupt).

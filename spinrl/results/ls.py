@@ -6,7 +6,7 @@
     cp/cp_s10                        ppo   CartPole-v1    10  31/50    212.4  interrupted
 
 A run is any folder holding a ``progress.txt``, ``config.json`` or ``status.json``. Its status is
-:func:`spinrl.record.folder.run_state`: a run marked "running" whose process no longer exists on this machine
+:func:`spinrl.record.status.run_state`: a run marked "running" whose process no longer exists on this machine
 was interrupted (killed, crashed, or the machine went down); continue it with ``--resume``. A run whose
 files cannot be read (binary, not JSON) is left out with one warning line on stderr naming it.
 """

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from spinrl.launch.grid import PlannedRun
 from spinrl.launch.local import launch_variant, prepare_run_dir, stop_children, thread_budget
+from spinrl.launch.plan import PlannedRun
 from spinrl.record.folder import setup_logger_kwargs
 from spinrl.record.names import PROGRESS_FILE
 from spinrl.results.runs import final_value, performance_column, read_progress
