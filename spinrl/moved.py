@@ -67,7 +67,7 @@ MOVED_MODULES: dict[str, str | tuple[str, ...]] = {
         "spinrl.results.runs",
     ),
     "spinrl.saved_policy": "spinrl.record.saved_policy",
-    "spinrl.test_policy": ("spinrl.results.policy", "spinrl.results.video"),
+    "spinrl.test_policy": ("spinrl.results.policy", "spinrl.results.video", "spinrl.results.saved_network"),
     "spinrl.tracking": "spinrl.record.tracking",
     "spinrl.tune_show": "spinrl.tune.show",
     "spinrl.tune_space": "spinrl.tune.space",
