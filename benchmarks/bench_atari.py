@@ -70,7 +70,7 @@ def steps_per_second(step, num_envs: int, n_actions: int, seconds: float) -> flo
 
 
 def spinrl_stepping(num_envs: int, asynchronous: bool, seconds: float) -> float:
-    from spinrl.envs.make import make_vector_env
+    from spinrl.envs.vector import make_vector_env
 
     envs = make_vector_env(ENV_ID, num_envs, None, asynchronous=asynchronous)
     envs.reset(seed=list(range(num_envs)))

@@ -59,7 +59,7 @@ def build(kind: str, size: int, device: str = "cpu"):
 
     from spinrl.buffers.frames import FrameStackReplayBuffer, frame_stack_of
     from spinrl.buffers.replay import ReplayBuffer
-    from spinrl.envs.make import make_vector_env
+    from spinrl.envs.vector import make_vector_env
 
     envs = make_vector_env(atari_env, 1)
     obs_space, act_space = envs.single_observation_space, envs.single_action_space
@@ -95,7 +95,7 @@ def rss() -> int:
 
 def play(envs, bufs: dict, steps: int) -> None:
     """Play ``steps`` random steps of the game, storing each transition in every buffer of ``bufs``."""
-    from spinrl.envs.make import real_next_obs
+    from spinrl.envs.vector import real_next_obs
 
     obs, _ = envs.reset(seed=0)
     rng = np.random.default_rng(0)

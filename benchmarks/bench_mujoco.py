@@ -52,11 +52,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from spinrl.common.errors import UserError, run_main_guarded  # noqa: E402
-from spinrl.record.folder import (  # noqa: E402
-    holds_run,
-    read_status,
-    write_text_atomically,
-)
+from spinrl.record.folder import holds_run, write_text_atomically  # noqa: E402
+from spinrl.record.status import read_status  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from mujoco_report import discover, report  # noqa: E402

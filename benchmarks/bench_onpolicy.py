@@ -284,7 +284,7 @@ def bench_throughput(num_envs: int, rounds: int = 7) -> list[str]:
     from stable_baselines3 import PPO
 
     from spinrl.buffers.gae import GAEBuffer
-    from spinrl.envs.make import make_vector_env
+    from spinrl.envs.vector import make_vector_env
     from spinrl.nets.actor_critic import MLPActorCritic
     from spinrl.record.logger import EpochLogger
     from spinrl.training.onpolicy import TrajectoryCollector

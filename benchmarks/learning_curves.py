@@ -32,7 +32,7 @@ CURVES = ROOT / "benchmarks" / "results" / "curves"
 SEEDS = (0, 1, 2)
 
 import spinrl  # noqa: E402
-from spinrl.record.folder import read_progress  # noqa: E402
+from spinrl.results.runs import read_progress  # noqa: E402
 
 # Off-policy runs on Pendulum share these: 1000 random steps to fill the buffer, smaller networks than the
 # defaults (faster updates on a CPU), five test episodes after every 1000-step epoch.

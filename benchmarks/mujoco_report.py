@@ -15,15 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from spinrl.common.errors import UserError  # noqa: E402
-from spinrl.record.folder import (  # noqa: E402
-    FINISHED,
-    RUNNING,
-    final_value,
-    read_progress,
-    read_status,
-    run_state,
-    write_text_atomically,
-)
+from spinrl.record.folder import write_text_atomically  # noqa: E402
+from spinrl.record.status import FINISHED, RUNNING  # noqa: E402
+from spinrl.results.runs import final_value, read_progress, read_status, run_state  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from mujoco_runs import (  # noqa: E402

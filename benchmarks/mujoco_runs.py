@@ -20,15 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from spinrl.common.errors import UserError  # noqa: E402
-from spinrl.record.folder import (  # noqa: E402
-    FINISHED,
-    RUNNING,
-    lock_holder,
-    read_config,
-    read_status,
-    run_state,
-    write_text_atomically,
-)
+from spinrl.record.config import read_config  # noqa: E402
+from spinrl.record.folder import write_text_atomically  # noqa: E402
+from spinrl.record.lock import lock_holder  # noqa: E402
+from spinrl.record.status import FINISHED, RUNNING, read_status, run_state  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 ON_POLICY = ("ppo", "trpo", "vpg")

@@ -81,7 +81,8 @@ def train_sb3(algo: str, env_id: str, seed: int, steps: int, folder: Path) -> No
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
-    from spinrl.record.folder import open_run_dir, write_status
+    from spinrl.record.folder import open_run_dir
+    from spinrl.record.status import write_status
 
     torch.set_num_threads(1)
     if (folder / "progress.txt").exists():

@@ -38,7 +38,7 @@ CODE_INPUTS = {
     "trpo_step": ["spinrl/algos/trpo.py"],
     "td3_smoothing": ["spinrl/algos/td3.py"],
     "offpolicy_schedule": ["spinrl/algos/dqn.py"],
-    "steps_split": ["spinrl/envs/make.py"],
+    "steps_split": ["spinrl/envs/vector.py"],
 }
 
 

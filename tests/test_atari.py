@@ -8,15 +8,8 @@ import torch
 
 from spinrl.common.errors import UserError
 from spinrl.envs.atari import ATARI_OPTIONS, LearningSignals, atari_env
-from spinrl.envs.make import (
-    EpisodeReturns,
-    default_max_ep_len,
-    env_name_of,
-    make_env,
-    make_env_fn,
-    make_vector_env,
-    resolve_env_fn,
-)
+from spinrl.envs.make import default_max_ep_len, env_name_of, make_env, make_env_fn, resolve_env_fn
+from spinrl.envs.vector import EpisodeReturns, make_vector_env
 
 pytest.importorskip("ale_py")
 
@@ -314,7 +307,7 @@ def test_a_bad_option_on_the_command_line_is_one_line_and_writes_nothing(tmp_pat
 
 def test_runs_recorded_with_max_ep_len_1000_resume_with_the_new_default():
     """Before None became the default, runs recorded 1000: None means the same except for Atari games."""
-    from spinrl.record.folder import resume_changes
+    from spinrl.record.config import resume_changes
 
     old = dict(algo="ppo", env_name="CartPole-v1", env_fn="CartPole-v1", max_ep_len=1000)
     assert resume_changes(old, dict(old, max_ep_len=None)) == []

@@ -141,7 +141,8 @@ def test_collection_with_one_env_copy_fills_the_buffer_as_sync_vector_env_did(tm
     import gymnasium as gym
     from gymnasium.vector import AutoresetMode
 
-    from spinrl.envs.make import SingleCopyVectorEnv, make_env, make_vector_env
+    from spinrl.envs.make import make_env
+    from spinrl.envs.vector import SingleCopyVectorEnv, make_vector_env
     from spinrl.nets.actor_critic import MLPActorCritic
     from spinrl.record.logger import EpochLogger
     from spinrl.training.onpolicy import TrajectoryCollector
@@ -179,7 +180,7 @@ def test_collection_with_one_env_copy_fills_the_buffer_as_sync_vector_env_did(tm
 
 def test_vvals_are_logged_once_per_epoch_as_the_values_stored(tmp_path):
     """The critic's estimates reach the logger as one array per epoch: the buffer's value column."""
-    from spinrl.envs.make import make_vector_env
+    from spinrl.envs.vector import make_vector_env
     from spinrl.nets.actor_critic import MLPActorCritic
     from spinrl.record.logger import EpochLogger
     from spinrl.training.onpolicy import TrajectoryCollector

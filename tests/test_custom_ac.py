@@ -31,8 +31,8 @@ from spinrl.nets.actor_critic import MLPActorCritic
 from spinrl.nets.custom import SpinningUpOffPolicyAC, SpinningUpPolicyGradientAC, as_spinrl_actor_critic
 from spinrl.nets.fast_act import numpy_policy
 from spinrl.nets.q_nets import MLPSquashedGaussianActorCritic, MLPTwinActorCritic, SquashedGaussianMLPActor
-from spinrl.record.folder import read_status
 from spinrl.record.logger import read_progress
+from spinrl.record.status import read_status
 from spinrl.results.policy import load_policy
 
 

@@ -9,13 +9,11 @@ from gymnasium.vector import AutoresetMode
 
 from spinrl.buffers.gae import GAEBuffer
 from spinrl.common.errors import UserError
-from spinrl.envs.make import (
+from spinrl.envs.make import check_spaces, make_env, make_env_fn
+from spinrl.envs.vector import (
     EpisodeReturns,
     SingleCopyVectorEnv,
-    check_spaces,
     env_seeds,
-    make_env,
-    make_env_fn,
     make_vector_env,
     real_next_obs,
     steps_per_copy,

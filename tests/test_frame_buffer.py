@@ -14,7 +14,7 @@ from spinrl.buffers.frames import FrameStackReplayBuffer, frame_stack_of, make_r
 from spinrl.buffers.gae import GAEBuffer
 from spinrl.buffers.replay import ReplayBuffer
 from spinrl.common.errors import UserError
-from spinrl.envs.make import make_vector_env, real_next_obs
+from spinrl.envs.vector import make_vector_env, real_next_obs
 
 
 def stacked_env(padding="reset", truncate_prob=0.15, stack=4):

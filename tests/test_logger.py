@@ -106,18 +106,19 @@ def test_resume_before_first_checkpoint_writes_one_header(tmp_path):
 
 
 def test_spinning_up_imports_from_the_logger_still_work():
-    # The run-directory rules live in spinrl.record.folder; the logger module keeps Spinning Up's import paths.
-    from spinrl.record import folder as rundir
+    # The logger's parts live in modules of their own; the logger module keeps Spinning Up's import paths.
+    from spinrl.record import config, folder, progress
     from spinrl.record import logger as logx
 
-    assert logx.setup_logger_kwargs is rundir.setup_logger_kwargs
-    assert logx.read_progress is rundir.read_progress
-    assert logx.RunExistsError is rundir.RunExistsError
+    assert logx.setup_logger_kwargs is folder.setup_logger_kwargs
+    assert logx.read_progress is progress.read_progress
+    assert logx.RunExistsError is folder.RunExistsError
+    assert logx.convert_json is config.convert_json
     assert not hasattr(logx, "DEFAULT_DATA_DIR")  # the data dir is looked up at call time only
 
 
 def test_status_json_is_written_through_rundir(tmp_path):
-    from spinrl.record.folder import read_status, run_state
+    from spinrl.record.status import read_status, run_state
 
     logger = EpochLogger(output_dir=str(tmp_path / "run"), quiet=True, tensorboard=False)
     logger.set_status("running", 1, 4)

@@ -1,121 +1,199 @@
-"""Earlier versions keep working after the package was regrouped: their import paths, and their runs.
+"""spinrl.moved: the modules of earlier spinrl versions still import, with every public name they had.
 
-tests/old_runs holds two tiny runs written by spinrl before the regrouping (commit de2dc17): PPO on
-CartPole and SAC on Pendulum, two epochs each, with the network classes recorded under their old
-module names (``spinrl.nets.MLPActorCritic``, ``spinrl.q_nets.MLPSquashedGaussianActorCritic``).
+The names are those each old module defined at commit 83f01e5 (before the package was regrouped into
+sub-packages), and the names of the package modules that replaced ``spinrl/envs.py``, ``nets.py`` and
+``tune.py``; the test fails when a later move loses one.
 """
 
 from __future__ import annotations
 
 import importlib
-import json
-import shutil
-from pathlib import Path
+import subprocess
+import sys
 
 import pytest
 
-from spinrl.moved import MOVED_MODULES, current_name, same_spinrl_object
+import spinrl
+from spinrl import moved
 
-OLD_RUNS = Path(__file__).resolve().parent / "old_runs"
+# Old module -> the public names it had (space-separated).
+OLD_PUBLIC_NAMES = {
+    "spinrl.atari": (
+        "ALE_ENTRY_POINT ATARI_OPTIONS AtariLearningSignals LearningSignals MAX_FRAME_SKIP MAX_FRAME_STACK "
+        "MAX_NOOPS MAX_SCREEN_SIZE METADATA_KEY PressFire TEST_EPSILON TEST_GAME_FRAMES atari_env "
+        "atari_options evaluation_settings is_atari_id register_atari"
+    ),
+    "spinrl.checkpoint": (
+        "CHECKPOINT_META CheckpointError Checkpointer LEGACY_CHECKPOINT_FILE RunProgress check_contents "
+        "checkpoint_path has_checkpoint is_checkpoint_epoch load_checkpoint save_checkpoint"
+    ),
+    "spinrl.checks": "MAX_SEED TrainingDiverged available_memory check_finite check_fits_in_memory check_hyperparameters",
+    "spinrl.cli": (
+        "ALGORITHMS BOOLEAN_FLAGS COMMANDS DEFAULT_SHORTHANDS LAUNCH_FLAGS OFF_POLICY SUBSTITUTIONS "
+        "algorithm_help algorithm_name available_algorithms check_keys console_main main main_help "
+        "parse_docstring_args parse_grid parse_grid_args parse_value run_algorithm run_as_script "
+        "whole_numbers_as_int"
+    ),
+    "spinrl.compare": (
+        "BOOTSTRAP_REPS LEVEL aggregate_metrics env_target fmt_ci interquartile_mean main optimality_gap "
+        "parse_targets probability_of_improvement save_interval_figure stratified_bootstrap_ci"
+    ),
+    "spinrl.compiled_update": "compile_options compile_update",
+    "spinrl.custom_ac": (
+        "DOCS OFF_POLICY ON_POLICY SpinningUpOffPolicyAC SpinningUpPolicyGradientAC as_spinrl_actor_critic "
+        "build_actor_critic"
+    ),
+    "spinrl.device": "resolve_device set_thread_budget",
+    "spinrl.encoders": "DetachedFeatures ENCODERS NatureCNN SmallCNN image_chw image_layout is_image_space make_encoder",
+    "spinrl.envs": (
+        "CHECKED_ENVS_VAR EnvFn EpisodeReturns RefuseNonFinite SingleCopyVectorEnv check_spaces "
+        "check_user_env default_max_ep_len env_name_of env_seeds import_env_module make_env make_env_fn "
+        "make_vector_env obs_dim_of real_next_obs resolve_env_fn steps_per_copy"
+    ),
+    "spinrl.errors": "UserError caught_error is_interruption run_main_guarded",
+    "spinrl.fast_act": "Layer numpy_policy",
+    "spinrl.frame_buffer": "FrameStack FrameStackReplayBuffer frame_stack_of",
+    "spinrl.gae_buffer": "GAEBuffer discount_cumsum",
+    "spinrl.grid": "BACKENDS ExperimentGrid PlannedRun VALID_NAME_CHARS call_experiment planned_config valid_str",
+    "spinrl.launch_local": (
+        "CHILD PARENT_PID_ENV STOP_GRACE_SECONDS STOP_SIGNALS THREAD_VARIABLES child_env end_with_parent "
+        "launch_variant main prepare_run_dir report_failures run_in_parallel run_with_mpi stop_children "
+        "thread_budget"
+    ),
+    "spinrl.launch_ray": "RAY_CANCEL_GRACE_SECONDS run_on_ray run_variant_blocking",
+    "spinrl.launch_zygote": "ForkedChild PRELOAD Zygote exit_without_teardown serve_forks start_early zygote_for",
+    "spinrl.logx": (
+        "COLORS EpochLogger Logger RunExistsError SNAPSHOTS_DIR colorize convert_json format_epoch_table "
+        "live_terminal print_line read_progress setup_logger_kwargs"
+    ),
+    "spinrl.ls": "format_table main printable",
+    "spinrl.mpi": (
+        "PLAIN_OUTPUT_ENV available_cores broadcast_object gather_object mpi_avg mpi_avg_grads mpi_fork "
+        "mpi_statistics_columns mpi_statistics_scalar mpi_sum mpiexec_command mpiexec_path num_procs "
+        "places_ranks_elsewhere proc_id resolve_num_cpu setup_pytorch_for_mpi sync_params"
+    ),
+    "spinrl.nets": (
+        "LOG_2PI MLPActorCritic MLPCategoricalActor MLPCritic MLPGaussianActor activation_names "
+        "check_hidden_sizes count_vars mlp orthogonal_init resolve_activation shared_encoder_features "
+        "with_encoder"
+    ),
+    "spinrl.normalize": (
+        "Normalizers ObservationNormalizer RewardScaler RunningMeanStd ValueNormalizer make_normalizers "
+        "observation_normalizer offpolicy_normalizers"
+    ),
+    "spinrl.offpolicy": (
+        "ActionMap BufferCheckpoint UpdateStats frozen optimizer_steps polyak_update random_actions "
+        "refuse_mpi run_test_episodes seeds_for_test_episodes"
+    ),
+    "spinrl.onpolicy": "TrajectoryCollector anneal_learning_rate minibatch_steps",
+    "spinrl.plot": (
+        "BOOTSTRAP_REPS ESTIMATORS FORMATS bootstrap_mean_ci collect_runs column_for expand_logdirs "
+        "group_curve keep_runs_with main make_plots select_logdirs smooth"
+    ),
+    "spinrl.q_nets": (
+        "EnsembleLinear LOG_STD_MAX LOG_STD_MIN MLPActor MLPDeterministicActorCritic MLPQEnsemble MLPQNetwork "
+        "MLPSquashedGaussianActorCritic MLPTwinActorCritic SquashedGaussianMLPActor Temperature"
+    ),
+    "spinrl.replay_buffer": "ReplayBuffer make_replay_buffer",
+    "spinrl.rng": "rng_state seed_everything set_rng_state",
+    "spinrl.run_lock": (
+        "LOCK_FILE LaunchClaim RunInUseError RunLock acquire_run_lock held_locks in_use_error lock_holder "
+        "pid_alive process_alive process_start_time this_process"
+    ),
+    "spinrl.run_spec": "decode_value encode_callable encode_value load_spec make_spec spec_module",
+    "spinrl.rundir": (
+        "CONFIG_FILE DamagedRunError LOG_FILE MAX_EXP_NAME_LENGTH MAY_CHANGE_ON_RESUME PROGRESS_FILE "
+        "RECORDED_ON_RESUME RUN_FILES ResumeMismatchError Run RunExistsError SKIP_DIRS SPEC_FILE STATUS_FILE "
+        "check_can_write check_exp_name check_same_run default_data_dir error_summary final_value find_runs "
+        "holds_run load_run load_runs marks_failed_runs open_run_dir performance_column read_config "
+        "read_progress read_status refuse_changes refuse_existing_run resume_changes resumed_config run_state "
+        "setup_logger_kwargs warn write_status write_text_atomically"
+    ),
+    "spinrl.saved_policy": "describe_env describe_module recorded_env_spec saveable",
+    "spinrl.test_policy": (
+        "RENAMED_CLASSES VIDEO_CODECS VideoStream env_maker load_policy load_policy_and_env load_saved main "
+        "record_video run_policy saved_snapshots"
+    ),
+    "spinrl.tracking": "DEFAULT_PROJECT TRACKING_FILE Tracker check_ready",
+    "spinrl.tune": (
+        "GRACE_SECONDS HEARTBEAT_SECONDS MAX_FAILURES_IN_A_ROW PRUNERS SAMPLERS TUNE_FLAGS WORKER_ENV "
+        "fail_orphaned_trials finished_trials main make_settings nested objective open_study "
+        "parse_command_line recorded_settings run_search search storage_url tune_help"
+    ),
+    "spinrl.tune_show": (
+        "NOT_IN_PRESET PLOTS_DIR append_preset best_values find_study main parse_show_args preset_entry "
+        "print_report rerun_command toml_value write_plots"
+    ),
+    "spinrl.tune_space": (
+        "BUILT_IN_SPACES DISTRIBUTIONS Distribution built_in_space looks_like_distribution parse_distribution "
+        "require_optuna split_space stored_choices suggest value_from_storage"
+    ),
+    "spinrl.tune_trial": "POLL_SECONDS STUDY_FILE StopTrial TrialFailed TrialResult TrialRunner plan_trial_runs trial_seeds",
+    "spinrl.utils.logx": "EpochLogger Logger colorize convert_json setup_logger_kwargs",
+    "spinrl.utils.plot": "main make_plots",
+    "spinrl.utils.run_utils": "ExperimentGrid call_experiment setup_logger_kwargs valid_str",
+    "spinrl.utils.test_policy": "load_policy load_policy_and_env run_policy",
+}
 
 
-@pytest.mark.parametrize("old", sorted(MOVED_MODULES))
-def test_every_old_module_path_imports_as_the_module_that_holds_its_code(old):
+@pytest.mark.parametrize("old", sorted(OLD_PUBLIC_NAMES))
+def test_every_public_name_of_an_old_module_still_imports_from_its_old_path(old):
     module = importlib.import_module(old)
-    assert module is importlib.import_module(MOVED_MODULES[old])
-    assert module.__spec__.name == MOVED_MODULES[old]  # the module keeps its own identity
+    missing = [name for name in OLD_PUBLIC_NAMES[old].split() if not hasattr(module, name)]
+    assert missing == []
 
 
-def test_old_from_imports_and_spinning_up_paths_still_work():
-    from spinrl.logx import EpochLogger
-    from spinrl.rundir import setup_logger_kwargs  # noqa: F401
-    from spinrl.test_policy import load_policy_and_env  # noqa: F401
-
-    from spinrl.envs import make_env  # noqa: F401  (a module that became a package)
-    from spinrl.nets import MLPActorCritic
-    from spinrl.record.logger import EpochLogger as today
-    from spinrl.tune import search  # noqa: F401
-    from spinrl.utils.logx import EpochLogger as spinup_style
-
-    assert EpochLogger is today is spinup_style
-    assert MLPActorCritic.__module__ == "spinrl.nets.actor_critic"
+def test_the_list_covers_every_moved_module():
+    assert set(moved.MOVED_MODULES) <= set(OLD_PUBLIC_NAMES)
 
 
-def test_an_old_name_that_never_existed_still_fails_to_import():
-    with pytest.raises(ImportError):
-        importlib.import_module("spinrl.no_such_module")
+def test_a_module_that_moved_whole_is_the_same_module_object():
+    from spinrl.record import checkpoint
+
+    old = importlib.import_module("spinrl.checkpoint")
+    assert old is checkpoint and old.__spec__.name == "spinrl.record.checkpoint"
 
 
-def test_recorded_class_names_are_compared_by_what_they_name():
-    assert same_spinrl_object("spinrl.nets.MLPActorCritic", "spinrl.nets.actor_critic.MLPActorCritic")
-    assert same_spinrl_object("spinrl.q_nets.MLPTwinActorCritic", "spinrl.nets.q_nets.MLPTwinActorCritic")
-    assert not same_spinrl_object("spinrl.nets.MLPActorCritic", "spinrl.nets.q_nets.MLPTwinActorCritic")
-    assert not same_spinrl_object("mypkg.Net", "mypkg.other.Net")  # not ours: compared as text
-    assert current_name("spinrl.q_nets.MLPQNetwork") == "spinrl.nets.q_nets.MLPQNetwork"
+def test_a_module_shared_out_looks_each_name_up_where_it_lives_now():
+    from spinrl.record import folder, names, status
+    from spinrl.results import runs
+
+    rundir = importlib.import_module("spinrl.rundir")
+    assert isinstance(rundir, moved.SharedOutModule)
+    assert rundir.setup_logger_kwargs is folder.setup_logger_kwargs
+    assert rundir.PROGRESS_FILE is names.PROGRESS_FILE
+    assert rundir.write_status is status.write_status
+    assert rundir.find_runs is runs.find_runs
+    assert "find_runs" in dir(rundir) and "find_runs" in rundir.__all__
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        rundir.no_such_name  # noqa: B018
 
 
-def _copy_old_run(name: str, tmp_path: Path) -> Path:
-    run_dir = tmp_path / name
-    shutil.copytree(OLD_RUNS / name, run_dir)
-    return run_dir
+def test_monkeypatching_an_old_name_patches_the_module_that_holds_it(monkeypatch):
+    from spinrl.record import logger, progress
+
+    logx = importlib.import_module("spinrl.logx")
+    original = progress.read_progress
+    monkeypatch.setattr(logx, "read_progress", "patched")
+    # Set where the code reads it: in the module that defines it and in the one that re-exports it.
+    assert progress.read_progress == "patched" and logger.read_progress == "patched"
+    monkeypatch.undo()
+    assert progress.read_progress is original and logger.read_progress is original
+    assert logx.read_progress is original
 
 
-def test_an_old_ppo_run_resumes_and_its_policy_loads(tmp_path):
-    from spinrl.algos.ppo import ppo
-    from spinrl.results.policy import load_policy_and_env
-
-    run_dir = _copy_old_run("ppo-cartpole_s0", tmp_path)
-    ppo(
-        "CartPole-v1",
-        epochs=3,
-        steps_per_epoch=200,
-        ac_kwargs=dict(hidden_sizes=(8,)),
-        train_pi_iters=5,
-        train_v_iters=5,
-        resume=True,
-        logger_kwargs=dict(output_dir=str(run_dir), exp_name="ppo-cartpole"),
+def test_current_name_finds_the_module_that_holds_a_name():
+    assert moved.current_name("spinrl.logx") == "spinrl.record.logger"
+    assert moved.current_name("spinrl.logx.EpochLogger") == "spinrl.record.logger.EpochLogger"
+    assert moved.current_name("spinrl.rundir.find_runs") == "spinrl.results.runs.find_runs"
+    assert (
+        moved.current_name("spinrl.nets.actor_critic.MLPActorCritic")
+        == "spinrl.nets.actor_critic.MLPActorCritic"
     )
-    rows = (run_dir / "progress.txt").read_text().splitlines()
-    assert [row.split("\t")[0] for row in rows[1:]] == ["0", "1", "2"]  # two old epochs, one new
-    assert json.loads((run_dir / "status.json").read_text())["status"] == "finished"
-    env, get_action = load_policy_and_env(str(run_dir))
-    obs, _ = env.reset(seed=0)
-    assert env.action_space.contains(get_action(obs))
 
 
-def test_an_old_sac_run_resumes_and_its_policy_loads(tmp_path):
-    from spinrl.algos.sac import sac
-    from spinrl.results.policy import load_policy_and_env
-
-    run_dir = _copy_old_run("sac-pendulum_s0", tmp_path)
-    sac(
-        "Pendulum-v1",
-        epochs=3,
-        steps_per_epoch=200,
-        start_steps=100,
-        update_after=100,
-        batch_size=32,
-        replay_size=1000,
-        max_ep_len=100,
-        num_test_episodes=1,
-        ac_kwargs=dict(hidden_sizes=(8,)),
-        resume=True,
-        logger_kwargs=dict(output_dir=str(run_dir), exp_name="sac-pendulum"),
-    )
-    rows = (run_dir / "progress.txt").read_text().splitlines()
-    assert len(rows) == 4  # header and epochs 0, 1, 2
-    env, get_action = load_policy_and_env(str(run_dir))
-    obs, _ = env.reset(seed=0)
-    assert env.action_space.contains(get_action(obs))
-
-
-def test_resume_accepts_the_old_name_of_the_same_network_and_refuses_another():
-    from spinrl.record.folder import resume_changes
-
-    recorded = json.loads((OLD_RUNS / "ppo-cartpole_s0" / "config.json").read_text())
-    today = dict(recorded, actor_critic="spinrl.nets.actor_critic.MLPActorCritic")
-    assert resume_changes(recorded, today) == []
-    other = dict(recorded, actor_critic="spinrl.nets.q_nets.MLPTwinActorCritic")
-    assert resume_changes(recorded, other) == [
-        "actor_critic from spinrl.nets.MLPActorCritic to spinrl.nets.q_nets.MLPTwinActorCritic"
-    ]
+def test_star_import_and_a_fresh_process():
+    code = "from spinrl.rundir import *; from spinrl.logx import *; print(find_runs.__module__, EpochLogger.__module__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["spinrl.results.runs", "spinrl.record.logger"]
+    assert spinrl.__file__  # the package under test is the one the child imports (PYTHONPATH)

@@ -104,7 +104,7 @@ def test_a_run_another_process_is_writing_is_left_alone(bench, tmp_path, capsys)
     writer = textwrap.dedent(f"""
         import sys
         from spinrl.record.lock import acquire_run_lock
-        from spinrl.record.folder import write_status
+        from spinrl.record.status import write_status
         lock = acquire_run_lock({str(folder)!r})
         write_status({str(folder)!r}, "running", 1, 10)
         print("ready", flush=True)

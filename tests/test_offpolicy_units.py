@@ -14,7 +14,7 @@ from torch import nn
 from spinrl.cli import main
 from spinrl.common.errors import UserError, run_main_guarded
 from spinrl.envs.actions import ActionMap
-from spinrl.envs.make import env_seeds
+from spinrl.envs.vector import env_seeds
 from spinrl.nets.q_nets import (
     MLPDeterministicActorCritic,
     MLPQEnsemble,
@@ -117,7 +117,7 @@ class SeededLengthEnv(gym.Env):
 
 
 def test_test_episodes_count_each_copys_first_episode_only(tmp_path):
-    from spinrl.envs.make import make_vector_env
+    from spinrl.envs.vector import make_vector_env
     from spinrl.record.logger import EpochLogger
 
     test_envs = make_vector_env(SeededLengthEnv, 4, max_ep_len=100)
@@ -160,7 +160,7 @@ class AlwaysEleven(nn.Module):
 @pytest.mark.parametrize("epsilon", [0.0, 0.3])
 def test_test_episodes_take_random_actions_with_test_epsilon(tmp_path, epsilon):
     """Issue 18: DQN's Atari test games act epsilon-greedily (0.05 by default) rather than purely greedily."""
-    from spinrl.envs.make import make_vector_env
+    from spinrl.envs.vector import make_vector_env
     from spinrl.record.logger import EpochLogger
 
     logger = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False)

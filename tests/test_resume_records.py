@@ -11,7 +11,7 @@ import pytest
 
 from spinrl.algos.ppo import ppo
 from spinrl.record.checkpoint import CheckpointError, checkpoint_path
-from spinrl.record.folder import ResumeMismatchError
+from spinrl.record.config import ResumeMismatchError
 from spinrl.record.logger import read_progress
 
 SETTINGS = dict(steps_per_epoch=200, train_pi_iters=1, train_v_iters=1, max_ep_len=50)

@@ -23,15 +23,11 @@ from conftest import ROOT
 from spinrl.cli import main, run_main_guarded
 from spinrl.common.errors import UserError
 from spinrl.launch.grid import ExperimentGrid
-from spinrl.record.folder import (
-    ResumeMismatchError,
-    RunExistsError,
-    read_status,
-    run_state,
-    write_status,
-)
+from spinrl.record.config import ResumeMismatchError
+from spinrl.record.folder import RunExistsError
 from spinrl.record.lock import RunInUseError, acquire_run_lock, process_start_time
 from spinrl.record.logger import EpochLogger, read_progress
+from spinrl.record.status import read_status, run_state, write_status
 
 TESTS_DIR = str(Path(__file__).resolve().parent)
 TINY_PPO = [

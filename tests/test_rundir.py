@@ -14,19 +14,14 @@ from spinrl.common.errors import UserError, run_main_guarded
 from spinrl.launch.grid import ExperimentGrid
 from spinrl.record import folder as rundir
 from spinrl.record import lock as run_lock
+from spinrl.record.config import resume_changes
 from spinrl.record.folder import (
     RunExistsError,
     check_exp_name,
     default_data_dir,
-    find_runs,
     holds_run,
-    load_run,
-    read_status,
     refuse_existing_run,
-    resume_changes,
-    run_state,
     setup_logger_kwargs,
-    write_status,
 )
 from spinrl.record.lock import (
     RunInUseError,
@@ -37,6 +32,8 @@ from spinrl.record.lock import (
     process_start_time,
 )
 from spinrl.record.logger import EpochLogger
+from spinrl.record.status import read_status, run_state, write_status
+from spinrl.results.runs import find_runs, load_run
 
 
 def dead_pid() -> int:
@@ -333,7 +330,7 @@ def test_a_resume_records_the_launch_settings_it_runs_with(tmp_path):
 
 def _run_that_raises(out, error):
     """A stand-in algorithm: opens its run, marks it running, then raises ``error``."""
-    from spinrl.record.folder import marks_failed_runs
+    from spinrl.record.status import marks_failed_runs
 
     @marks_failed_runs
     def algo():

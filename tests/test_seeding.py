@@ -54,11 +54,11 @@ def test_episode_and_trial_seeds_count_up_from_the_first():
 
 def test_old_import_paths_give_the_same_functions():
     import spinrl.envs
-    import spinrl.envs.make
+    import spinrl.envs.vector
     import spinrl.training.offpolicy
     import spinrl.tune.trial
 
-    assert spinrl.envs.make.env_seeds is env_seeds
+    assert spinrl.envs.vector.env_seeds is env_seeds
     assert spinrl.envs.env_seeds is env_seeds
     assert importlib.import_module("spinrl.rng").env_seeds is env_seeds  # the module's name before 19
     assert spinrl.training.offpolicy.seeds_for_test_episodes is seeds_for_test_episodes

@@ -718,7 +718,7 @@ def steps_split() -> Path:
     """How steps_per_epoch is shared by MPI ranks and env copies, and what an epoch's end does to episodes."""
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    from spinrl.envs.make import steps_per_copy
+    from spinrl.envs.vector import steps_per_copy
 
     total, ranks, copies = 4000, 2, 4
     per_copy = steps_per_copy(total, copies, ranks)

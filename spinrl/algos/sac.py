@@ -23,21 +23,13 @@ from spinrl.common.device import resolve_device, set_thread_budget
 from spinrl.common.errors import UserError
 from spinrl.common.seeding import env_seeds, seed_everything, seeds_for_test_episodes
 from spinrl.envs.actions import ActionMap
-from spinrl.envs.make import (
-    EpisodeReturns,
-    check_spaces,
-    default_max_ep_len,
-    env_name_of,
-    make_vector_env,
-    real_next_obs,
-    resolve_env_fn,
-    steps_per_copy,
-)
+from spinrl.envs.make import check_spaces, default_max_ep_len, env_name_of, resolve_env_fn
+from spinrl.envs.vector import EpisodeReturns, make_vector_env, real_next_obs, steps_per_copy
 from spinrl.nets.custom import build_actor_critic
 from spinrl.nets.q_nets import MLPSquashedGaussianActorCritic, Temperature
 from spinrl.record.checkpoint import Checkpointer
-from spinrl.record.folder import marks_failed_runs
 from spinrl.record.logger import EpochLogger
+from spinrl.record.status import marks_failed_runs
 from spinrl.training.compiled_update import compile_update
 from spinrl.training.normalize import offpolicy_normalizers
 from spinrl.training.offpolicy import (

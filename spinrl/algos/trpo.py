@@ -21,19 +21,13 @@ from spinrl.common.device import resolve_device
 from spinrl.common.errors import UserError
 from spinrl.common.mpi import mpi_avg, mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
 from spinrl.common.seeding import env_seeds, rank_seed, seed_everything
-from spinrl.envs.make import (
-    check_spaces,
-    default_max_ep_len,
-    env_name_of,
-    make_vector_env,
-    resolve_env_fn,
-    steps_per_copy,
-)
+from spinrl.envs.make import check_spaces, default_max_ep_len, env_name_of, resolve_env_fn
+from spinrl.envs.vector import make_vector_env, steps_per_copy
 from spinrl.nets.actor_critic import MLPActorCritic, count_vars, shared_encoder_features
 from spinrl.nets.custom import build_actor_critic
 from spinrl.record.checkpoint import Checkpointer
-from spinrl.record.folder import marks_failed_runs
 from spinrl.record.logger import EpochLogger
+from spinrl.record.status import marks_failed_runs
 from spinrl.training.normalize import make_normalizers
 from spinrl.training.onpolicy import TrajectoryCollector
 

@@ -1,17 +1,17 @@
-"""Making, checking, seeding and vectorising Gymnasium environments.
+"""Making and checking Gymnasium environments: from an id or a function to one prepared env.
 
-The traps this module handles once for every algorithm:
-
-- ``terminated`` (a true end: no future reward) and ``truncated`` (a time limit: the future was cut
-  off) are different; vector envs here use Gymnasium's *same-step* autoreset, so the real last
-  observation of a finished episode is in ``info["final_obs"]`` and can be bootstrapped from.
-- Every environment copy gets its own seed, derived from the run's seed, the MPI rank and the epoch
-  the process starts at, so runs are reproducible and a resumed run is seeded afresh
-  (:func:`spinrl.common.seeding.env_seeds`, importable from here as before).
+- A Gymnasium id becomes an env function that records its id and arguments (:func:`make_env_fn`); an id
+  whose module is not imported yet is imported first (:func:`import_env_module`).
+- A user's env is checked once, before training, and its NaN or infinite outputs are refused while it
+  runs (:func:`check_user_env`, :class:`RefuseNonFinite`); the spaces an algorithm cannot handle are
+  refused in one line (:func:`check_spaces`).
 - Observations of any Box shape (and Discrete ones, one-hot) are flattened to float32 vectors, except
-  images (:func:`spinrl.nets.encoders.is_image_space`: uint8 frames), which stay as they are for the
+  images (:func:`spinrl.envs.spaces.is_image_space`: uint8 frames), which stay as they are for the
   networks' convolutional encoders. Box actions of any other shape than a vector ((2, 3), or a
-  scalar) are flattened too: the agent works with a vector, the env gets its own shape back.
+  scalar) are flattened too: the agent works with a vector, the env gets its own shape back
+  (:func:`prepare_env`).
+
+Many copies stepped together, their seeds and their episodes are :mod:`spinrl.envs.vector`.
 """
 
 from __future__ import annotations
@@ -29,11 +29,9 @@ from collections.abc import Callable
 import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
-from gymnasium.vector import AutoresetMode
 
 from spinrl.common.errors import UserError
 from spinrl.common.mpi import proc_id
-from spinrl.common.seeding import env_seeds as env_seeds  # its old home: kept importable from here
 from spinrl.envs.spaces import is_image_space
 
 EnvFn = Callable[[], gym.Env]
@@ -353,7 +351,7 @@ class RefuseNonFinite(gym.Wrapper):
             )
 
 
-def _prepare(env: gym.Env, max_ep_len: int | None) -> gym.Env:
+def prepare_env(env: gym.Env, max_ep_len: int | None) -> gym.Env:
     """Refuse NaN outputs (:class:`RefuseNonFinite`), flatten observations (not images) and Box actions
     of any shape but a vector, and apply ``max_ep_len`` as a time limit (a truncation, never a
     terminal)."""
@@ -388,132 +386,4 @@ def _prepare(env: gym.Env, max_ep_len: int | None) -> gym.Env:
 
 def make_env(env_fn: EnvFn | str, max_ep_len: int | None = None) -> gym.Env:
     """One prepared environment (flattened observations, time limit)."""
-    return _prepare(resolve_env_fn(env_fn)(), max_ep_len)
-
-
-def make_vector_env(
-    env_fn: EnvFn | str, num_envs: int = 1, max_ep_len: int | None = None, asynchronous: bool = False
-) -> gym.vector.VectorEnv:
-    """``num_envs`` copies stepped together, with same-step autoreset (see the module docstring).
-
-    Synchronous by default: for cheap environments on few cores, stepping in one process beats the
-    inter-process traffic of ``AsyncVectorEnv``.
-    """
-    env_fn = resolve_env_fn(env_fn)
-    fns = [lambda: _prepare(env_fn(), max_ep_len) for _ in range(num_envs)]
-    if num_envs == 1 and not asynchronous:
-        return SingleCopyVectorEnv(fns[0])
-    cls = gym.vector.AsyncVectorEnv if asynchronous else gym.vector.SyncVectorEnv
-    return cls(fns, autoreset_mode=AutoresetMode.SAME_STEP)
-
-
-class SingleCopyVectorEnv(gym.vector.SyncVectorEnv):
-    """One env copy behind the vector API, with a shorter :meth:`step` than ``SyncVectorEnv``'s.
-
-    ``SyncVectorEnv.step`` is written for many copies: it iterates over the batched action, merges
-    an info dict per copy, stacks and deep-copies the observations and copies three arrays. With a
-    single copy most of that is bookkeeping around one ``env.step``. This class calls the env
-    directly and returns the same things: same-step autoreset (an episode that ends is reset in the
-    same call; its real last observation and info go to ``info["final_obs"]`` and
-    ``info["final_info"]``, flagged by ``info["_final_obs"]``), and arrays of the same shapes and
-    dtypes, new ones on every call. On CartPole-v1 that removes most of what ``SyncVectorEnv`` adds to
-    the bare env's step (benchmarks/results/code-measurements.md).
-    Everything else (reset, spaces, ``call``, ``render``, ``close``) is ``SyncVectorEnv``'s.
-    """
-
-    def __init__(self, env_fn: EnvFn):
-        super().__init__([env_fn], autoreset_mode=AutoresetMode.SAME_STEP)
-        space = self.single_observation_space
-        # The lean path needs a Box to batch into; other spaces take SyncVectorEnv's general one.
-        self._lean = isinstance(space, spaces.Box)
-        if self._lean:
-            self._batch_shape, self._obs_dtype = (1, *space.shape), space.dtype
-
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict]:
-        """Step the one copy with ``actions[0]``; the results are batches of one."""
-        if not self._lean:
-            return super().step(actions)
-        env = self.envs[0]
-        obs, rew, terminated, truncated, env_info = env.step(actions[0])
-        info = {}
-        if terminated or truncated:
-            info = self._add_info(info, {"final_obs": obs, "final_info": env_info}, 0)
-            obs, env_info = env.reset()
-        if env_info:
-            info = self._add_info(info, env_info, 0)
-        batch = np.empty(self._batch_shape, dtype=self._obs_dtype)
-        batch[0] = obs
-        return (
-            batch,
-            np.array([rew], dtype=np.float64),
-            np.array([terminated], dtype=np.bool_),
-            np.array([truncated], dtype=np.bool_),
-            info,
-        )
-
-
-def steps_per_copy(steps_per_epoch: int, num_envs: int, num_ranks: int = 1) -> int:
-    """How many steps each env copy takes per epoch: ``steps_per_epoch`` is the total over all
-    ``num_envs`` copies on all ``num_ranks`` MPI ranks, so each copy gets its share, rounded down.
-
-    Fewer steps than copies is refused. When the total does not divide evenly, the epoch is a little
-    shorter than asked; rank 0 says so in one line rather than letting it pass unnoticed.
-    """
-    copies = num_envs * num_ranks
-    per_copy = steps_per_epoch // copies
-    if per_copy < 1:
-        raise UserError(
-            f"steps_per_epoch={steps_per_epoch} is too small for {num_envs} env copies x {num_ranks} rank(s): "
-            f"give at least {copies}, one step per copy"
-        )
-    if per_copy * copies != steps_per_epoch and proc_id() == 0:
-        print(
-            f"note: steps_per_epoch={steps_per_epoch} is not a multiple of {num_envs} env copies x "
-            f"{num_ranks} rank(s): each epoch takes {per_copy * copies} steps",
-            flush=True,
-        )
-    return per_copy
-
-
-def real_next_obs(next_obs: np.ndarray, ended: np.ndarray, info: dict) -> np.ndarray:
-    """The observation each copy really reached in this step.
-
-    ``next_obs`` is what the vector env returned; where an episode ended (terminated or truncated) it
-    has already reset that copy, so ``next_obs`` holds the new episode's first observation and the real
-    last one is in ``info["final_obs"]``. Bootstrapping a truncated episode needs the real one.
-    """
-    if not ended.any():
-        return next_obs
-    real = next_obs.copy()
-    for i in np.flatnonzero(ended & info["_final_obs"]):
-        real[i] = info["final_obs"][i]
-    return real
-
-
-class EpisodeReturns:
-    """The return and length of the episode running in each env copy; finished ones go to the logger.
-
-    After every ``envs.step``, :meth:`add` adds the rewards and, for each copy whose episode ended,
-    stores ``EpRet`` and ``EpLen`` in the logger and starts counting that copy from zero.
-    """
-
-    def __init__(self, num_envs: int):
-        self.ret = np.zeros(num_envs)
-        self.len = np.zeros(num_envs, dtype=np.int64)
-
-    def add(self, rew: np.ndarray, ended: np.ndarray, logger) -> None:
-        self.ret += rew
-        self.len += 1
-        if not ended.any():  # the common case: no per-copy work
-            return
-        for i in np.flatnonzero(ended):
-            logger.store(EpRet=self.ret[i], EpLen=self.len[i])
-            self.ret[i], self.len[i] = 0.0, 0
-
-    def restart(self) -> None:
-        """Forget the running episodes (after the env copies were reset)."""
-        self.ret[:], self.len[:] = 0.0, 0
-
-
-def obs_dim_of(space: spaces.Space) -> int:
-    return int(np.prod(space.shape))
+    return prepare_env(resolve_env_fn(env_fn)(), max_ep_len)

@@ -22,8 +22,8 @@ Three ways to launch the variants:
 - as Ray tasks on a Ray cluster (``backend="ray"``; :mod:`spinrl.launch.ray`), writing to a
   ``data_dir`` all nodes share.
 
-This module plans the runs (names, folders, a ``preset``'s values, the resume decision); the launcher
-modules start them.
+This module plans the runs (names, folders, a ``preset``'s values); :mod:`spinrl.launch.plan` checks each
+one and makes the resume decision; the launcher modules start them.
 
 With ``resume=True`` among the hyperparameters, finished variants are skipped and the others continue
 from their last checkpoint, so a grid stopped by Ctrl-C, a crash or a lost node is finished by running
@@ -31,17 +31,14 @@ the same command again with ``--resume``. A larger ``epochs`` extends finished v
 anything is launched, every variant is checked: its hyperparameters and environment options (for
 spinrl's algorithms), a run directory another process is writing to, an existing run without
 ``resume``, or a resume with settings other than the run's config.json (see
-:func:`spinrl.record.folder.check_same_run`) refuses the whole grid in one line.
+:func:`spinrl.record.config.check_same_run`) refuses the whole grid in one line.
 """
 
 from __future__ import annotations
 
-import inspect
 import itertools
-import os
 import string
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
@@ -50,20 +47,11 @@ from rich.table import Table
 
 from spinrl.common.errors import UserError
 from spinrl.launch.local import run_in_parallel, run_with_mpi
+from spinrl.launch.plan import PlannedRun, algorithm_kwargs, check_variant, skip_on_resume
 from spinrl.launch.spec import make_spec
 from spinrl.presets import resolve_preset
 from spinrl.record.console import live_terminal
-from spinrl.record.folder import (
-    FINISHED,
-    LOG_FILE,
-    RUNNING,
-    check_can_write,
-    check_same_run,
-    read_status,
-    run_state,
-    setup_logger_kwargs,
-)
-from spinrl.record.logger import convert_json
+from spinrl.record.folder import setup_logger_kwargs
 
 VALID_NAME_CHARS = set(string.ascii_letters + string.digits + "_-")
 BACKENDS = ("local", "ray")
@@ -254,8 +242,8 @@ class ExperimentGrid:
         # variant must not cost the time of training all the others first.
         checked_envs: set[str] = set()
         for r in runs:
-            _check_variant(r, checked_envs, name_it=len(runs) > 1)
-        todo = [r for r in runs if not _skip_on_resume(r)]
+            check_variant(r, checked_envs, name_it=len(runs) > 1)
+        todo = [r for r in runs if not skip_on_resume(r)]
         if not todo:
             print("Every variant has finished already; nothing to run.", flush=True)
             return out_dirs
@@ -309,7 +297,7 @@ class ExperimentGrid:
             logger_kwargs["preset"] = preset  # the logger records it in config.json
         if track:
             logger_kwargs["track"] = True
-        kwargs = _algorithm_kwargs(fn, dict(variant, seed=seed, logger_kwargs=logger_kwargs))
+        kwargs = algorithm_kwargs(fn, dict(variant, seed=seed, logger_kwargs=logger_kwargs))
         return PlannedRun(exp_name, fn, kwargs, logger_kwargs["output_dir"], num_cpu, mpi_args)
 
     def _add_preset(self, variant: dict[str, Any], fn: Callable, preset: str, said: set[str]) -> bool:
@@ -335,30 +323,6 @@ class ExperimentGrid:
         return settings is not None
 
 
-@dataclass
-class PlannedRun:
-    """One variant, ready to launch: the algorithm, its full keyword arguments and where it writes."""
-
-    exp_name: str
-    thunk: Callable
-    kwargs: dict[str, Any]
-    output_dir: str
-    num_cpu: int = 1
-    mpi_args: str = ""
-
-    @property
-    def label(self) -> str:
-        return f"{self.exp_name} seed {self.kwargs.get('seed', 0)}"
-
-    @property
-    def log_path(self) -> str:
-        return os.path.join(self.output_dir, LOG_FILE)
-
-    def spec(self) -> dict[str, Any]:
-        """What a child process needs to run this variant, as JSON-safe data (see :mod:`spinrl.launch.spec`)."""
-        return make_spec(self.thunk, self.kwargs)
-
-
 def _show(v: Any) -> str:
     return getattr(v, "__name__", None) or repr(v)
 
@@ -382,106 +346,6 @@ def _unflatten(flat: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _algorithm_kwargs(thunk: Callable, kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Check the keyword arguments against ``thunk`` and apply Spinning Up's ``env_name`` convenience."""
-    params = inspect.signature(thunk).parameters
-    name = getattr(thunk, "__name__", repr(thunk))
-    if "seed" not in params:
-        raise UserError(f"{name} takes no 'seed' argument")
-    # Spinning Up grids say env_name; our algorithms take env_fn, which may be a Gymnasium id.
-    if "env_name" in kwargs and "env_name" not in params and "env_fn" in params:
-        kwargs["env_fn"] = kwargs.pop("env_name")
-    return kwargs
-
-
-def _check_variant(r: PlannedRun, checked_envs: set[str], name_it: bool = True) -> None:
-    """Refuse the values its algorithm would refuse when it starts, naming the variant (``name_it``).
-
-    For spinrl's algorithms: the hyperparameter ranges (:func:`spinrl.common.checks.check_hyperparameters`) and
-    the environment with its ``env_kwargs``. An Atari game's options are checked against its table; any
-    other id given ``env_kwargs`` is made once per distinct setting (``checked_envs``), since only
-    ``gym.make`` knows which arguments the env takes. Other algorithms check their own arguments.
-    """
-    if not getattr(r.thunk, "__module__", "").startswith("spinrl.algos."):
-        return
-    from spinrl.common.checks import check_hyperparameters
-    from spinrl.envs.make import resolve_env_fn
-
-    try:
-        bound = inspect.signature(r.thunk).bind_partial(**r.kwargs)
-    except TypeError:
-        return  # the algorithm itself will refuse these arguments, in its own words
-    bound.apply_defaults()
-    values = bound.arguments
-    try:
-        check_hyperparameters(values)
-        env_fn, env_kwargs = values.get("env_fn"), values.get("env_kwargs")
-        if isinstance(env_fn, str):
-            make = resolve_env_fn(env_fn, env_kwargs)  # an unknown id, an Atari option
-            key = repr((env_fn, env_kwargs))
-            if env_kwargs and key not in checked_envs and not hasattr(make, "options"):
-                _make_once(make, env_fn, env_kwargs)  # arguments gym.make or the env refuses
-            checked_envs.add(key)
-    except UserError as e:
-        if not name_it:
-            raise
-        raise UserError(f"variant {r.label}: {e}") from None
-
-
-def _make_once(make: Callable, env_id: str, env_kwargs: dict) -> None:
-    """Make the env and close it; whatever its constructor raises about the arguments is one line."""
-    try:
-        make().close()
-    except UserError:
-        raise
-    except Exception as e:
-        detail = str(e).strip().splitlines()
-        why = f"{type(e).__name__}: {detail[0]}" if detail else type(e).__name__
-        raise UserError(f"env_kwargs {env_kwargs!r} are refused by {env_id}: {why}") from None
-
-
-# ----- resuming ------------------------------------------------------------------------------------------
-def planned_config(r: PlannedRun) -> dict[str, Any]:
-    """The settings the variant's algorithm will record in config.json, as far as they are known before it
-    runs: every argument, defaults included, and for spinrl's own algorithms their name as ``algo``."""
-    try:
-        bound = inspect.signature(r.thunk).bind_partial(**r.kwargs)
-    except TypeError:
-        return {}  # the algorithm itself will refuse these arguments, in its own words
-    bound.apply_defaults()
-    config = dict(bound.arguments)
-    preset = (r.kwargs.get("logger_kwargs") or {}).get("preset")
-    if preset is not None:
-        config["preset"] = preset  # as the logger records it
-    if "algo" not in config and getattr(r.thunk, "__module__", "").startswith("spinrl.algos."):
-        config["algo"] = r.thunk.__name__
-    return convert_json(config)
-
-
-def _skip_on_resume(r: PlannedRun) -> bool:
-    """Decide before launching: skip what has finished, refuse what must not be written (see the module)."""
-    resume = bool(r.kwargs.get("resume", False))
-    check_can_write(r.output_dir, resume)  # in use by another process; an existing run without resume
-    if not resume:
-        return False
-    config = planned_config(r)
-    status = read_status(r.output_dir)
-    state = run_state(status)
-    # A finished run asked for as many epochs as it has, or fewer, is simply done: epochs need not match.
-    check_same_run(r.output_dir, {k: v for k, v in config.items() if k != "epochs" or state != FINISHED})
-    if state == FINISHED:
-        done, wanted = status.get("epoch"), config.get("epochs")
-        if isinstance(done, int) and isinstance(wanted, int) and wanted > done:
-            print(f"extend {r.label}: finished after {done} epochs, continuing to {wanted}", flush=True)
-            return False
-        print(f"skip {r.label}: finished already ({r.output_dir})", flush=True)
-        return True
-    if state.startswith(f"{RUNNING} on "):
-        # We cannot see processes on other machines; a grid is resumed after its runs died.
-        print(f"resume {r.label}: last seen {state}", flush=True)
-    return False
-
-
 # ----- one experiment, as in Spinning Up -----------------------------------------------------------------
 def call_experiment(
     exp_name: str,
@@ -503,7 +367,7 @@ def call_experiment(
     logger_kwargs = kwargs.pop("logger_kwargs", None) or setup_logger_kwargs(
         exp_name, seed, data_dir, datestamp
     )
-    kwargs = _algorithm_kwargs(thunk, dict(kwargs, seed=seed, logger_kwargs=logger_kwargs))
+    kwargs = algorithm_kwargs(thunk, dict(kwargs, seed=seed, logger_kwargs=logger_kwargs))
     if num_cpu <= 1:
         thunk(**kwargs)
         return logger_kwargs["output_dir"]

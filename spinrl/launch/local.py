@@ -42,10 +42,10 @@ from spinrl.launch.child import (
     set_parent_death_signal,
 )
 from spinrl.launch.spec import spec_module
-from spinrl.record.folder import LOG_FILE, SPEC_FILE
+from spinrl.record.names import LOG_FILE, SPEC_FILE
 
 if TYPE_CHECKING:
-    from spinrl.launch.grid import PlannedRun
+    from spinrl.launch.plan import PlannedRun
     from spinrl.launch.zygote import Zygote
 
 # Signals that stop a grid the way Ctrl-C does (SIGINT already raises KeyboardInterrupt).

@@ -16,7 +16,7 @@ from spinrl.common.errors import UserError
 from spinrl.launch.local import launch_variant, report_failures, stop_children
 
 if TYPE_CHECKING:
-    from spinrl.launch.grid import PlannedRun
+    from spinrl.launch.plan import PlannedRun
 
 # Seconds cancelled tasks get to stop their child before Ray kills their worker.
 RAY_CANCEL_GRACE_SECONDS = 3.0

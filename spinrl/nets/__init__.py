@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 
 _FROM_ACTOR_CRITIC = (
-    "MLPActorCritic", "MLPCategoricalActor", "MLPGaussianActor", "MLPCritic", "activation_names",
+    "LOG_2PI", "MLPActorCritic", "MLPCategoricalActor", "MLPGaussianActor", "MLPCritic", "activation_names",
     "check_hidden_sizes", "count_vars", "mlp", "orthogonal_init", "resolve_activation",
     "shared_encoder_features", "with_encoder",
 )  # fmt: skip

@@ -24,7 +24,6 @@ import json
 import math
 import os
 import pickle
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +33,14 @@ import torch
 
 from spinrl.common.errors import UserError
 from spinrl.common.seeding import rng_state, set_rng_state
-
-CHECKPOINT_META = "checkpoint.json"
-LEGACY_CHECKPOINT_FILE = "checkpoint.pt"
-_CHECKPOINT_NAME = re.compile(r"checkpoint(-\d+(-\d+)?)?\.pt")
+from spinrl.record.names import (
+    CHECKPOINT_FILE_PATTERN,
+    CHECKPOINT_GLOB,
+    CHECKPOINT_META,
+    LEGACY_CHECKPOINT_FILE,
+    checkpoint_file,
+    temporary_name,
+)
 
 
 class CheckpointError(UserError):
@@ -79,7 +82,7 @@ def _read_pointer(run_dir: Path) -> dict[str, Any] | None:
     # The pointer may only name a checkpoint file in the run directory itself, never a path.
     if (
         not isinstance(name, str)
-        or not _CHECKPOINT_NAME.fullmatch(name)
+        or not CHECKPOINT_FILE_PATTERN.fullmatch(name)
         or not isinstance(meta.get("sha256"), str)
     ):
         raise CheckpointError(f"{meta_path} is corrupted (it does not name a checkpoint file and its digest)")
@@ -104,17 +107,17 @@ def save_checkpoint(run_dir: str | os.PathLike, state: dict[str, Any], epoch: in
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    for stale in run_dir.glob(".checkpoint*.tmp"):  # left by a save that was killed
+    for stale in run_dir.glob(temporary_name("checkpoint*")):  # left by a save that was killed
         stale.unlink(missing_ok=True)
     try:
         previous = checkpoint_path(run_dir)
     except CheckpointError:
         previous = None  # a damaged pointer is replaced below
-    name = f"checkpoint-{epoch}.pt"
+    name = checkpoint_file(epoch)
     if previous is not None and previous.name == name:  # the same epoch saved again: a new name
-        name = f"checkpoint-{epoch}-{time.time_ns()}.pt"
-    final, tmp = run_dir / name, run_dir / f".{name}.tmp"
-    meta_tmp = run_dir / f".{CHECKPOINT_META}.tmp"
+        name = checkpoint_file(epoch, unique=time.time_ns())
+    final, tmp = run_dir / name, run_dir / temporary_name(name)
+    meta_tmp = run_dir / temporary_name(CHECKPOINT_META)
     try:
         torch.save(state, tmp)
         _fsync_file(tmp)
@@ -135,7 +138,7 @@ def save_checkpoint(run_dir: str | os.PathLike, state: dict[str, Any], epoch: in
             f"could not save the checkpoint of epoch {epoch} in {run_dir} ({reason}); "
             "the previous checkpoint is kept"
         ) from None
-    for old in run_dir.glob("checkpoint*.pt"):
+    for old in run_dir.glob(CHECKPOINT_GLOB):
         if old.name != name:
             old.unlink(missing_ok=True)
     return final

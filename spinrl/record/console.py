@@ -1,4 +1,5 @@
-"""What a run prints: Spinning Up's epoch table, colours, and whether a live display may be drawn.
+"""What a run prints: Spinning Up's epoch table, colours, whether a live display may be drawn, and the
+one-line warnings of the commands.
 
 Only rank 0 of an MPI job prints (:func:`print_line`).
 """
@@ -47,3 +48,8 @@ def print_line(msg: str) -> None:
     """Print from rank 0 only."""
     if proc_id() == 0:
         print(msg, file=sys.stdout, flush=True)
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr, for something skipped or left out while the work went on."""
+    print(f"spinrl: warning: {message}", file=sys.stderr, flush=True)

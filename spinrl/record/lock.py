@@ -21,8 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from spinrl.common.errors import UserError
-
-LOCK_FILE = ".lock"
+from spinrl.record.names import LOCK_FILE
 
 
 # ----- which process is which ------------------------------------------------------------------------------

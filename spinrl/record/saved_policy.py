@@ -1,20 +1,28 @@
-"""What a hand-written training loop records so that its policy can be loaded again.
+"""What a hand-written training loop saves so that its policy can be loaded again: Spinning Up's
+``setup_pytorch_saver`` and ``save_state`` (:class:`PolicySaver`, which the logger's methods of those
+names use).
 
 Spinning Up's logger pickles whole modules and environments; spinrl never does (a pickle can run code
-when loaded). Instead :meth:`spinrl.record.logger.Logger.save_state` stores tensors and plain values through the
-safe checkpointer, plus a description of how to rebuild what was saved: the network's class, its MLP
-sizes and activation, and its printed structure (:func:`describe_module`), and the environment's
-Gymnasium id, arguments and episode limit (:func:`describe_env`). ``spinrl test_policy`` and
-:func:`spinrl.results.policy.load_policy` read these back.
+when loaded). Instead :meth:`PolicySaver.save` stores tensors and plain values through the safe
+checkpointer (:mod:`spinrl.record.checkpoint`), plus a description of how to rebuild what was saved: the
+network's class, its MLP sizes and activation, and its printed structure (:func:`describe_module`), and
+the environment's Gymnasium id, arguments and episode limit (:func:`describe_env`). ``spinrl test_policy``
+and :func:`spinrl.results.policy.load_policy` read these back.
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from spinrl.common.errors import UserError
+from spinrl.record.checkpoint import save_checkpoint
+from spinrl.record.console import warn
+from spinrl.record.names import SNAPSHOTS_DIR
 
 
 def describe_env(env: Any) -> dict[str, Any] | None:
@@ -127,3 +135,49 @@ def saveable(value: Any) -> Any:
     if callable(getattr(value, "state_dict", None)):
         return value.state_dict()
     raise TypeError(type(value).__name__)
+
+
+class PolicySaver:
+    """Saves a network and chosen values of a hand-written loop as safe checkpoints in ``run_dir``."""
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = run_dir
+        self.module: Any = None  # the network to save (setup)
+        self.saves = 0  # the checkpoints saved with itr=None, which number them
+
+    def setup(self, module: Any) -> None:
+        """Name the network that :meth:`save` saves: a ``torch.nn.Module``, usually the actor-critic."""
+        import torch
+
+        if not isinstance(module, torch.nn.Module):
+            raise UserError(
+                f"setup_pytorch_saver needs a torch.nn.Module (the network to save), got {type(module).__name__}"
+            )
+        self.module = module
+
+    def save(self, state_dict: dict[str, Any], itr: int | None = None) -> None:
+        """Save the network and ``state_dict`` (see :meth:`spinrl.record.logger.Logger.save_state`)."""
+        state: dict[str, Any] = {"state": {}}
+        skipped = []
+        for key, value in state_dict.items():
+            spec = describe_env(value)
+            if spec is not None:
+                state["env_spec"] = spec
+                continue
+            try:
+                state["state"][str(key)] = saveable(value)
+            except TypeError:
+                skipped.append(str(key))
+        if skipped:
+            warn(
+                f"save_state left out {', '.join(skipped)}: only tensors, arrays, numbers, strings and "
+                "objects with a state_dict() are saved"
+            )
+        if self.module is not None:
+            state["ac"] = self.module.state_dict()
+            state["module"] = describe_module(self.module)
+        if itr is None:
+            self.saves += 1
+            save_checkpoint(self.run_dir, state, self.saves)
+        else:
+            save_checkpoint(self.run_dir / SNAPSHOTS_DIR / str(int(itr)), state, int(itr))

@@ -22,15 +22,15 @@ from __future__ import annotations
 import json
 import netrc
 import os
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from spinrl.common.errors import UserError
+from spinrl.record.console import warn
+from spinrl.record.names import TRACKING_FILE, temporary_name
 
-TRACKING_FILE = "tracking.json"
 DEFAULT_PROJECT = "spinrl"
 # The modes in which wandb writes only to disk, and so needs no login.
 _LOCAL_MODES = ("offline", "disabled", "dryrun")
@@ -84,7 +84,7 @@ class Tracker:
         try:
             self.run = wandb.init(**init)
         except Exception as e:  # wandb raises several kinds when it cannot reach its server
-            _warn(
+            warn(
                 f"W&B cannot be reached ({str(e).splitlines()[0] if str(e) else type(e).__name__}): "
                 f"tracking offline; send it later with `wandb sync {run_dir / 'wandb'}`"
             )
@@ -95,7 +95,7 @@ class Tracker:
             text = json.dumps(
                 {"wandb_id": run_id, "project": init["project"], "group": init["group"]}, indent=2
             )
-            tmp = run_dir / f".{TRACKING_FILE}.tmp"
+            tmp = run_dir / temporary_name(TRACKING_FILE)
             tmp.write_text(text)
             os.replace(tmp, run_dir / TRACKING_FILE)  # never half a file, even after a kill
 
@@ -114,11 +114,6 @@ class Tracker:
 
     def finish(self) -> None:
         self.run.finish()
-
-
-def _warn(message: str) -> None:
-    # The logger's own modules (spinrl.record.folder) are not imported here: the logger imports this one.
-    print(f"spinrl: warning: {message}", file=sys.stderr, flush=True)
 
 
 def _is_number(v: Any) -> bool:

@@ -1,3 +1,4 @@
-"""The commands that read finished or running runs: ``spinrl ls``, ``plot``, ``compare``, and the policy
-viewer (``spinrl test_policy``, ``load_policy``).
+"""Reading runs back: finding and loading run folders (:mod:`.runs`), the commands ``spinrl ls``,
+``plot`` and ``compare``, and the policy viewer (``spinrl test_policy``, ``load_policy``) with the
+network it rebuilds and the videos it records.
 """

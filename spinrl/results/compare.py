@@ -36,9 +36,9 @@ from collections.abc import Callable
 import numpy as np
 
 from spinrl.common.errors import UserError
-from spinrl.record.folder import final_value, performance_column, warn
 from spinrl.results.ls import format_table
 from spinrl.results.plot import FORMATS, collect_runs, keep_runs_with
+from spinrl.results.runs import final_value, performance_column, warn
 
 BOOTSTRAP_REPS = 2000
 LEVEL = 0.95

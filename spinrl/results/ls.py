@@ -6,7 +6,7 @@
     cp/cp_s10                        ppo   CartPole-v1    10  31/50    212.4  interrupted
 
 A run is any folder holding a ``progress.txt``, ``config.json`` or ``status.json``. Its status is
-:func:`spinrl.record.folder.run_state`: a run marked "running" whose process no longer exists on this machine
+:func:`spinrl.record.status.run_state`: a run marked "running" whose process no longer exists on this machine
 was interrupted (killed, crashed, or the machine went down); continue it with ``--resume``. A run whose
 files cannot be read (binary, not JSON) is left out with one warning line on stderr naming it.
 """
@@ -19,7 +19,8 @@ import os
 import numpy as np
 
 from spinrl.common.errors import UserError
-from spinrl.record.folder import default_data_dir, final_value, find_runs, load_runs, performance_column
+from spinrl.record.folder import default_data_dir
+from spinrl.results.runs import final_value, find_runs, load_runs, performance_column
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from spinrl.common.errors import UserError
-from spinrl.record.folder import Run, find_runs, load_runs, performance_column, warn
+from spinrl.results.runs import Run, find_runs, load_runs, performance_column, warn
 
 FORMATS = (".png", ".svg", ".pdf")
 BOOTSTRAP_REPS = 1000

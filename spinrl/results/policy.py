@@ -7,92 +7,37 @@ spinrl test_policy data/hop/hop_s0 --render          # a window, when there is a
 Spinning Up's flags work too: ``-l/--len`` (longest episode), ``-n/--episodes``, ``-nr/--norender``,
 ``-i/--itr`` (a numbered snapshot) and ``-d/--deterministic``; from Python, ``load_policy_and_env`` and
 ``run_policy`` take Spinning Up's arguments.
+
+This module finds what a run saved (config.json, the checkpoint or snapshot, the environment) and plays
+episodes with it; rebuilding the network is :mod:`spinrl.results.saved_network`, recording a video
+:mod:`spinrl.results.video`.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import inspect
 import json
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
 
 from spinrl.common.errors import UserError
 from spinrl.common.seeding import episode_seeds
-from spinrl.record.checkpoint import CHECKPOINT_META, has_checkpoint, load_checkpoint
+from spinrl.record.checkpoint import has_checkpoint, load_checkpoint
 from spinrl.record.console import format_epoch_table
-from spinrl.record.logger import SNAPSHOTS_DIR
+from spinrl.record.names import CHECKPOINT_META, CONFIG_FILE, SNAPSHOTS_DIR
+from spinrl.results.saved_network import build_network, refuse_non_finite_weights
+from spinrl.results.video import prepare_video, record_episodes
 from spinrl.training.normalize import ObservationNormalizer
-
-# Network classes that moved or were renamed since runs recorded them in config.json: old -> new.
-RENAMED_CLASSES = {
-    "spinrl.offpolicy_nets.MLPActorCritic": "spinrl.nets.q_nets.MLPDeterministicActorCritic",
-    "spinrl.offpolicy_nets.MLPTwinActorCritic": "spinrl.nets.q_nets.MLPTwinActorCritic",
-    "spinrl.offpolicy_nets.MLPSquashedGaussianActorCritic": "spinrl.nets.q_nets.MLPSquashedGaussianActorCritic",
-    "spinrl.offpolicy_nets.MLPQNetwork": "spinrl.nets.q_nets.MLPQNetwork",
-}
-
-
-def _import_builtin(dotted: str):
-    """The network class named in config.json: spinrl's own (imported), or one already loaded.
-
-    Runs saved before a class moved name it by its old place; :data:`RENAMED_CLASSES` maps it. A class
-    from outside spinrl is only looked up in the modules this process has already imported, the running
-    script (``__main__``) included, as Spinning Up's scripts that define their network next to the
-    training call expect: a name that a run folder supplies never causes an import, so it runs no code.
-    """
-    dotted = RENAMED_CLASSES.get(dotted, dotted)
-    module, _, name = dotted.rpartition(".")
-    if not module.startswith("spinrl."):
-        cls = _already_loaded(dotted)
-        if cls is None:
-            raise UserError(
-                f"the run used a custom actor-critic {dotted!r}, which is not loaded here; import its "
-                "module first, or load it from Python with load_policy(run_dir, actor_critic=YourClass)"
-            )
-        return cls
-    try:
-        cls = getattr(importlib.import_module(module), name, None)
-    except ImportError:
-        cls = None
-    if not callable(cls):
-        raise UserError(
-            f"the run's config.json names the network {dotted!r}, which this spinrl does not have"
-        )
-    return cls
-
-
-def _already_loaded(dotted: str):
-    """The class or function ``module.QualName`` if ``module`` is in ``sys.modules``, else None.
-
-    Looked up by attribute only (plain names, no private ones), never imported. Either side may hold
-    dots (``pkg.mod.Outer.Inner``): each split, longest module first, is tried.
-    """
-    parts = dotted.split(".")
-    if not all(p.isidentifier() for p in parts):
-        return None
-    for i in range(len(parts) - 1, 0, -1):
-        obj = sys.modules.get(".".join(parts[:i]))
-        if obj is None:
-            continue
-        for attr in parts[i:]:
-            obj = None if attr.startswith("_") else getattr(obj, attr, None)
-        if isinstance(obj, type) or inspect.isfunction(obj):
-            return obj
-    return None
 
 
 def _read_config(run_dir: Path) -> dict:
     """The run's config.json as a dict; a missing or damaged one is one line."""
-    path = run_dir / "config.json"
+    path = run_dir / CONFIG_FILE
     if not path.exists():
         if has_checkpoint(run_dir) or saved_snapshots(run_dir):
             return {}  # a hand-written loop that saved its network but no config
@@ -119,76 +64,6 @@ def _read_config(run_dir: Path) -> dict:
     if bad:
         raise UserError(f"{path} is damaged: {', '.join(bad)} cannot be what the run used")
     return config
-
-
-def _build_network(actor_critic: Callable | None, config: dict, env, state: dict, run_dir: Path):
-    """The network config.json describes (or, for a run saved by ``EpochLogger.save_state``, the one the
-    checkpoint describes), holding the checkpoint's weights; a mismatch is one line."""
-    weights, saved = state["ac"], _saved_module(state, run_dir)
-    name = saved.get("class") or config.get("actor_critic") or "spinrl.nets.MLPActorCritic"
-    cls = actor_critic or _import_builtin(name)
-    # Arguments recorded in config.json come first; save_state's come from the saved network itself.
-    candidates = [config["ac_kwargs"] or {}] if "ac_kwargs" in config else []
-    candidates += [saved["kwargs"]] if "kwargs" in saved else []
-    for ac_kwargs in candidates or [{}]:
-        try:
-            ac = cls(env.observation_space, env.action_space, **ac_kwargs)
-        except TypeError as e:
-            raise UserError(
-                f"ac_kwargs={ac_kwargs!r} recorded in {run_dir} do not fit {cls.__name__}: {e}"
-            ) from None
-        if "structure" not in saved or repr(ac) == saved["structure"]:
-            break
-    else:
-        raise UserError(
-            f"the network rebuilt as {cls.__name__}(**{ac_kwargs!r}) differs from the one saved in {str(run_dir)!r} "
-            f"({_first_difference(repr(ac), saved['structure'])}); pass actor_critic= and record its "
-            "ac_kwargs with logger.save_config"
-        )
-    try:
-        ac.load_state_dict(weights)
-    except (RuntimeError, KeyError, TypeError, ValueError) as e:
-        # torch lists every mismatch after a header line; the first one is enough to see the cause.
-        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        detail = (lines[1] if len(lines) > 1 else lines[0] if lines else type(e).__name__)[:200]
-        raise UserError(
-            f"the checkpoint in {str(run_dir)!r} does not fit the network that config.json describes "
-            f"(ac_kwargs={ac_kwargs!r}): {detail}"
-        ) from None
-    return ac
-
-
-def _refuse_non_finite_weights(weights: dict, run_dir: Path) -> None:
-    """A network whose weights hold NaN or inf acts on nothing meaningful (and a Categorical policy cannot
-    even sample): say so in one line, naming the first such tensor."""
-    for name, value in weights.items():
-        if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all():
-            raise UserError(
-                f"the checkpoint in {str(run_dir)!r} holds NaN or infinite weights ({name}): the run diverged "
-                "before it was saved; watch an earlier snapshot (--itr) or retrain with a smaller learning rate"
-            )
-
-
-def _saved_module(state: dict, run_dir: Path) -> dict:
-    """What ``EpochLogger.save_state`` recorded about the network ({} for an algorithm's checkpoint)."""
-    saved = state.get("module")
-    if saved is None:
-        return {}
-    types = {"class": str, "kwargs": dict, "structure": str}
-    if not isinstance(saved, dict) or any(
-        k in saved and not isinstance(saved[k], t) for k, t in types.items()
-    ):
-        raise UserError(
-            f"the checkpoint in {str(run_dir)!r} is damaged: its network description is not readable"
-        )
-    return saved
-
-
-def _first_difference(got: str, want: str) -> str:
-    for i, (a, b) in enumerate(zip(got.splitlines(), want.splitlines())):
-        if a != b:
-            return f"line {i + 1}: {a.strip()!r}, saved {b.strip()!r}"
-    return "one has more layers"
 
 
 def saved_snapshots(run_dir: str | os.PathLike) -> list[int]:
@@ -303,7 +178,7 @@ def load_policy(
     state = load_saved(run_dir, itr, device)
     if not isinstance(state.get("ac"), dict):
         raise UserError(f"the checkpoint in {str(run_dir)!r} holds no network weights (no 'ac' entry)")
-    _refuse_non_finite_weights(state["ac"], run_dir)
+    refuse_non_finite_weights(state["ac"], run_dir)
 
     from spinrl.nets.custom import as_spinrl_actor_critic
 
@@ -313,7 +188,7 @@ def load_policy(
         max_ep_len = default_max_ep_len(base_fn, None)
     env = make_env(base_fn, max_ep_len)
     try:
-        ac = _build_network(actor_critic, config, env, state, run_dir)
+        ac = build_network(actor_critic, config, env, state, run_dir)
         # A network written to Spinning Up's core.py interface acts through spinrl's (spinrl.nets.custom).
         ac = as_spinrl_actor_critic(ac, env.observation_space, env.action_space, str(config.get("algo", "")))
     except BaseException:
@@ -414,120 +289,16 @@ def record_video(
 ) -> list[tuple[float, int]]:
     """Record ``episodes`` episodes headless into one video file (MP4, WebM, or GIF by extension).
 
-    Each frame goes to the encoder as soon as it is rendered (:class:`VideoStream`), so memory holds one
-    frame whatever the length: a full Atari game is 27,000 frames, 2.7 GB if kept. The file is written
-    under a temporary name beside ``out_path`` and given its name only when complete.
+    The path is checked before the policy is loaded; frames are streamed to the encoder and the file is
+    given its name only when complete (:mod:`spinrl.results.video`).
     """
-    out = Path(out_path)
-    if out.exists():
-        raise UserError(f"{out_path} already exists; choose another --video path (nothing is overwritten)")
-    if out.suffix.lower() not in VIDEO_CODECS:
-        raise UserError(f"--video {out_path!r}: use a .mp4, .webm or .gif file name")
-    # Refused now, before a policy is loaded or a frame rendered, rather than as ffmpeg's broken pipe.
-    folder = out.parent
-    if not folder.is_dir():
-        what = "is not a folder" if folder.exists() else "does not exist"
-        raise UserError(
-            f"--video {out_path!r}: the folder {str(folder)!r} {what}; create it or choose another path"
-        )
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(
-            f"--video {out_path!r}: the folder {str(folder)!r} is not writable; choose another path"
-        )
-    os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering
-    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # headless pygame (classic control, Box2D)
-    try:
-        import imageio_ffmpeg  # noqa: F401  (comes with moviepy)
-    except ImportError:
-        raise UserError("--video needs moviepy: pip install 'spinrl[video]'") from None
+    out = prepare_video(out_path)
     env, get_action, _ = load_policy(run_dir, deterministic=deterministic, render_mode="rgb_array", itr=itr)
-    partial = out.with_name(f".{out.stem}.partial{os.getpid()}{out.suffix}")
-    stream = VideoStream(env, partial)
-    try:
-        results = run_policy(stream, get_action, max_ep_len, episodes, render=False, seed=seed)
-        stream.close()
-        if stream.frames == 0:
-            raise UserError(
-                "no video frames were recorded: does this environment support render_mode='rgb_array'?"
-            )
-        _publish(partial, out)
-    except FileExistsError:
-        raise UserError(
-            f"{out_path} appeared while recording; the video was not written (nothing is overwritten)"
-        ) from None
-    finally:
-        stream.close()
-        partial.unlink(missing_ok=True)
+    results = record_episodes(
+        env, out, lambda stream: run_policy(stream, get_action, max_ep_len, episodes, render=False, seed=seed)
+    )
     print(f"Video of {episodes} episode(s) written to {out}")
     return results
-
-
-def _publish(partial: Path, out: Path) -> None:
-    """Give the finished file its name; FileExistsError if ``out`` appeared meanwhile (never replaced)."""
-    try:
-        os.link(partial, out)  # unlike a rename, fails when out exists
-    except FileExistsError:
-        raise
-    except OSError:  # a file system without hard links
-        if out.exists():
-            raise FileExistsError(out) from None
-        os.rename(partial, out)
-
-
-# The ffmpeg encoder and output pixel format for each video file type.
-VIDEO_CODECS = {".mp4": ("libx264", "yuv420p"), ".webm": ("libvpx-vp9", "yuv420p"), ".gif": ("gif", "rgb8")}
-
-
-class VideoStream(gym.Wrapper):
-    """Renders the env after every reset and step and sends the frame straight to ffmpeg.
-
-    The video plays at the env's ``render_fps`` (30 when it has none). Frames with an odd width or
-    height get one black column or row, as the common codecs need even sizes.
-    """
-
-    def __init__(self, env: gym.Env, path: Path):
-        super().__init__(env)
-        self.path, self.frames, self._writer, self._closed = path, 0, None, False
-
-    def reset(self, **kwargs):
-        result = self.env.reset(**kwargs)
-        self._record()
-        return result
-
-    def step(self, action):
-        result = self.env.step(action)
-        self._record()
-        return result
-
-    def _record(self) -> None:
-        frame = self.env.render()
-        if frame is None:
-            return
-        frame = np.asarray(frame, dtype=np.uint8)
-        pad = ((0, frame.shape[0] % 2), (0, frame.shape[1] % 2), (0, 0))
-        frame = np.pad(frame, pad) if any(p[1] for p in pad) else frame
-        if self._writer is None:
-            import imageio_ffmpeg
-
-            codec, pixels = VIDEO_CODECS[self.path.suffix.lower()]
-            height, width = frame.shape[:2]
-            fps = float(self.env.metadata.get("render_fps") or 30)
-            self._writer = imageio_ffmpeg.write_frames(
-                str(self.path), (width, height), fps=fps, codec=codec, pix_fmt_out=pixels,
-                macro_block_size=1, quality=None if codec == "gif" else 5,
-            )  # fmt: skip
-            self._writer.send(None)  # start ffmpeg
-        self._writer.send(np.ascontiguousarray(frame))
-        self.frames += 1
-
-    def close(self) -> None:
-        """Finish the file (ffmpeg writes its index) and close the env; safe to call twice."""
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            writer.close()
-        if not self._closed:
-            self._closed = True
-            self.env.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from gymnasium import spaces
 from spinrl.buffers.gae import GAEBuffer
 from spinrl.common.mpi import num_procs
 from spinrl.envs.atari import LearningSignals
-from spinrl.envs.make import real_next_obs
+from spinrl.envs.vector import real_next_obs
 from spinrl.nets.fast_act import numpy_policy
 from spinrl.record.logger import EpochLogger
 from spinrl.training.normalize import Normalizers

@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from spinrl.common.errors import UserError
+from spinrl.record.names import PLOTS_DIR
 from spinrl.tune.space import parse_distribution, require_optuna, value_from_storage
 
-PLOTS_DIR = "plots"
 # Settings of a search that are not hyperparameters of the tuned algorithm.
 NOT_IN_PRESET = ("env_fn", "seed", "epochs", "device", "resume", "logger_kwargs")
 _FLAGS = ("show", "storage", "save_preset", "preset_file", "data_dir")
@@ -54,7 +54,7 @@ def parse_show_args(argv: list[str]) -> dict[str, str]:
 def find_study(args: dict[str, str]) -> tuple[str, str]:
     """The study's name and storage URL: a study folder's ``study.db``, or ``--storage``."""
     from spinrl.record.folder import default_data_dir
-    from spinrl.tune.trial import STUDY_FILE
+    from spinrl.record.names import STUDY_FILE
 
     where = args["show"]
     if args.get("storage"):

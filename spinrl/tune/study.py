@@ -21,32 +21,25 @@ Trials are counted in the storage, so that a search is shared and continued safe
 means N trials finished (completed or pruned) in the study, whoever ran them. A killed process leaves
 its trial "running" in the storage; the next process on the same machine sees that the process is gone
 and records the trial as failed, and processes elsewhere do so once its heartbeat has stopped for
-:data:`GRACE_SECONDS`. A failed trial never counts as a result.
+:data:`spinrl.tune.storage.GRACE_SECONDS`. A failed trial never counts as a result.
+
+This module reads the command line (or :func:`search`'s arguments) into the search's settings; the study
+in its storage is :mod:`spinrl.tune.storage`, running the trials :mod:`spinrl.tune.running`.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 from spinrl.common.errors import UserError
-from spinrl.tune.space import BUILT_IN_SPACES, built_in_space, require_optuna, split_space, suggest
-from spinrl.tune.trial import STUDY_FILE
+from spinrl.tune.running import default_value, load_algorithm, run_search
+from spinrl.tune.space import BUILT_IN_SPACES, built_in_space, require_optuna, split_space
+from spinrl.tune.storage import open_study
 
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "hyperband", "none")
-# A trial's process writes a heartbeat this often; a trial silent for GRACE_SECONDS is stale (failed).
-HEARTBEAT_SECONDS = 30
-GRACE_SECONDS = 120
-# This many failed trials in a row stop a search: every trial is failing for the same reason.
-MAX_FAILURES_IN_A_ROW = 3
-
 # The flags of the search itself, with their defaults; everything else goes to the algorithm.
 TUNE_FLAGS: dict[str, tuple[Any, str]] = {
     "n_trials": (20, "trials to finish (completed or pruned) in the study, counting those of every process"),
@@ -72,8 +65,6 @@ TUNE_FLAGS: dict[str, tuple[Any, str]] = {
     "track": (False, "send every run to Weights & Biases (see spinrl.record.tracking)"),
 }
 _BOOLEAN = {"resume", "oversubscribe", "track"}
-# Set in the environment of the extra search processes of --parallel K (they start no more).
-WORKER_ENV = "SPINRL_TUNE_WORKER"
 
 
 def tune_help(algo: str | None = None) -> str:
@@ -155,7 +146,7 @@ def make_settings(algo: str, args: dict[str, list[Any]], argv: list[str] | None 
         raise UserError(
             "--seed takes one value in a search (the first seed); ask for more with --trial_seeds K"
         )
-    fn = _load_algorithm(algos[algo])
+    fn = load_algorithm(algos[algo])
     check_keys(algo, fn, args)
     space, fixed = split_space(args)
     if not space:
@@ -186,7 +177,7 @@ def make_settings(algo: str, args: dict[str, list[Any]], argv: list[str] | None 
         raise UserError(f"{algo} runs in one process; --cpu {num_cpu} is only for vpg, trpo and ppo")
     name = check_exp_name(flags["exp_name"] or f"tune_{algo}")
     study_dir = os.path.abspath(os.path.join(flags["data_dir"] or default_data_dir(), name))
-    epochs = fixed.get("epochs", _default(fn, "epochs"))
+    epochs = fixed.get("epochs", default_value(fn, "epochs"))
     warmup = flags["warmup_epochs"] if flags["warmup_epochs"] is not None else int(epochs) // 3
     return dict(
         flags,
@@ -230,322 +221,6 @@ def search(algo: str, env_fn: Any, space: dict[str, Any] | None = None, **settin
 def _check_count(flag: str, value: Any, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise UserError(f"--{flag} {value!r} is not valid: give a whole number, {minimum} or more")
-
-
-def _load_algorithm(target: str) -> Any:
-    import importlib
-
-    module, name = target.split(":")
-    return getattr(importlib.import_module(module), name)
-
-
-def _default(fn: Any, name: str) -> Any:
-    import inspect
-
-    return inspect.signature(fn).parameters[name].default
-
-
-def recorded_settings(s: dict[str, Any]) -> dict[str, Any]:
-    """What a study records of its command line, so every process that joins it runs the same search."""
-    from spinrl.launch.spec import encode_value
-
-    return {
-        "algo": s["algo"],
-        "fixed": encode_value(s["fixed"]),
-        "space": {k: str(d) for k, d in s["space"].items()},
-        "trial_seeds": s["trial_seeds"],
-        "last_epochs": s["last_epochs"],
-        "seed": s["fixed"].get("seed", 0),
-        "num_cpu": s["num_cpu"],
-    }
-
-
-# ----- the study --------------------------------------------------------------------------------------
-def storage_url(s: dict[str, Any]) -> str:
-    return s["storage"] or f"sqlite:///{os.path.join(s['study_dir'], STUDY_FILE)}"
-
-
-def open_study(s: dict[str, Any]) -> Any:
-    """Create the study (refusing one that exists, unless ``--resume``) or load it with ``--resume``."""
-    import warnings
-
-    optuna = require_optuna()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # trials are reported here, in one line each
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    url = storage_url(s)
-    if url.startswith("sqlite:///"):
-        Path(s["study_dir"]).mkdir(parents=True, exist_ok=True)
-    storage = optuna.storages.RDBStorage(
-        url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS
-    )
-    names = {st.study_name for st in optuna.get_all_study_summaries(storage)}
-    settings = recorded_settings(s)
-    if s["name"] in names:
-        if not s["resume"]:
-            raise UserError(
-                f"study {s['name']!r} exists already ({url}): add --resume to continue it or join it, "
-                "or give another --exp_name"
-            )
-        study = optuna.load_study(
-            study_name=s["name"], storage=storage, sampler=_sampler(s), pruner=_pruner(s)
-        )
-        _check_same_search(study, settings)
-        return study
-    try:
-        study = optuna.create_study(
-            study_name=s["name"],
-            storage=storage,
-            direction="maximize",
-            sampler=_sampler(s),
-            pruner=_pruner(s),
-        )
-    except optuna.exceptions.DuplicatedStudyError:
-        raise UserError(
-            f"study {s['name']!r} was just created by another process: join it with --resume"
-        ) from None
-    study.set_user_attr("settings", settings)
-    study.set_user_attr("study_dir", s["study_dir"])
-    return study
-
-
-def _check_same_search(study: Any, settings: dict[str, Any]) -> None:
-    recorded = study.user_attrs.get("settings")
-    if recorded is None:
-        return
-    recorded = json.loads(json.dumps(recorded))
-    given = json.loads(json.dumps(settings))
-    changed = [k for k in given if recorded.get(k) != given[k]]
-    if changed:
-        diffs = "; ".join(f"{k}: {recorded.get(k)} in the study, {given[k]} now" for k in changed)
-        raise UserError(f"--resume with other settings than study {study.study_name!r}: {diffs}")
-
-
-def _sampler(s: dict[str, Any]) -> Any:
-    import optuna
-
-    if s["sampler"] == "random":
-        return optuna.samplers.RandomSampler(seed=s["sampler_seed"])
-    return optuna.samplers.TPESampler(n_startup_trials=s["startup_trials"], seed=s["sampler_seed"])
-
-
-def _pruner(s: dict[str, Any]) -> Any:
-    import optuna
-
-    if s["pruner"] == "none":
-        return optuna.pruners.NopPruner()
-    if s["pruner"] == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=max(1, s["warmup_epochs"]))
-    return optuna.pruners.MedianPruner(
-        n_startup_trials=s["startup_trials"], n_warmup_steps=s["warmup_epochs"]
-    )
-
-
-def finished_trials(study: Any) -> int:
-    """Trials that count towards ``--n_trials``: completed or pruned (failed ones never do)."""
-    from optuna.trial import TrialState
-
-    return len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
-
-
-def fail_orphaned_trials(study: Any) -> list[int]:
-    """Record as failed the running trials whose search process, on this machine, is gone.
-
-    A process killed outright (SIGKILL, a lost terminal) cannot mark its trial; its record names the
-    process, so a later process here sees at once that it is dead. (Elsewhere, Optuna's heartbeat
-    does the same after :data:`GRACE_SECONDS`.)
-    """
-    from optuna.trial import TrialState
-
-    from spinrl.record.lock import process_alive
-
-    failed = []
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        owner = t.user_attrs.get("process") or {}
-        if owner.get("hostname") != socket.gethostname() or not isinstance(owner.get("pid"), int):
-            continue
-        if not process_alive(owner["pid"], owner.get("pid_start")):
-            study.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
-            failed.append(t.number)
-    return failed
-
-
-# ----- running the search -----------------------------------------------------------------------------
-def run_search(s: dict[str, Any]) -> int:
-    """Run trials until the study has ``--n_trials`` finished ones; with ``--parallel K``, K processes."""
-    from spinrl.tune.trial import TrialRunner
-
-    runner = TrialRunner(s["target"].split(":")[0], s["parallel"], use_zygote=s["num_cpu"] == 1)
-    workers: list[subprocess.Popen] = []
-    try:
-        study = open_study(s)
-        orphans = fail_orphaned_trials(study)
-        if orphans:
-            print(
-                f"trial(s) {', '.join(map(str, orphans))} of a killed search recorded as failed", flush=True
-            )
-        if s["parallel"] > 1 and not os.environ.get(WORKER_ENV):
-            workers = _start_workers(s)
-        _search(study, s, runner)
-    except (KeyboardInterrupt, SystemExit):
-        _stop_workers(workers)
-        print(
-            "\nStopped; the running trial is recorded as failed. Continue with the same command and --resume.",
-            file=sys.stderr,
-            flush=True,
-        )
-        raise
-    finally:
-        runner.close(wait=False)
-    for w in workers:
-        w.wait()
-    print(
-        f"Study {s['name']}: {finished_trials(study)} finished trial(s). See them with: "
-        f"spinrl tune --show {s['study_dir']}" + (f" --storage {s['storage']}" if s["storage"] else ""),
-        flush=True,
-    )
-    return 0
-
-
-def _search(study: Any, s: dict[str, Any], runner: Any) -> None:
-    from optuna.trial import TrialState
-
-    from spinrl.record.lock import this_process
-    from spinrl.tune.trial import TrialFailed
-
-    previous = _exit_on_stop_signals()  # SIGTERM/SIGHUP stop the trial as Ctrl-C does
-    fn = _load_algorithm(s["target"])
-    me = this_process()
-    failures = 0
-    try:
-        while finished_trials(study) < s["n_trials"]:
-            # One trial per call: the count above includes the trials of every other process.
-            study.optimize(lambda t: objective(t, s, fn, runner), n_trials=1, catch=(TrialFailed,))
-            mine = [t for t in study.get_trials(deepcopy=False) if t.user_attrs.get("process") == me]
-            last = mine[-1]  # the trial this process has just run
-            failures = failures + 1 if last.state == TrialState.FAIL else 0
-            if failures >= MAX_FAILURES_IN_A_ROW:
-                raise UserError(
-                    f"{failures} trials failed in a row; the last one: {last.user_attrs.get('error', '?')}"
-                )
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def objective(trial: Any, s: dict[str, Any], fn: Any, runner: Any) -> float:
-    """One trial: its settings, its seeds' runs, the mean return they reach."""
-    import optuna
-
-    from spinrl.common.seeding import trial_seeds
-    from spinrl.record.lock import this_process
-    from spinrl.tune.trial import StopTrial, TrialFailed, plan_trial_runs
-
-    trial.set_user_attr("process", this_process())
-    values = {k: suggest(trial, k, d) for k, d in s["space"].items()}
-    flat = dict(s["fixed"], **values)
-    base_seed = flat.pop("seed", 0)
-    kwargs = nested(flat)
-    if s["track"]:
-        kwargs["logger_kwargs"] = {"track": True}
-    name = f"{s['name']}_t{trial.number:03d}"
-    runs = plan_trial_runs(
-        fn,
-        kwargs,
-        name,
-        s["study_dir"],
-        trial_seeds(base_seed, s["trial_seeds"]),
-        s["num_cpu"],
-        s["mpi_args"],
-    )
-    trial.set_user_attr("runs", [r.output_dir for r in runs])
-    shown = ", ".join(f"{k}={_show(v)}" for k, v in values.items())
-    print(f"trial {trial.number}: {shown}", flush=True)
-
-    last_epoch = int(flat.get("epochs", _default(fn, "epochs"))) - 1
-
-    def report(epoch: int, value: float) -> bool:
-        trial.report(value, epoch)
-        # After the last epoch the runs are done: the trial is a result, whatever the pruner would say.
-        return epoch < last_epoch and trial.should_prune()
-
-    try:
-        result = runner.run(runs, s["last_epochs"], report)
-    except StopTrial as e:
-        print(f"trial {trial.number} pruned: {e}", flush=True)
-        raise optuna.TrialPruned(str(e)) from None
-    except TrialFailed as e:
-        trial.set_user_attr("error", str(e))
-        print(f"trial {trial.number} FAILED: {e}", flush=True)
-        raise
-    except (KeyboardInterrupt, SystemExit):
-        raise KeyboardInterrupt from None  # Optuna records the trial as failed, then it goes on up
-    trial.set_user_attr("column", result.column)
-    trial.set_user_attr("per_seed", result.per_seed)
-    print(
-        f"trial {trial.number}: {result.value:.4g} ({result.column}, mean of {len(runs)} seed(s))", flush=True
-    )
-    return result.value
-
-
-def nested(flat: dict[str, Any]) -> dict[str, Any]:
-    """``{"ac_kwargs:hidden_sizes": [8]}`` -> ``{"ac_kwargs": {"hidden_sizes": [8]}}``, as the grid reads keys."""
-    out: dict[str, Any] = {}
-    for key, value in flat.items():
-        *parents, last = key.split(":")
-        d = out
-        for p in parents:
-            d = d.setdefault(p, {})
-        d[last] = value
-    return out
-
-
-def _exit_on_stop_signals() -> dict[int, Any]:
-    """SIGTERM and SIGHUP end the search as Ctrl-C does (main thread only); return the old handlers."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return {}
-
-    def stop(signum: int, frame: Any) -> None:
-        raise SystemExit(128 + signum)
-
-    return {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGHUP)}
-
-
-def _show(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else repr(v)
-
-
-# ----- --parallel K: more search processes on this machine ----------------------------------------------
-def _start_workers(s: dict[str, Any]) -> list[subprocess.Popen]:
-    """K - 1 more search processes on the same study (this one is the K-th), each logging to a file."""
-    from spinrl.launch.child import PARENT_PID_ENV
-
-    argv = [a for a in s["argv"] if a != "--resume"]
-    workers = []
-    for i in range(1, s["parallel"]):
-        log = open(os.path.join(s["study_dir"], f"worker{i}.log"), "a")
-        env = dict(os.environ, **{WORKER_ENV: "1", PARENT_PID_ENV: str(os.getpid()), "PYTHONUNBUFFERED": "1"})
-        cmd = [sys.executable, "-m", "spinrl.tune.study", *argv, "--resume"]
-        workers.append(
-            subprocess.Popen(
-                cmd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=env,
-                start_new_session=True,
-            )
-        )
-        log.close()
-        print(f"search process {i + 1} of {s['parallel']}: pid {workers[-1].pid}, log {log.name}", flush=True)
-    return workers
-
-
-def _stop_workers(workers: list[subprocess.Popen]) -> None:
-    from spinrl.launch.local import stop_children
-
-    stop_children(workers)
 
 
 def _worker_main() -> None:

@@ -20,18 +20,12 @@ from typing import Any
 import numpy as np
 
 from spinrl.common.seeding import trial_seeds as trial_seeds  # its old home: kept importable from here
-from spinrl.launch.grid import PlannedRun
 from spinrl.launch.local import launch_variant, prepare_run_dir, stop_children, thread_budget
-from spinrl.record.folder import (
-    PROGRESS_FILE,
-    final_value,
-    performance_column,
-    read_progress,
-    setup_logger_kwargs,
-)
+from spinrl.launch.plan import PlannedRun
+from spinrl.record.folder import setup_logger_kwargs
+from spinrl.record.names import PROGRESS_FILE
+from spinrl.results.runs import final_value, performance_column, read_progress
 
-# The study's Optuna storage in its folder, unless --storage names another.
-STUDY_FILE = "study.db"
 # How often the runs' progress.txt files are read while a trial trains.
 POLL_SECONDS = 0.1
 
