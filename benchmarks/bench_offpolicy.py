@@ -38,6 +38,7 @@ import torch  # noqa: E402
 
 import spinrl.algos.sac as spinrl_sac_module  # noqa: E402
 import spinrl.algos.td3 as spinrl_td3_module  # noqa: E402
+from spinrl.common.seeding import episode_seeds  # noqa: E402
 from spinrl.record.logger import read_progress  # noqa: E402
 
 
@@ -123,8 +124,10 @@ def sb3_until(
                 return True
             t0 = time.perf_counter()
             rets = []
-            for ep in range(10):  # separately seeded test episodes, like spinrl's
-                eval_env.reset(seed=10_000 + 100 * (self.num_timesteps // eval_every) + ep)
+            # Separately seeded test episodes, like spinrl's: each evaluation from its own first seed.
+            first_seed = 10_000 + 100 * (self.num_timesteps // eval_every)
+            for episode_seed in episode_seeds(first_seed, 10):
+                eval_env.reset(seed=episode_seed)
                 r, _ = evaluate_policy(self.model, eval_env, n_eval_episodes=1, deterministic=True)
                 rets.append(r)
             state["eval_time"] += time.perf_counter() - t0

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from spinrl.common.errors import run_main_guarded  # noqa: E402
+from spinrl.common.seeding import episode_seeds  # noqa: E402
 from spinrl.record.folder import write_text_atomically  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -148,8 +149,8 @@ def train_sb3(algo: str, env_id: str, seed: int, steps: int, folder: Path) -> No
     t0 = time.perf_counter()
     eval_env = gym.make(env_id)
     returns, lengths = [], []
-    for ep in range(EVAL_EPISODES):
-        obs, _ = eval_env.reset(seed=EVAL_SEED + ep)
+    for episode_seed in episode_seeds(EVAL_SEED, EVAL_EPISODES):  # the seeds run_policy gives spinrl's runs
+        obs, _ = eval_env.reset(seed=episode_seed)
         done, ret, n = False, 0.0, 0
         while not done:
             x = env.normalize_obs(obs) if normalize else obs

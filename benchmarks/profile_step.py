@@ -101,8 +101,8 @@ def profile_ppo(steps: int) -> tuple[list[str], float, int]:
     import spinrl.training.onpolicy as onpolicy
     from spinrl.buffers.gae import GAEBuffer
     from spinrl.common.mpi import mpi_avg, mpi_avg_grads, setup_pytorch_for_mpi
-    from spinrl.common.seeding import seed_everything
-    from spinrl.envs.vector import env_seeds, make_vector_env, obs_dim_of
+    from spinrl.common.seeding import env_seeds, seed_everything
+    from spinrl.envs.vector import make_vector_env, obs_dim_of
     from spinrl.nets.actor_critic import MLPActorCritic
     from spinrl.record.logger import EpochLogger
 
@@ -308,9 +308,9 @@ def profile_sac(steps: int) -> tuple[list[str], float]:
     warm-up (neither timed)."""
     from spinrl.buffers.replay import ReplayBuffer
     from spinrl.common.device import set_thread_budget
-    from spinrl.common.seeding import seed_everything
+    from spinrl.common.seeding import env_seeds, seed_everything
     from spinrl.envs.actions import ActionMap
-    from spinrl.envs.vector import EpisodeReturns, env_seeds, make_vector_env, obs_dim_of, real_next_obs
+    from spinrl.envs.vector import EpisodeReturns, make_vector_env, obs_dim_of, real_next_obs
     from spinrl.nets.q_nets import MLPSquashedGaussianActorCritic, Temperature
     from spinrl.record.logger import EpochLogger
     from spinrl.training.offpolicy import UpdateStats, frozen, polyak_update, random_actions

@@ -266,8 +266,8 @@ def console_main() -> None:
     """The ``spinrl`` console script: run the command line on ``sys.argv`` and exit with its code."""
     code = run_main_guarded(main)
     # Leave everything loaded so far out of the garbage collection the interpreter makes at exit: with
-    # torch imported, that one pass over its objects takes most of a second (measured: exiting took
-    # 1.0-1.4 s, 0.15-0.35 s after gc.freeze). Exit handlers and the closing of files run as before.
+    # torch imported, that one pass over its objects is most of the exit's time
+    # (benchmarks/results/code-measurements.md). Exit handlers and the closing of files run as before.
     gc.freeze()
     sys.exit(code)
 

@@ -71,6 +71,12 @@ def test_strict_build_succeeds(tmp_path: Path) -> None:
     assert "arithmatex" in (site / "intro" / "key-concepts" / "index.html").read_text()
     assert "reward_to_go" in (site / "intro" / "policy-optimization" / "index.html").read_text()
     assert 'id="spinrl.exercises.cli.main"' in (site / "reference" / "exercises" / "index.html").read_text()
+    # The algorithms' reference shows the arguments they share (spinrl/algos/arguments.py, added by
+    # docs/shared_arguments.py), though their source docstrings leave them out: lam in VPG, TRPO and PPO,
+    # compile in the four off-policy algorithms.
+    algorithms = " ".join((site / "reference" / "algorithms" / "index.html").read_text().split())
+    assert algorithms.count("it trades bias against variance in the advantages") == 3
+    assert algorithms.count("Meant for a GPU and long runs") == 4
     # Display math left as raw "$$" text means arithmatex did not see it (e.g. no blank line around it).
     for page in site.glob("*/*/index.html"):
         text = re.sub(r"<(code|script)\b.*?</\1>", "", page.read_text(), flags=re.DOTALL)

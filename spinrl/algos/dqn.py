@@ -15,15 +15,16 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from torch.optim import Adam
 
+from spinrl.algos.arguments import OFF_POLICY, with_shared_argument_docs
 from spinrl.buffers.frames import make_replay_buffer
 from spinrl.common.checks import check_hyperparameters
 from spinrl.common.device import resolve_device, set_thread_budget
 from spinrl.common.errors import UserError
-from spinrl.common.seeding import seed_everything
+from spinrl.common.seeding import env_seeds, seed_everything, seeds_for_test_episodes
 from spinrl.envs.actions import ActionMap
 from spinrl.envs.atari import LearningSignals, evaluation_settings
 from spinrl.envs.make import check_spaces, default_max_ep_len, env_name_of, resolve_env_fn
-from spinrl.envs.vector import EpisodeReturns, env_seeds, make_vector_env, real_next_obs, steps_per_copy
+from spinrl.envs.vector import EpisodeReturns, make_vector_env, real_next_obs, steps_per_copy
 from spinrl.nets.q_nets import MLPQNetwork
 from spinrl.record.checkpoint import Checkpointer
 from spinrl.record.logger import EpochLogger
@@ -36,11 +37,14 @@ from spinrl.training.offpolicy import (
     random_actions,
     refuse_mpi,
     run_test_episodes,
-    seeds_for_test_episodes,
 )
 
 
+# Args: below holds what is DQN's own. The arguments it shares with the other off-policy
+# algorithms (seed, gamma, update_after, compile, ...) are explained once, in spinrl/algos/arguments.py;
+# the decorator adds them to the docstring, so help(), --help and the API reference list them all.
 @marks_failed_runs
+@with_shared_argument_docs(OFF_POLICY)
 def dqn(
     env_fn: Callable | str,
     actor_critic: Callable = MLPQNetwork,
@@ -102,22 +106,11 @@ def dqn(
             Image observations get a convolutional encoder first, picked and sized by ``encoder``
             ("nature", "small" or a class) and ``features_dim``, with no hidden layers after it by
             default, as in the Nature DQN (see docs/user/custom-networks.md).
-        seed: The one integer every random number of the run derives from: Python, NumPy, torch, the
-            reset seeds of each env copy and of the test episodes. The same seed and settings on the
-            same machine log the same numbers. Single runs differ a lot, so compare over seeds.
-        steps_per_epoch: Env steps per epoch, counted over all env copies together (each copy takes
-            steps_per_epoch // num_envs). An epoch is a reporting unit: one row of progress.txt, a
-            round of test episodes, perhaps a checkpoint; episodes run on across its end. 4000 by
-            default; smaller epochs give finer curves but spend more time on test episodes.
-        epochs: How many epochs to train; the run takes epochs * steps_per_epoch env steps in all.
         replay_size: Capacity of the replay buffer in observation rows, about one transition each
             (the last observation of an episode takes a row of its own; see spinrl.buffers.replay).
             When it is full, the oldest transitions go first. The default 1e6 keeps the whole history
             of a million-step run; a much smaller buffer forgets early experience and can make
             learning unstable. Each row costs 4 bytes per observation number, plus 14.
-        gamma: Discount factor in (0, 1]: the weight of a reward one step later. The Q-network
-            estimates sum_t gamma^t r_t. 0.99 (default) looks about 100 steps ahead; closer to 1 makes
-            the targets larger and noisier, smaller makes the agent short-sighted.
         polyak: How slowly the target network follows the trained one, in [0, 1): after each
             update, theta_targ <- polyak * theta_targ + (1 - polyak) * theta. 0.995 (default) makes
             the target an average over roughly the last 200 updates (the original DQN instead copied
@@ -126,18 +119,13 @@ def dqn(
         q_lr: Adam's learning rate (step size) for the Q-network. 3e-4 by default, lower than DDPG's
             1e-3: the max in DQN's target makes it prone to oscillate and to forget what it learned.
             Too large and the Q-values swing or diverge (the run stops with a NaN loss).
-        batch_size: Transitions drawn from the buffer for each gradient step. 100 by default.
-            Larger batches give steadier gradients at a proportional cost.
         start_steps: Env steps (over all copies, from the start of the run) during which actions are
             drawn uniformly at random, so that the first updates see varied experience; afterwards
             epsilon-greedy takes over. 10000 by default; a few hundred for quick tests.
-        update_after: Transitions the buffer must hold before the first gradient step, so that the
-            first updates do not overfit a handful of samples. 1000 by default. After a resume
-            without the saved buffer, updates wait until the new buffer holds this many again.
         update_every: How updates are grouped, in env steps over all copies: after every
-            update_every env steps come update_every gradient steps in a row, so there is always one
-            gradient step per env step. Larger groups switch less often between acting and training
-            (faster) and act with a slightly older network. 50 by default.
+            update_every env steps come update_every / steps_per_update gradient steps in a row, so
+            the ratio of gradient steps to env steps stays fixed. Larger groups switch less often
+            between acting and training (faster) and act with a slightly older network. 50 by default.
         steps_per_update: Env steps (over all copies) per gradient step. 1 by default, as in the other
             off-policy algorithms here; the Nature DQN paper (and SB3's train_freq) take one gradient
             step per 4 agent steps on Atari, where an update through the convolutional network costs
@@ -164,40 +152,9 @@ def dqn(
         max_test_ep_len: The longest a test episode may run, in env steps. None (default): for Atari
             games 5 minutes of play (18,000 frames, 4,500 steps at frame_skip 4), as in the Nature
             paper; otherwise max_ep_len.
-        max_ep_len: The longest an episode may run, in env steps. Hitting it is a truncation, not a
-            terminal: the target of the last transition still bootstraps from the next state's value.
-            The env's own time limit applies where it is shorter (500 for CartPole-v1). None
-            (default): 1000 steps, except for Atari games, which run to the end of the game (at
-            most the ALE's 108,000 frames): their EpRet is a full game's score.
-        logger_kwargs: Arguments for spinrl.record.logger.EpochLogger, chiefly output_dir (where progress.txt,
-            config.json and checkpoints go) and exp_name; spinrl.record.logger.setup_logger_kwargs makes them.
-        save_freq: Save a checkpoint every save_freq epochs, and after the last. Checkpoints never
-            change training: runs that differ only in save_freq log the same numbers. Smaller values
-            lose less to a crash and write more to disk (a lot with save_buffer).
-        resume: Continue the run in logger_kwargs' output_dir from its last checkpoint: network,
-            optimiser, random generators, counters and (with save_buffer) the replay buffer come
-            back, and progress.txt is cut back to the checkpoint. The env copies restart, freshly
-            seeded, so only the episodes running at the interruption are lost.
-        num_envs: Env copies stepped together: each pass of the loop takes one step in every copy and
-            chooses all their actions in one forward pass. Cheap environments gain speed from more
-            copies; the ratio of one gradient step per env step stays. 1 by default.
-        device: Where the network and the replay buffer live: "auto" (a CUDA GPU when one is
-            visible, else the CPU), "cpu" or "cuda". Small networks often run as fast on a CPU,
-            where torch uses one thread unless $SPINRL_NUM_THREADS says otherwise.
         save_buffer: Also write the filled part of the replay buffer into each checkpoint, so that
             a resumed run keeps its experience. Without it, a resumed run starts from an empty
             buffer.
-        env_kwargs: Keyword arguments for making the environment from its id: ``gym.make(env_fn,
-            **env_kwargs)``, e.g. ``{"continuous": True}`` for LunarLander-v3. For an Atari id
-            (ALE/Pong-v5) they change the options of its protocol (spinrl.envs.atari.ATARI_OPTIONS), e.g.
-            ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them, so resumed
-            runs, grid children and test_policy make the same env.
-        compile: Run the update step (losses with their backward passes, target averaging)
-            through torch.compile, on a CUDA GPU also as CUDA graphs. Same algorithm, same random
-            draws; the first update compiles (logged; 5-80 s on a 2-core CPU). Meant for a GPU and
-            long runs (on an H200, SAC ran 1.3x faster compiled, TD3 1.1x); on a CPU the compiled
-            update measured 6-26% slower than the eager one, so off by default
-            (benchmarks/results/offpolicy-throughput.md, offpolicy-throughput-cuda.md).
 
     Returns:
         The trained Q-network.

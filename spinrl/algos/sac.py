@@ -16,14 +16,15 @@ import torch
 from gymnasium import spaces
 from torch.optim import Adam
 
+from spinrl.algos.arguments import OFF_POLICY, with_shared_argument_docs
 from spinrl.buffers.frames import make_replay_buffer
 from spinrl.common.checks import check_hyperparameters
 from spinrl.common.device import resolve_device, set_thread_budget
 from spinrl.common.errors import UserError
-from spinrl.common.seeding import seed_everything
+from spinrl.common.seeding import env_seeds, seed_everything, seeds_for_test_episodes
 from spinrl.envs.actions import ActionMap
 from spinrl.envs.make import check_spaces, default_max_ep_len, env_name_of, resolve_env_fn
-from spinrl.envs.vector import EpisodeReturns, env_seeds, make_vector_env, real_next_obs, steps_per_copy
+from spinrl.envs.vector import EpisodeReturns, make_vector_env, real_next_obs, steps_per_copy
 from spinrl.nets.custom import build_actor_critic
 from spinrl.nets.q_nets import MLPSquashedGaussianActorCritic, Temperature
 from spinrl.record.checkpoint import Checkpointer
@@ -39,11 +40,14 @@ from spinrl.training.offpolicy import (
     random_actions,
     refuse_mpi,
     run_test_episodes,
-    seeds_for_test_episodes,
 )
 
 
+# Args: below holds what is SAC's own. The arguments it shares with the other off-policy
+# algorithms (seed, gamma, update_after, compile, ...) are explained once, in spinrl/algos/arguments.py;
+# the decorator adds them to the docstring, so help(), --help and the API reference list them all.
 @marks_failed_runs
+@with_shared_argument_docs(OFF_POLICY)
 def sac(
     env_fn: Callable | str,
     actor_critic: Callable = MLPSquashedGaussianActorCritic,
@@ -87,24 +91,6 @@ def sac(
             default, spinrl.nets.q_nets.MLPSquashedGaussianActorCritic, lists the shapes. A module written
             for Spinning Up's core.py (actions scaled by ``act_limit``, critics ``q1`` and ``q2``) is
             adapted and works too; docs/user/custom-networks.md describes both interfaces.
-        ac_kwargs: Keyword arguments for actor_critic, such as ``dict(hidden_sizes=(256, 256),
-            activation="ReLU")`` (the defaults). The cost of an update grows with the number of
-            weights; too small a network cannot represent a good policy on hard tasks.
-            Image observations get a convolutional encoder first, picked and sized by ``encoder``
-            ("nature", "small" or a class) and ``features_dim`` (see docs/user/custom-networks.md).
-        seed: The one integer every random number of the run derives from: Python, NumPy, torch, the
-            reset seeds of each env copy and of the test episodes. The same seed and settings on the
-            same machine log the same numbers. Single runs differ a lot, so compare over seeds.
-        steps_per_epoch: Env steps per epoch, counted over all env copies together (each copy takes
-            steps_per_epoch // num_envs). An epoch is a reporting unit: one row of progress.txt, a
-            round of test episodes, perhaps a checkpoint; episodes run on across its end. 4000 by
-            default; smaller epochs give finer curves but spend more time on test episodes.
-        epochs: How many epochs to train; the run takes epochs * steps_per_epoch env steps in all.
-        replay_size: Capacity of the replay buffer in observation rows, about one transition each
-            (the last observation of an episode takes a row of its own; see spinrl.buffers.replay).
-            When it is full, the oldest transitions go first. The default 1e6 keeps the whole history
-            of a million-step run; a much smaller buffer forgets early experience and can make
-            learning unstable. Each row costs 4 bytes per observation and action number (+ 6).
         gamma: Discount factor in (0, 1]: the weight of a reward one step later. The Q-functions
             estimate sum_t gamma^t (r_t + entropy bonus). 0.99 (default) looks about 100 steps ahead;
             closer to 1 makes the targets larger and noisier, smaller makes the agent short-sighted.
@@ -124,60 +110,6 @@ def sac(
             2018b, eq. 18): no tuning per environment.
         batch_size: Transitions drawn from the buffer for each gradient step. 100 by default; 256
             is common with SAC. Larger batches give steadier gradients at a proportional cost.
-        start_steps: Env steps (over all copies, from the start of the run) during which actions are
-            drawn uniformly at random instead of from the policy, so that the first updates see
-            varied experience. 10000 by default; a few hundred for quick tests. Too few, and early
-            data only shows what an untrained policy does; too many wastes env steps.
-        update_after: Transitions the buffer must hold before the first gradient step, so that the
-            first updates do not overfit a handful of samples. 1000 by default. After a resume
-            without the saved buffer, updates wait until the new buffer holds this many again.
-        update_every: How updates are grouped, in env steps over all copies: after every
-            update_every env steps come update_every gradient steps in a row, so there is always one
-            gradient step per env step. Larger groups switch less often between acting and training
-            (faster) and act with a slightly older policy. 50 by default.
-        num_test_episodes: Episodes played after every epoch with the deterministic policy
-            (tanh of the mean), in a separate env whose seeds differ from the training envs'. Their
-            returns (the TestEpRet columns) are the usual measure of progress. 10 by default; they
-            are not counted in TotalEnvInteracts.
-        max_ep_len: The longest an episode may run, in env steps. Hitting it is a truncation, not a
-            terminal: the target of the last transition still bootstraps from Q(s', a'). The env's
-            own time limit applies where it is shorter. None (default): 1000 steps, the MuJoCo
-            limit (Atari games, not for this algorithm, would run to the end of the game).
-        logger_kwargs: Arguments for spinrl.record.logger.EpochLogger, chiefly output_dir (where progress.txt,
-            config.json and checkpoints go) and exp_name; spinrl.record.logger.setup_logger_kwargs makes them.
-        save_freq: Save a checkpoint every save_freq epochs, and after the last. Checkpoints never
-            change training: runs that differ only in save_freq log the same numbers. Smaller values
-            lose less to a crash and write more to disk (a lot with save_buffer).
-        resume: Continue the run in logger_kwargs' output_dir from its last checkpoint: networks,
-            optimisers, random generators, counters and (with save_buffer) the replay buffer come
-            back, and progress.txt is cut back to the checkpoint. The env copies restart, freshly
-            seeded, so only the episodes running at the interruption are lost.
-        num_envs: Env copies stepped together: each pass of the loop takes one step in every copy and
-            chooses all their actions in one forward pass. Cheap environments gain speed from more
-            copies; the ratio of one gradient step per env step stays. 1 by default, as in Spinning Up.
-        device: Where the networks and the replay buffer live: "auto" (a CUDA GPU when one is
-            visible, else the CPU), "cpu" or "cuda". Small networks often run as fast on a CPU,
-            where torch uses one thread unless $SPINRL_NUM_THREADS says otherwise.
-        save_buffer: Also write the filled part of the replay buffer into each checkpoint, so that
-            a resumed run keeps its experience. Big: about 1.5 GB per save for a million Humanoid
-            transitions. Without it, a resumed run starts from an empty buffer.
-        env_kwargs: Keyword arguments for making the environment from its id: ``gym.make(env_fn,
-            **env_kwargs)``, e.g. ``{"continuous": True}`` for LunarLander-v3. For an Atari id
-            (ALE/Pong-v5) they change the options of its protocol (spinrl.envs.atari.ATARI_OPTIONS), e.g.
-            ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them, so resumed
-            runs, grid children and test_policy make the same env.
-        compile: Run the update step (losses with their backward passes, target averaging)
-            through torch.compile, on a CUDA GPU also as CUDA graphs. Same algorithm, same random
-            draws; the first update compiles (logged; 5-80 s on a 2-core CPU). Meant for a GPU and
-            long runs (on an H200, SAC ran 1.3x faster compiled, TD3 1.1x); on a CPU the compiled
-            update measured 6-26% slower than the eager one, so off by default
-            (benchmarks/results/offpolicy-throughput.md, offpolicy-throughput-cuda.md).
-        obs_norm: Feed the networks observations normalised by running statistics (mean 0, std 1,
-            clipped to +-obs_clip). The replay buffer keeps raw observations and each sampled batch
-            is normalised with the current statistics, which take in every env step and move before
-            each round of updates; they are saved with the policy, so test_policy and load_policy
-            see what training saw. Off by default; vector observations only (spinrl.training.normalize).
-        obs_clip: With obs_norm, the bound of a normalised entry, in standard deviations (10).
 
     Returns:
         The trained actor-critic.

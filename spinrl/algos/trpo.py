@@ -14,14 +14,15 @@ from torch.distributions import kl_divergence
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from torch.optim import Adam
 
+from spinrl.algos.arguments import ON_POLICY, with_shared_argument_docs
 from spinrl.buffers.gae import GAEBuffer
 from spinrl.common.checks import check_finite, check_hyperparameters
 from spinrl.common.device import resolve_device
 from spinrl.common.errors import UserError
 from spinrl.common.mpi import mpi_avg, mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
-from spinrl.common.seeding import seed_everything
+from spinrl.common.seeding import env_seeds, rank_seed, seed_everything
 from spinrl.envs.make import check_spaces, default_max_ep_len, env_name_of, resolve_env_fn
-from spinrl.envs.vector import env_seeds, make_vector_env, steps_per_copy
+from spinrl.envs.vector import make_vector_env, steps_per_copy
 from spinrl.nets.actor_critic import MLPActorCritic, count_vars, shared_encoder_features
 from spinrl.nets.custom import build_actor_critic
 from spinrl.record.checkpoint import Checkpointer
@@ -31,7 +32,11 @@ from spinrl.training.normalize import make_normalizers
 from spinrl.training.onpolicy import TrajectoryCollector
 
 
+# Args: below holds what is TRPO's own. The arguments it shares with the other on-policy
+# algorithms (env_fn, seed, gamma, lam, num_envs, ...) are explained once, in spinrl/algos/arguments.py;
+# the decorator adds them to the docstring, so help(), --help and the API reference list them all.
 @marks_failed_runs
+@with_shared_argument_docs(ON_POLICY)
 def trpo(
     env_fn: Callable | str,
     actor_critic: Callable = MLPActorCritic,
@@ -84,39 +89,9 @@ def trpo(
       and silently turn the value loss into a mean over a (B, B) matrix.
 
     Args:
-        env_fn: The environment to learn in: a Gymnasium id (``"CartPole-v1"``) or a function without
-            arguments that returns a new Gymnasium environment (called once per env copy).
-        actor_critic: What builds the networks, called as
-            ``actor_critic(observation_space, action_space, **ac_kwargs)``. The module it returns
-            needs ``pi``, ``v``, ``step`` and ``act``, with the shapes listed at the top of this
-            docstring. The default has separate MLPs for the policy and the critic. A module written
-            for Spinning Up's PyTorch core.py (NumPy from ``step``, ``pi._distribution``) is adapted
-            and works too; docs/user/custom-networks.md describes both interfaces.
-        ac_kwargs: Keyword arguments for ``actor_critic``. The default one takes ``hidden_sizes``
-            (units per hidden layer, (64, 64)) and ``activation`` (a torch.nn class or its name, Tanh).
-            Image observations get a convolutional encoder first, picked and sized by ``encoder``
-            ("nature", "small" or a class) and ``features_dim``, with no hidden layers after it by
-            default (see docs/user/custom-networks.md).
-        seed: The one integer every random draw of the run follows from: Python, NumPy and torch, and
-            the reset seeds of each env copy. MPI rank r adds 10000 * r, so ranks see different
-            episodes. The same seed on the same machine logs the same progress.txt (Time aside).
-        steps_per_epoch: Agent-environment steps per epoch, the batch of one update, counted over all
-            env copies and MPI ranks together (each copy takes steps_per_epoch // (ranks * num_envs)).
-            Bigger batches give steadier updates but fewer of them for the same number of steps;
-            4000 suits MuJoCo tasks.
-        epochs: How many epochs to train. Each is one batch and one update, so a run takes about
-            epochs * steps_per_epoch environment steps.
-        gamma: Discount factor, in (0, 1]: a reward k steps ahead counts gamma**k as much as one now.
-            0.99 (a horizon of roughly 100 steps) is usual; smaller values make the agent
-            short-sighted, 1 makes returns and value targets large and noisy in long episodes.
         delta: The size of the trust region: the largest mean KL divergence between the old and the
             new policy one update may reach. 0.01 to 0.05; larger moves faster but can overshoot
             where the quadratic model of the KL no longer holds, smaller learns slowly.
-        vf_lr: Adam learning rate of the critic, usually 1e-3. A critic that learns too slowly
-            gives a poor baseline, hence noisy advantages.
-        train_v_iters: Gradient steps on the critic per epoch, each on the whole batch; 80 is usual.
-            Too few and V lags behind the returns of the improving policy, which makes the
-            advantages noisy.
         damping_coeff: A multiple of the identity added to the KL Hessian, (H + damping_coeff I) v,
             so that conjugate gradient stays stable where H is nearly singular. Keep it small (0.1):
             too large and the step turns into a shrunken plain gradient step, 0 risks erratic
@@ -130,45 +105,9 @@ def trpo(
         backtrack_coeff: The factor in (0, 1) that shrinks the step after each rejected try: try j
             takes backtrack_coeff**j of the full step. Usually above 0.5; small values give away
             much of the step at the first rejection.
-        lam: The lambda of GAE-Lambda, in [0, 1]; it trades bias against variance in the
-            advantages. 0 uses the one-step TD error (steady, but biased by the critic's errors), 1
-            the whole discounted return minus V (unbiased, noisy). 0.95 to 0.97 is usual.
-        max_ep_len: The longest episode, in steps. An episode this long is truncated: its last step
-            bootstraps from V, it is not a terminal. An environment's own shorter time limit wins.
-            None (default): 1000 steps, except for Atari games, which run to the end of the
-            game (at most the ALE's 108,000 frames): their EpRet is a full game's score.
-        logger_kwargs: Where and how the run is logged: arguments of spinrl.record.logger.EpochLogger, usually
-            from setup_logger_kwargs (``output_dir``, ``exp_name``, ``quiet``).
-        save_freq: Checkpoint every save_freq epochs and after the last one. Checkpoints change
-            nothing in training (two runs differing only here log the same rows); a smaller value
-            loses less work to a crash for a little disk time.
-        resume: Continue the run in ``logger_kwargs["output_dir"]`` from its last checkpoint
-            (networks, optimisers, random states, counters). The env copies restart, seeded from
-            (seed, rank, resumed epoch). With no checkpoint there, the run starts from scratch.
-        num_envs: Env copies stepped together on each MPI rank, with one batched forward pass of the
-            policy for all of them: faster collection, with steps_per_epoch split over more copies.
-        async_envs: Step the env copies in subprocesses (Gymnasium's AsyncVectorEnv) instead of in
-            this process. Worth it only for environments slow enough to outweigh the traffic between
-            processes, with cores to spare.
-        device: Where the networks and the update run: "auto" (a CUDA GPU when there is one), "cpu"
-            or "cuda". The environments always step on the CPU.
         algo: "trpo" (the line search above) or "npg", the natural policy gradient: the same
             direction and step size, taken in full without a line search. The two differ in
             nothing else, hence one function.
-        env_kwargs: Keyword arguments for making the environment from its id: ``gym.make(env_fn,
-            **env_kwargs)``, e.g. ``{"continuous": True}`` for LunarLander-v3. For an Atari id
-            (ALE/Pong-v5) they change the options of its protocol (spinrl.envs.atari.ATARI_OPTIONS), e.g.
-            ``{"clip_rewards": False, "frame_stack": 2}``. config.json records them, so resumed
-            runs, grid children and test_policy make the same env.
-        obs_norm: Feed the networks observations normalised by running statistics (mean 0, std 1,
-            clipped to +-obs_clip), updated once per epoch over env copies and MPI ranks and saved
-            with the policy (spinrl.training.normalize; see ppo for when it helps). Vector observations only.
-        obs_clip: With obs_norm, the bound of a normalised entry, in standard deviations (10).
-        reward_norm: Divide the rewards the learner sees by the running standard deviation of the
-            discounted return, clipped to +-reward_clip; EpRet still logs the env's own return.
-        reward_clip: With reward_norm, the bound of a scaled reward (10).
-        value_norm: Fit the critic to rewards-to-go normalised by their running mean and standard
-            deviation (LossV in those units; VVals and the advantages in the env's).
 
     Returns:
         The trained actor-critic.
@@ -184,7 +123,7 @@ def trpo(
     setup_pytorch_for_mpi()  # one torch thread per rank, and a crash in one rank ends them all
 
     # Random seed: different on each MPI rank, so ranks collect different experience.
-    seed += 10000 * proc_id()
+    seed = rank_seed(seed, proc_id())
     seed_everything(seed)
     device = resolve_device(device)
 

@@ -32,7 +32,7 @@ def set_thread_budget(num_threads: int | None = None, default: int = 1) -> None:
 
     spinrl's networks are small, so an update is a chain of tiny kernels; splitting each over threads
     costs more in hand-offs than it gains, and OpenMP workers that spin while waiting for a busy core
-    can slow a run many times over (measured on a loaded 2-core machine: 8 ms vs 118 ms for one
-    full-batch PPO step). Launchers that run several processes at once set ``$SPINRL_NUM_THREADS``.
+    can slow a run many times over on a loaded machine (benchmarks/results/code-measurements.md). Launchers
+    that run several processes at once set ``$SPINRL_NUM_THREADS``.
     """
     torch.set_num_threads(num_threads or int(os.environ.get("SPINRL_NUM_THREADS", "0") or 0) or default)

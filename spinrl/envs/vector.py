@@ -8,7 +8,8 @@ The traps this module handles once for every algorithm:
   observation of a finished episode is in ``info["final_obs"]`` and can be bootstrapped from
   (:func:`real_next_obs`).
 - Every environment copy gets its own seed, derived from the run's seed, the MPI rank and the epoch
-  the process starts at, so runs are reproducible and a resumed run is seeded afresh (:func:`env_seeds`).
+  the process starts at, so runs are reproducible and a resumed run is seeded afresh
+  (:func:`spinrl.common.seeding.env_seeds`, which every seed derivation shares; importable from here too).
 - ``steps_per_epoch`` counts the steps of all copies on all ranks together (:func:`steps_per_copy`).
 
 Each copy is made and prepared as :mod:`spinrl.envs.make` makes one env.
@@ -23,6 +24,7 @@ from gymnasium.vector import AutoresetMode
 
 from spinrl.common.errors import UserError
 from spinrl.common.mpi import proc_id
+from spinrl.common.seeding import env_seeds as env_seeds  # kept importable from here
 from spinrl.envs.make import EnvFn, prepare_env, resolve_env_fn
 
 
@@ -51,8 +53,8 @@ class SingleCopyVectorEnv(gym.vector.SyncVectorEnv):
     directly and returns the same things: same-step autoreset (an episode that ends is reset in the
     same call; its real last observation and info go to ``info["final_obs"]`` and
     ``info["final_info"]``, flagged by ``info["_final_obs"]``), and arrays of the same shapes and
-    dtypes, new ones on every call. Measured on CartPole-v1 (2-core EPYC): 15.4 us per step
-    through ``SyncVectorEnv``, 8.3 us here, against 6.6 us for the bare env.
+    dtypes, new ones on every call. On CartPole-v1 that removes most of what ``SyncVectorEnv`` adds to
+    the bare env's step (benchmarks/results/code-measurements.md).
     Everything else (reset, spaces, ``call``, ``render``, ``close``) is ``SyncVectorEnv``'s.
     """
 
@@ -108,17 +110,6 @@ def steps_per_copy(steps_per_epoch: int, num_envs: int, num_ranks: int = 1) -> i
             flush=True,
         )
     return per_copy
-
-
-def env_seeds(seed: int, rank: int, epoch: int, num_envs: int) -> list[int]:
-    """Distinct, reproducible reset seeds for each env copy, MPI rank and epoch.
-
-    The env copies are reset with these seeds once per process: at the first epoch of a new run, and
-    at the resumed epoch after ``--resume`` (only the episodes running at the kill are lost). Epoch
-    ends and checkpoints never reset them, so episodes run across epochs.
-    """
-    ss = np.random.SeedSequence([seed, rank, epoch])
-    return [int(s) for s in ss.generate_state(num_envs, dtype=np.uint32)]
 
 
 def real_next_obs(next_obs: np.ndarray, ended: np.ndarray, info: dict) -> np.ndarray:

@@ -4,23 +4,20 @@ Starting Python and importing torch takes seconds, often longer than a short run
 from a process that has done it starts at once. The zygote runs no torch code, so forking it is safe (the
 same idea as multiprocessing's forkserver, without re-importing the user's script).
 
-Where a forked variant's time went before the measures below (a 1-epoch CartPole PPO run of 0.5 s, on the
-2-core machine of ``benchmarks/results/grid.md``): 2.3 s for the zygote's imports, after the command
-line's own 1.3 s; 0.5 s of run; then 1.0 s of interpreter teardown in the child, and 1.0 s more in the
-zygote at the end of the grid; and up to 0.15 s between a child's end and the next start (polling).
-What each measure saves:
+For a short run, a forked variant's time went mostly elsewhere than the run before the measures below:
+the imports (the zygote's, after the command line's own), the interpreter's teardown in the child and
+again in the zygote at the end of the grid, and polling between a child's end and the next start. What
+each measure saves (the figures, and a grid of six short runs before and after, are in
+benchmarks/results/code-measurements.md):
 
 - the command line starts the zygote before importing the algorithm itself (:func:`start_early`), so the
-  two imports overlap: the first variant starts 2.7-2.8 s after the command instead of 3.6 s;
+  two imports overlap and the first variant starts sooner;
 - :func:`serve_forks` freezes the imported objects out of the garbage collector (``gc.freeze``), so a
-  child's collections and its exit do not walk, and copy, the zygote's heap (a forked child's exit:
-  1.0 s -> 0.26 s);
+  child's collections and its exit do not walk, and copy, the zygote's heap;
 - a child, and the zygote itself, end with :func:`exit_without_teardown` once their exit handlers have
-  run: the rest of the ~1 s per variant, and per grid;
+  run: the rest of the teardown, per variant and per grid;
 - the zygote hears of a child's end from a pidfd at once, and the grid from the zygote's reply at once:
-  the next variant starts 0.01-0.02 s after one ends.
-
-A grid of six such runs went from 10.5 s to 4.6 s.
+  the next variant starts without a polling delay.
 
 The protocol, one line each way: the grid sends ``{"spec": ..., "log": ..., "threads": N}``; the
 zygote answers ``ready`` once imported, ``started PID`` per request and ``exit PID CODE`` per child.
@@ -329,8 +326,8 @@ def exit_without_teardown(code: int) -> NoReturn:
 
     Waits for the threads that are not daemons, runs the exit handlers (the logger's: status.json, the
     run directory's lock) and flushes the output, then leaves with ``os._exit``. Tearing down a process
-    that has imported torch takes ~1 s (measured in a forked child, before ``gc.freeze`` helped: 1.0 s
-    vs 0.01 s); multiprocessing ends its forked workers with ``os._exit`` for the same reason.
+    that has imported torch takes far longer than leaving it (benchmarks/results/code-measurements.md);
+    multiprocessing ends its forked workers with ``os._exit`` for the same reason.
     """
     for thread in threading.enumerate():
         if thread is not threading.current_thread() and not thread.daemon:

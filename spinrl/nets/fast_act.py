@@ -92,8 +92,8 @@ def _numpy_mlp_pair(
     Two MLPs with hidden layers of the same sizes and activations (the policy and the critic of
     MLPActorCritic) run their hidden layers together: the weights are stacked to shape (2, in, out),
     and one ``matmul`` of the stack does both products, each exactly as NumPy does it alone. That
-    halves the NumPy calls of the hidden layers (measured on CartPole's 64x64 pair, with the reused
-    arrays and the op chains below: 12.5 us per call for the two networks apart, 8.2 us together). Each network's last Linear (and what follows
+    halves the NumPy calls of the hidden layers, which dominate a call on small networks such as
+    CartPole's (benchmarks/results/code-measurements.md). Each network's last Linear (and what follows
     it) runs on its own; its output is a new array, so a caller may keep it. Hidden layers write into
     arrays kept from call to call, one set per batch size and dtype.
     """
@@ -205,7 +205,8 @@ def numpy_policy(ac: nn.Module, device: torch.device, num_calls: int | None = No
 def _uniform_noise(num_calls: int, batch: int) -> Iterator[np.ndarray]:
     """U(0, 1) noise of shape (batch, 1) per call, from torch's generator: the noise of the first
     ``num_calls`` calls drawn at once, then one draw per call (see :func:`numpy_policy`). One
-    ``torch.rand`` per epoch instead of one per step saves ~2 us per step on CartPole."""
+    ``torch.rand`` per epoch instead of one per step spares every step a call into torch
+    (benchmarks/results/code-measurements.md)."""
     if num_calls:
         yield from torch.rand(num_calls, batch, 1).numpy()
     while True:
@@ -223,7 +224,7 @@ def _sample_categorical(logits: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, 
     cdf = _cumsum(np.exp(logp_all[:, :-1]), -1)
     a = _sum(cdf < u, -1)
     # log pi(a|obs) of each row: logp_all is a new C-ordered array, so row i's entry for a_i sits at
-    # i * n_actions + a_i of its flat view (one take: ~0.4 us less than [rows, a]).
+    # i * n_actions + a_i of its flat view (one take, cheaper than fancy indexing with [rows, a]).
     return a, logp_all.take(_row_starts(*logp_all.shape) + a)
 
 
@@ -231,8 +232,8 @@ def _sample_two_actions(logits: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, 
     """:func:`_sample_categorical` for two actions, with the same float operations on the two columns
     in place of reductions along the rows: the max and the sum of two numbers are one ``maximum`` and
     one ``add``, the cumulative sum of one number is that number, and the count of one comparison is
-    the comparison. The same results bit for bit, ~2 us sooner (6.2 vs 8.2 us per call, measured with
-    CartPole's logits; tests/test_fast_act.py checks the two agree)."""
+    the comparison. The same results bit for bit, sooner: fewer NumPy calls on tiny arrays
+    (benchmarks/results/code-measurements.md; tests/test_fast_act.py checks the two agree)."""
     logits -= np.maximum(logits[:, :1], logits[:, 1:])
     probs = np.exp(logits)
     logp_all = logits - np.log(_add(probs[:, :1], probs[:, 1:]))

@@ -26,6 +26,7 @@ import torch
 from gymnasium import spaces
 
 from spinrl.common.errors import UserError
+from spinrl.common.seeding import episode_seeds
 from spinrl.record.checkpoint import has_checkpoint, load_checkpoint
 from spinrl.record.console import format_epoch_table
 from spinrl.record.names import CHECKPOINT_META, CONFIG_FILE, SNAPSHOTS_DIR
@@ -249,8 +250,9 @@ def run_policy(
     Spinning Up's arguments and output: a line per episode, then the table of AverageEpRet, StdEpRet,
     MaxEpRet, MinEpRet and EpLen. An episode ends when the env terminates or truncates it, or after
     ``max_ep_len`` steps (None or 0: no limit of our own). Episode ``i`` starts from
-    ``env.reset(seed=seed + i)``. Gymnasium envs draw themselves when made with ``render_mode="human"``
-    (``load_policy(..., render_mode="human")``), so ``render`` has nothing left to do.
+    ``env.reset(seed=seed + i)`` (:func:`spinrl.common.seeding.episode_seeds`). Gymnasium envs draw
+    themselves when made with ``render_mode="human"`` (``load_policy(..., render_mode="human")``), so
+    ``render`` has nothing left to do.
     """
     if env is None:
         raise UserError("run_policy has no environment: pass env_fn= to load_policy_and_env to make one")
@@ -258,8 +260,8 @@ def run_policy(
     if num_episodes < 1:
         raise UserError(f"num_episodes={num_episodes} is not valid: give a positive integer")
     results = []
-    for ep in range(num_episodes):
-        obs, _ = env.reset(seed=seed + ep)
+    for ep, episode_seed in enumerate(episode_seeds(seed, num_episodes)):
+        obs, _ = env.reset(seed=episode_seed)
         done, ep_ret, ep_len = False, 0.0, 0
         while not done:
             obs, rew, terminated, truncated, _ = env.step(get_action(obs))

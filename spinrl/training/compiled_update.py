@@ -22,19 +22,19 @@ What the compiled function becomes (torch 2.13, checked with ``TORCH_LOGS=graph_
 - On a CUDA GPU, ``mode="reduce-overhead"`` also records the graphs as CUDA graphs, replayed with one
   launch instead of one launch per kernel: what limits small networks on a GPU is the launches.
   Recorded graphs overwrite their outputs on the next replay, which is why UpdateStats keeps copies.
-  Measured on an NVIDIA H200: SAC 252 env steps/s compiled against 195 eager, TD3 218 against 192
-  (benchmarks/results/offpolicy-throughput-cuda.md).
+  On a GPU, both SAC and TD3 ran faster compiled (benchmarks/results/offpolicy-throughput-cuda.md).
 
 On a CPU it does not pay (benchmarks/results/offpolicy-throughput.md, profile-compile.md): two
 thirds of an update are matrix products, which compiling leaves as they are, and TorchInductor's
 kernel for the ReLU masks that the policy step's backward pass keeps (a bool tensor per critic
-layer) runs about 25x slower than PyTorch's own: torch 2.13's vector headers convert a float mask to
+layer) is many times slower than PyTorch's own: torch 2.13's vector headers convert a float mask to
 bools one lane at a time, 64 lanes for every 16 values. That kernel alone costs more than the fusion
 saves.
 
 Compiling costs time up front, once per process (and again after ``--resume``), logged when it
-happens: 27-81 s (depending on the load) for SAC's first update on the shared 2-core benchmark
-machine with an empty TorchInductor cache, 4-5 s with the kernels of an earlier run cached.
+happens: tens of seconds on a small CPU with an empty TorchInductor cache, much less once an earlier
+run of the same networks has left its kernels in the cache (benchmarks/results/code-measurements.md,
+docs/user/running.md).
 """
 
 from __future__ import annotations

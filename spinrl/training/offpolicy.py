@@ -26,6 +26,7 @@ from spinrl.buffers.replay import ReplayBuffer
 from spinrl.common.checks import check_finite
 from spinrl.common.errors import UserError
 from spinrl.common.mpi import num_procs
+from spinrl.common.seeding import seeds_for_test_episodes as seeds_for_test_episodes  # kept importable here
 from spinrl.record.logger import EpochLogger
 from spinrl.training.normalize import Normalizers
 
@@ -79,12 +80,6 @@ def optimizer_steps(optimizer: torch.optim.Optimizer) -> int:
     whole run: its own count, which a checkpoint saves and a resume restores. 0 before the first step."""
     counts = [s["step"] for s in optimizer.state.values() if "step" in s]
     return int(max(counts)) if counts else 0
-
-
-def seeds_for_test_episodes(seed: int, epoch: int, num_episodes: int) -> list[int]:
-    """Reset seeds for one epoch's test episodes, drawn apart from the training envs' seeds."""
-    ss = np.random.SeedSequence([seed, epoch, 0x7E57])
-    return [int(s) for s in ss.generate_state(num_episodes, dtype=np.uint32)]
 
 
 def run_test_episodes(

@@ -105,8 +105,9 @@ def objective(trial: Any, s: dict[str, Any], fn: Any, runner: Any) -> float:
     """One trial: its settings, its seeds' runs, the mean return they reach."""
     import optuna
 
+    from spinrl.common.seeding import trial_seeds
     from spinrl.record.lock import this_process
-    from spinrl.tune.trial import StopTrial, TrialFailed, plan_trial_runs, trial_seeds
+    from spinrl.tune.trial import StopTrial, TrialFailed, plan_trial_runs
 
     trial.set_user_attr("process", this_process())
     values = {k: suggest(trial, k, d) for k, d in s["space"].items()}

@@ -110,7 +110,7 @@ def best_values(settings: dict[str, Any], trial: Any) -> dict[str, Any]:
 
 def rerun_command(settings: dict[str, Any], trial: Any, exp_name: str) -> str:
     """The one ``spinrl ALGO ...`` command line that trains the trial's settings again, on the same seeds."""
-    from spinrl.tune.trial import trial_seeds
+    from spinrl.common.seeding import trial_seeds
 
     values = dict(settings.get("fixed", {}), **best_values(settings, trial))
     base = values.pop("seed", 0)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from spinrl.common.seeding import trial_seeds as trial_seeds  # its old home: kept importable from here
 from spinrl.launch.local import launch_variant, prepare_run_dir, stop_children, thread_budget
 from spinrl.launch.plan import PlannedRun
 from spinrl.record.folder import setup_logger_kwargs
@@ -39,11 +40,6 @@ class StopTrial(Exception):
     def __init__(self, epoch: int, value: float):
         super().__init__(f"behind the other trials after epoch {epoch} (mean return {value:.4g})")
         self.epoch, self.value = epoch, value
-
-
-def trial_seeds(base_seed: int, count: int) -> list[int]:
-    """The seeds of every trial: ``base, base + 10, ...`` as Spinning Up's examples space them."""
-    return [int(base_seed) + 10 * i for i in range(count)]
 
 
 def plan_trial_runs(
