@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from test_plot import assert_warned_about, damage, write_run
+from run_folders import assert_warned_about, damage, write_run
 
 from spinrl.cli import run_main_guarded
 from spinrl.results.ls import main
