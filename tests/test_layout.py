@@ -27,7 +27,8 @@ shown to catch a violation on a made-up graph:
   for users' code);
 - ``spinrl.run`` and ``spinrl.run_entrypoint`` are gone (now ``spinrl.cli`` and ``spinrl.launch.local``).
 
-And tests/ is laid out like the package (tests/README.md): each folder is named after a spinrl package.
+And tests/ is laid out like the package (tests/README.md): each folder of tests is named after a spinrl
+package.
 """
 
 from __future__ import annotations
@@ -444,12 +445,11 @@ def test_nothing_imports_the_removed_modules():
 
 
 def test_the_tests_are_laid_out_like_the_package():
-    """Each folder of tests/ is named after a spinrl package and is itself a package (an __init__.py),
-    so that pytest imports its test files as ``buffers.test_gae`` and two folders may hold the same
-    file name."""
+    """Each folder of tests/ that holds Python files is named after a spinrl package and is itself a
+    package (an __init__.py), so that pytest imports its test files as ``buffers.test_gae`` and two
+    folders may hold the same file name. A folder of data only (old_runs/) is a fixture."""
     packages = {p.parent.name for p in PACKAGE.glob("*/__init__.py")}
-    folders = [
-        p for p in TESTS.iterdir() if p.is_dir() and p.name != "__pycache__" and not p.name.startswith(".")
-    ]
-    assert sorted(f.name for f in folders if f.name not in packages) == []
-    assert sorted(f.name for f in folders if not (f / "__init__.py").exists()) == []
+    folders = [p for p in TESTS.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))]
+    with_code = [f for f in folders if any(f.rglob("*.py"))]
+    assert sorted(f.name for f in with_code if f.name not in packages) == []
+    assert sorted(f.name for f in with_code if not (f / "__init__.py").exists()) == []
