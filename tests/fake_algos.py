@@ -36,6 +36,9 @@ def fake_algo(
     checkpoint = out / "checkpoint.json"
     start = json.loads(checkpoint.read_text())["epoch"] if resume and checkpoint.exists() else 0
     logger.truncate_to_epochs(start)
+    # The status first: tests take a line in launches.jsonl as the sign that a run is under way, status
+    # "running" included.
+    logger.set_status("running", start, epochs)
     with open(out / "launches.jsonl", "a") as f:  # one line per start: when, and with how many threads
         info = dict(
             start_epoch=start,
@@ -45,7 +48,6 @@ def fake_algo(
             omp=os.environ.get("OMP_NUM_THREADS"),
         )
         f.write(json.dumps(info) + "\n")
-    logger.set_status("running", start, epochs)
     if fail:
         logger.set_status("failed", start, epochs)
         raise RuntimeError("fake_algo was asked to fail")
