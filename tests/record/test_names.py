@@ -7,7 +7,7 @@ from pathlib import Path
 
 from spinrl.record import names
 
-PACKAGE = Path(__file__).resolve().parents[1] / "spinrl"
+PACKAGE = Path(__file__).resolve().parents[2] / "spinrl"
 # The names whose spelling must not appear anywhere else in the package's code (docstrings aside).
 ONE_PLACE = {
     names.PROGRESS_FILE, names.CONFIG_FILE, names.STATUS_FILE, names.LOCK_FILE, names.TRACKING_FILE,

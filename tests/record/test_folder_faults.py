@@ -2,7 +2,7 @@
 dies with its parent, and the launch limits, each checked by causing the fault on purpose.
 
 Concurrency is tested with two real processes (one holds the lock, the other must be refused), and
-deaths with real signals; nothing here waits a fixed time and hopes. Grids use ``test_grid.fake_algo``,
+deaths with real signals; nothing here waits a fixed time and hopes. Grids use ``fake_algos.fake_algo``,
 which has an algorithm's contract and takes a fraction of a second per epoch.
 """
 
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, TESTS_DIR
 
 from spinrl.cli import main, run_main_guarded
 from spinrl.common.errors import UserError
@@ -29,7 +29,6 @@ from spinrl.record.lock import RunInUseError, acquire_run_lock, process_start_ti
 from spinrl.record.logger import EpochLogger, read_progress
 from spinrl.record.status import read_status, run_state, write_status
 
-TESTS_DIR = str(Path(__file__).resolve().parent)
 TINY_PPO = [
     "--env",
     "CartPole-v1",
@@ -188,7 +187,7 @@ def test_two_resumes_at_once_the_second_is_refused_and_changes_nothing(tmp_data,
 
 
 def test_a_grid_refuses_before_launching_when_one_variant_is_in_use(tmp_path, capsys):
-    from test_grid import fake_algo
+    from fake_algos import fake_algo
 
     eg = ExperimentGrid("busy")
     eg.add("seed", [0, 1])
@@ -222,7 +221,7 @@ def test_running_status_of_a_live_but_unrelated_pid_is_interrupted(tmp_path, cap
     assert run_state(status) == "interrupted"
 
     # The grid's resume decision uses it: such a run is continued, not skipped as "still running".
-    from test_grid import fake_algo
+    from fake_algos import fake_algo
 
     run_dir = tmp_path / "reused" / "reused_s0"
     logger = EpochLogger(output_dir=str(run_dir), quiet=True, tensorboard=False)
@@ -374,7 +373,7 @@ import sys
 sys.path.insert(0, {tests!r})
 from spinrl.launch.grid import ExperimentGrid
 from spinrl.common.errors import run_main_guarded
-from test_grid import fake_algo
+from fake_algos import fake_algo
 
 def main():
     eg = ExperimentGrid("die")
@@ -394,7 +393,7 @@ sys.exit(run_main_guarded(main))
 def test_killing_a_parallel_grid_ends_every_child_and_resume_finishes_it(tmp_path, sig, zygote):
     script = tmp_path / "grid.py"
     script.write_text(GRID_SCRIPT.format(tests=TESTS_DIR, data=str(tmp_path)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), TESTS_DIR]))  # children import test_grid
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), TESTS_DIR]))  # children import fake_algos
     if not zygote:
         env["SPINRL_NO_ZYGOTE"] = "1"
     grid = subprocess.Popen(

@@ -11,13 +11,12 @@ import os
 from pathlib import Path
 
 import pytest
+from conftest import TESTS_DIR
 
 from spinrl.common.errors import UserError
 from spinrl.launch.grid import ExperimentGrid
 
 pytestmark = pytest.mark.skipif(os.environ.get("SPINRL_SKIP_RAY") == "1", reason="SPINRL_SKIP_RAY=1")
-
-TESTS_DIR = str(Path(__file__).resolve().parent)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +24,7 @@ def local_ray():
     import ray
 
     with pytest.MonkeyPatch.context() as mp:
-        # Ray's workers inherit this environment; the variants import test_grid:fake_algo from tests/.
+        # Ray's workers inherit this environment; the variants import fake_algos:fake_algo from tests/.
         path = os.environ.get("PYTHONPATH")
         mp.setenv("PYTHONPATH", TESTS_DIR + (os.pathsep + path if path else ""))
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -36,7 +35,7 @@ def local_ray():
 
 
 def test_two_variant_grid_on_local_ray(tmp_path, local_ray, capsys):
-    from test_grid import fake_algo
+    from fake_algos import fake_algo
 
     eg = ExperimentGrid("ray")
     eg.add("seed", [0, 1])
@@ -52,7 +51,7 @@ def test_two_variant_grid_on_local_ray(tmp_path, local_ray, capsys):
 
 
 def test_failing_ray_task_is_reported_and_the_other_finishes(tmp_path, local_ray, capsys):
-    from test_grid import fake_algo
+    from fake_algos import fake_algo
 
     eg = ExperimentGrid("rayfail")
     eg.add("fail", [True, False])

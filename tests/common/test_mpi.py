@@ -2,32 +2,15 @@
 
 import json
 import os
-import subprocess
-import sys
-import textwrap
 import time
 
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
+from conftest import mpirun
 
-from spinrl.common.mpi import mpiexec_command
 from spinrl.record.checkpoint import load_checkpoint
 from spinrl.record.logger import read_progress
-
-
-def _mpirun(script: str, cwd, n: int = 2, timeout: float = 240) -> subprocess.CompletedProcess:
-    cmd, env = mpiexec_command(n)
-    env = dict(env, PYTHONPATH=str(ROOT))
-    return subprocess.run(
-        [*cmd, sys.executable, "-c", textwrap.dedent(script)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 def test_two_rank_ppo_and_trpo_identical_params_and_global_statistics(tmp_path):
@@ -47,7 +30,7 @@ def test_two_rank_ppo_and_trpo_identical_params_and_global_statistics(tmp_path):
                   logger_kwargs=dict(output_dir="trpo_run", quiet=True))
         torch.save(torch.nn.utils.parameters_to_vector(ac.parameters()), f"trpo_params_rank{proc_id()}.pt")
     """
-    proc = _mpirun(script, tmp_path)
+    proc = mpirun(script, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for prefix, run in (("", "run"), ("trpo_", "trpo_run")):
         p0 = torch.load(tmp_path / f"{prefix}params_rank0.pt", weights_only=True)
@@ -128,7 +111,7 @@ def test_logger_statistics_cover_every_rank(tmp_path):
         json.dump(dict(row={k: float(v) for k, v in row.items()}, expected=expected, grads=grads_by_call),
                   open(f"stats_rank{rank}.json", "w"))
     """
-    proc = _mpirun(script, tmp_path)
+    proc = mpirun(script, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     cols = read_progress(tmp_path / "stats/progress.txt")
     values = np.array([1.0, 2.0, 10.0, 20.0, 30.0])
@@ -173,7 +156,7 @@ def test_a_dying_rank_ends_the_job_loudly(tmp_path, how):
             logger_kwargs=dict(output_dir="run", quiet=True))
     """
     start = time.time()
-    proc = _mpirun(script, tmp_path, timeout=120)
+    proc = mpirun(script, tmp_path, timeout=120)
     assert proc.returncode != 0
     assert time.time() - start < 90  # no hang
     if how == "exception":

@@ -2,7 +2,7 @@
 
 The runs use ``fake_algo``, a stand-in with an algorithm's contract (seed, logger_kwargs, resume,
 status.json, progress.txt) that takes a fraction of a second, so these tests check the launching and
-not the learning. Child processes import it from this file, so ``tests/`` goes on their PYTHONPATH.
+not the learning. Child processes import it from tests/fake_algos.py, so ``tests/`` goes on their PYTHONPATH.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, TESTS_DIR
+from fake_algos import fake_algo
 
 from spinrl.common.errors import UserError
 from spinrl.launch.grid import ExperimentGrid, valid_str
@@ -24,60 +26,10 @@ from spinrl.launch.local import thread_budget
 from spinrl.launch.spec import decode_value, encode_value
 from spinrl.record.lock import pid_alive
 
-TESTS_DIR = str(Path(__file__).resolve().parent)
-
-
-def fake_algo(
-    env_fn="CartPole-v1",
-    seed=0,
-    epochs=3,
-    epoch_seconds=0.0,
-    fail=False,
-    crash_at_epoch=-1,
-    ac_kwargs=None,
-    logger_kwargs=None,
-    resume=False,
-):
-    """Log ``epochs`` epochs of a made-up return; checkpoint after each; fail, or crash unless resuming."""
-    import torch
-
-    from spinrl.record.logger import EpochLogger
-
-    logger = EpochLogger(**(logger_kwargs or {}), resume=resume, tensorboard=False, quiet=True)
-    logger.save_config(dict(algo="fake", env_name=env_fn, seed=seed, epochs=epochs, ac_kwargs=ac_kwargs))
-    out = Path(logger.output_dir)
-    checkpoint = out / "checkpoint.json"
-    start = json.loads(checkpoint.read_text())["epoch"] if resume and checkpoint.exists() else 0
-    logger.truncate_to_epochs(start)
-    with open(out / "launches.jsonl", "a") as f:  # one line per start: when, and with how many threads
-        info = dict(
-            start_epoch=start,
-            time=time.time(),
-            pid=os.getpid(),
-            torch_threads=torch.get_num_threads(),
-            omp=os.environ.get("OMP_NUM_THREADS"),
-        )
-        f.write(json.dumps(info) + "\n")
-    logger.set_status("running", start, epochs)
-    if fail:
-        logger.set_status("failed", start, epochs)
-        raise RuntimeError("fake_algo was asked to fail")
-    for epoch in range(start, epochs):
-        time.sleep(epoch_seconds)
-        if epoch == crash_at_epoch and not resume:
-            os._exit(3)  # like a killed process: no clean-up, status stays "running"
-        logger.log_tabular("Epoch", epoch)
-        logger.log_tabular("AverageEpRet", float(seed + epoch))
-        logger.log_tabular("TotalEnvInteracts", 100 * (epoch + 1))
-        logger.dump_tabular()
-        checkpoint.write_text(json.dumps({"epoch": epoch + 1}))
-        logger.set_status("running", epoch + 1, epochs)
-    logger.finish(epochs)  # marks the run finished and gives up its lock
-
 
 @pytest.fixture
 def children_import_tests(monkeypatch):
-    """Let child processes import this module (``test_grid:fake_algo``)."""
+    """Let child processes import ``fake_algos:fake_algo`` from tests/."""
     path = os.environ.get("PYTHONPATH")
     monkeypatch.setenv("PYTHONPATH", TESTS_DIR + (os.pathsep + path if path else ""))
 
@@ -321,7 +273,7 @@ def test_ctrl_c_stops_every_child(tmp_path):
         sys.path.insert(0, {TESTS_DIR!r})
         from spinrl.launch.grid import ExperimentGrid
         from spinrl.cli import run_main_guarded
-        from test_grid import fake_algo
+        from fake_algos import fake_algo
 
         def main():
             eg = ExperimentGrid("cc")
@@ -336,7 +288,7 @@ def test_ctrl_c_stops_every_child(tmp_path):
     """)
     )
     # The checkout under test first (the zygote runs with -m, which would put the cwd first), then tests/.
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(TESTS_DIR).parent), TESTS_DIR]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), TESTS_DIR]))
     proc = subprocess.Popen(
         [sys.executable, str(script)],
         env=env,
@@ -393,7 +345,7 @@ def test_sigterm_stops_children_cleanly_when_the_grid_was_started_with_sigint_ig
         sys.path.insert(0, {TESTS_DIR!r})
         from spinrl.launch.grid import ExperimentGrid
         from spinrl.cli import run_main_guarded
-        from test_grid import fake_algo
+        from fake_algos import fake_algo
 
         def main():
             eg = ExperimentGrid("bg")
@@ -407,7 +359,7 @@ def test_sigterm_stops_children_cleanly_when_the_grid_was_started_with_sigint_ig
             sys.exit(run_main_guarded(main))
     """)
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(TESTS_DIR).parent), TESTS_DIR]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), TESTS_DIR]))
     proc = subprocess.Popen(
         [sys.executable, str(script)],
         env=env,
@@ -432,7 +384,7 @@ def test_sigterm_stops_children_cleanly_when_the_grid_was_started_with_sigint_ig
 def test_command_line_grid_with_parallel(tmp_path, children_import_tests, monkeypatch, capsys):
     import spinrl.cli as run_cli
 
-    monkeypatch.setattr(run_cli, "ALGORITHMS", {"fake": "test_grid:fake_algo"})
+    monkeypatch.setattr(run_cli, "ALGORITHMS", {"fake": "fake_algos:fake_algo"})
     argv = [
         "fake",
         "--env",
@@ -477,11 +429,11 @@ def test_command_line_starts_the_zygote_early_and_the_grid_uses_it(
 
     monkeypatch.setattr(launch_zygote.Zygote, "__init__", counting_init)
     monkeypatch.setattr(run_cli, "_load", noting_load)
-    monkeypatch.setattr(run_cli, "ALGORITHMS", {"fake": "test_grid:fake_algo"})
+    monkeypatch.setattr(run_cli, "ALGORITHMS", {"fake": "fake_algos:fake_algo"})
     argv = ["fake", "--env", "CartPole-v1", "--seed", "0", "1", "--epochs", "1", "--data_dir", str(tmp_path)]
     assert run_cli.run_main_guarded(run_cli.main, [*argv, "--exp_name", "early", "--parallel", "2"]) == 0
     # One zygote, started before the command line imported the algorithm, and used by the grid.
-    assert events == ["zygote for test_grid", "import test_grid:fake_algo"]
+    assert events == ["zygote for fake_algos", "import fake_algos:fake_algo"]
     assert launch_zygote._early is None
     for seed in (0, 1):
         log = (tmp_path / "early" / f"early_s{seed}" / "output.log").read_text()
@@ -531,7 +483,7 @@ def test_a_forked_child_ends_without_teardown_but_runs_threads_and_exit_handlers
         capture_output=True,
         text=True,
         timeout=120,
-        env=dict(os.environ, PYTHONPATH=str(Path(TESTS_DIR).parent)),
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout == "buffered output"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from test_plot import assert_warned_about, damage, write_run
+from run_folders import assert_warned_about, damage, write_run
 
 from spinrl.cli import run_main_guarded
 from spinrl.results.ls import main
@@ -42,7 +42,7 @@ def test_lists_runs_with_status(tmp_path, capsys):
 
 
 # The status rules themselves (unknown, finished, interrupted, running elsewhere) are tested in
-# test_rundir.py, beside spinrl.record.folder.run_state, which ls uses.
+# record/test_folder.py, beside spinrl.record.folder.run_state, which ls uses.
 
 
 def test_a_damaged_run_is_one_warning_and_the_others_are_listed(tmp_path, capsys):

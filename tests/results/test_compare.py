@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_plot import assert_warned_about, damage, write_run
+from run_folders import assert_warned_about, damage, write_run
 
 from spinrl.cli import run_main_guarded
 from spinrl.results.compare import (

@@ -12,7 +12,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
-from test_mpi import _mpirun
+from conftest import mpirun
 
 from spinrl.algos.ppo import ppo
 from spinrl.algos.sac import sac
@@ -112,7 +112,7 @@ def test_statistics_are_equal_across_mpi_ranks_and_pool_every_ranks_data(tmp_pat
         stats.observe(data[20:]); stats.update()
         np.save(f"stats{proc_id()}.npy", np.concatenate([stats.mean, stats.var, [stats.count]]))
     """
-    proc = _mpirun(script, tmp_path)
+    proc = mpirun(script, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     s0, s1 = np.load(tmp_path / "stats0.npy"), np.load(tmp_path / "stats1.npy")
     np.testing.assert_array_equal(s0, s1)  # one set of statistics for every rank
@@ -133,7 +133,7 @@ def test_ppo_with_every_option_on_two_ranks_keeps_the_ranks_in_lockstep(tmp_path
                  logger_kwargs=dict(output_dir="run", quiet=True))
         torch.save(torch.nn.utils.parameters_to_vector(ac.parameters()), f"params{proc_id()}.pt")
     """
-    proc = _mpirun(script, tmp_path)
+    proc = mpirun(script, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     p0 = torch.load(tmp_path / "params0.pt", weights_only=True)
     p1 = torch.load(tmp_path / "params1.pt", weights_only=True)

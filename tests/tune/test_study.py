@@ -20,6 +20,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 import pytest
+from conftest import TESTS_DIR
 
 try:
     import tomllib
@@ -291,9 +292,9 @@ def make_ten_step_env() -> gym.Env:
 
 
 def test_a_custom_environment_from_python(tmp_path, monkeypatch):
-    # The runs' processes import this test module to make the env, as they would a user's module.
-    here = str(Path(__file__).parent)
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]))
+    # The runs' processes import this test module (tune.test_study, from tests/) to make the env, as they
+    # would a user's module.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([TESTS_DIR, os.environ.get("PYTHONPATH", "")]))
     study = search(
         "ppo", make_ten_step_env, {"gamma": [0.9, 0.99]}, n_trials=1, epochs=2, steps_per_epoch=100,
         ac_kwargs={"hidden_sizes": [8]}, train_pi_iters=2, train_v_iters=2, data_dir=str(tmp_path),

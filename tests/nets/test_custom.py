@@ -427,7 +427,7 @@ def test_run_that_raises_is_marked_failed(error, expected, tmp_path):
 
 # ----- and learns as well as spinrl's own network ------------------------------------------------------
 def test_spinning_up_sac_solves_pendulum_like_spinrl_network(tmp_path):
-    """The budget and threshold of tests/test_offpolicy_learning.py's SAC test, which spinrl's own
+    """The budget and threshold of tests/algos/test_offpolicy_learning.py's SAC test, which spinrl's own
     network passes; measured with this module: -372 after 4k steps, -162 after 8k (spinrl's: -376, -163)."""
     sac(
         "Pendulum-v1", actor_critic=SUSACActorCritic, logger_kwargs=dict(output_dir=str(tmp_path), quiet=True),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -48,7 +49,10 @@ def test_track_offline_writes_the_run_and_a_resumed_run_continues_it(tmp_path, o
     ppo("CartPole-v1", epochs=3, resume=True, logger_kwargs=logger_kwargs, **TINY)
     runs = offline_runs(run_dir)
     assert len(runs) == 2
-    assert all(r.name.endswith("-" + record["wandb_id"]) for r in runs)  # the same W&B run, continued
+    # The same W&B run, continued. W&B names a run's folder by the second it started, and adds "-1" when
+    # the resumed run starts within the same second as the first.
+    same_run = re.compile(rf"offline-run-\d{{8}}_\d{{6}}-{record['wandb_id']}(-\d+)?")
+    assert all(same_run.fullmatch(r.name) for r in runs), [r.name for r in runs]
     assert json.loads((run_dir / TRACKING_FILE).read_text()) == record
 
 

@@ -179,18 +179,6 @@ def test_memory_checks_count_uint8_frames_as_one_byte(monkeypatch):
     assert GAEBuffer.nbytes_for((1, 84, 84), (), 10, np.int64, np.uint8) == 10 * (7056 + 8 + 20)
 
 
-def test_gae_buffer_keeps_uint8_frames():
-    buf = GAEBuffer((4, 12, 12), (), 3, num_envs=2, act_dtype=np.int64, obs_dtype=np.uint8)
-    frame = np.full((2, 4, 12, 12), 200, dtype=np.uint8)
-    for _ in range(3):
-        buf.store(frame, np.zeros(2), np.ones(2), np.zeros(2), np.zeros(2))
-    buf.finish_path(0)
-    buf.finish_path(1)
-    data = buf.get()
-    assert data["obs"].dtype == torch.uint8 and data["obs"].shape == (6, 4, 12, 12)
-    assert int(data["obs"].max()) == 200
-
-
 def test_real_atari_frames_across_episode_ends_and_wrap_around():
     ale_py = pytest.importorskip("ale_py")
     gym.register_envs(ale_py)

@@ -1,0 +1,1 @@
+"""Tests of spinrl.buffers, one file per module."""

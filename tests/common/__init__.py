@@ -1,0 +1,1 @@
+"""Tests of spinrl.common, one file per module."""

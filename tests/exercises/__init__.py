@@ -1,0 +1,1 @@
+"""Tests of spinrl.exercises: checkers, solutions, templates and their command line."""

@@ -1,0 +1,1 @@
+"""Tests of spinrl.nets, one file per module."""

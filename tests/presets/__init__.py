@@ -1,0 +1,1 @@
+"""Tests of spinrl.presets: the shipped settings and --preset."""

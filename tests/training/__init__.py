@@ -1,0 +1,1 @@
+"""Tests of spinrl.training, one file per module."""

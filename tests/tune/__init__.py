@@ -1,0 +1,1 @@
+"""Tests of spinrl.tune: the search space and the study."""
