@@ -1,7 +1,7 @@
 """The networks: actor-critics for the policy-gradient family (:mod:`.actor_critic`), Q-networks and the
-off-policy actor-critics (:mod:`.q_nets`), image encoders (:mod:`.encoders`), the mapping of network
-outputs to an action space (:mod:`.action_map`), users' own actor-critics (:mod:`.custom`) and the NumPy
-fast path for acting (:mod:`.fast_act`).
+off-policy actor-critics (:mod:`.q_nets`), image encoders (:mod:`.encoders`), users' own actor-critics
+(:mod:`.custom`) and the NumPy fast path for acting (:mod:`.fast_act`). How network outputs become env
+actions is :mod:`spinrl.envs.actions`.
 
 ``from spinrl.nets import MLPActorCritic`` (and the other names of :mod:`.actor_critic`) keeps working:
 they are looked up there on first use.

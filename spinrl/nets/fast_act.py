@@ -233,7 +233,7 @@ def _sample_two_actions(logits: np.ndarray, u: np.ndarray) -> tuple[np.ndarray, 
     in place of reductions along the rows: the max and the sum of two numbers are one ``maximum`` and
     one ``add``, the cumulative sum of one number is that number, and the count of one comparison is
     the comparison. The same results bit for bit, sooner: fewer NumPy calls on tiny arrays
-    (benchmarks/results/code-measurements.md; tests/test_fast_act.py checks the two agree)."""
+    (benchmarks/results/code-measurements.md; tests/nets/test_fast_act.py checks the two agree)."""
     logits -= np.maximum(logits[:, :1], logits[:, 1:])
     probs = np.exp(logits)
     logp_all = logits - np.log(_add(probs[:, :1], probs[:, 1:]))

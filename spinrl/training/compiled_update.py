@@ -6,7 +6,7 @@ Each off-policy algorithm writes its update as a plain function and adds one lin
 the function back untouched. The algorithm is the same either way: the same losses and the same
 random draws (inductor's ``fallback_random`` makes a compiled update draw SAC's action noise and
 TD3's target noise from torch's generator, as the eager code does), so a seeded compiled run follows
-the eager one up to floating-point rounding (tests/test_compile.py checks it).
+the eager one up to floating-point rounding (tests/training/test_compiled_update.py checks it).
 
 What the compiled function becomes (torch 2.13, checked with ``TORCH_LOGS=graph_breaks``):
 
