@@ -134,61 +134,83 @@ def test_a_buffer_larger_than_memory_is_refused_before_allocating(monkeypatch):
         GAEBuffer(obs_dim=4, act_shape=(), steps_per_env=10**11, act_dtype=np.int64)
 
 
+BUFFER_ARRAYS = ("obs_buf", "act_buf", "rew_buf", "val_buf", "logp_buf", "adv_buf", "ret_buf")
+
+
+def run_vpg_seeing_each_batch(out, env_id="CartPole-v1", vector_env_fn=None, **kwargs):
+    """A short VPG run; the buffer's arrays as each update found them, what the logger was given under
+    ``VVals``, progress.txt (Time aside) and torch's RNG state after the run."""
+    import spinrl.algos.vpg as vpg_module
+    from spinrl.record.folder import read_progress
+    from spinrl.record.logger import EpochLogger
+
+    batches, vvals = [], []
+    get, store = GAEBuffer.get, EpochLogger.store
+
+    def get_and_see(self, device="cpu"):
+        batches.append({name: getattr(self, name).copy() for name in BUFFER_ARRAYS})
+        return get(self, device)
+
+    def store_and_see(self, **kw):
+        if "VVals" in kw:
+            vvals.append(kw["VVals"])
+        return store(self, **kw)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(GAEBuffer, "get", get_and_see)
+        patch.setattr(EpochLogger, "store", store_and_see)
+        if vector_env_fn is not None:
+            patch.setattr(vpg_module, "make_vector_env", vector_env_fn)
+        vpg_module.vpg(env_id, logger_kwargs=dict(output_dir=str(out), quiet=True), **kwargs)
+    progress = {k: v for k, v in read_progress(out / "progress.txt").items() if k != "Time"}
+    return batches, vvals, progress, torch.get_rng_state()
+
+
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_collection_with_one_env_copy_fills_the_buffer_as_sync_vector_env_did(tmp_path, env_id):
     """One env copy goes through spinrl's lean single-copy env; the general SyncVectorEnv must give
-    the same epoch bit for bit: buffer contents, GAE, logged statistics and torch's RNG state after."""
+    the same epochs of VPG bit for bit: buffer contents, GAE, logged statistics and torch's RNG state
+    after."""
     import gymnasium as gym
     from gymnasium.vector import AutoresetMode
 
     from spinrl.envs.make import SingleCopyVectorEnv, make_env, make_vector_env
-    from spinrl.nets.actor_critic import MLPActorCritic
-    from spinrl.record.logger import EpochLogger
-    from spinrl.training.onpolicy import TrajectoryCollector
 
-    def collect(envs, out):
-        torch.manual_seed(0)
-        ac = MLPActorCritic(envs.single_observation_space, envs.single_action_space)
-        act_space = envs.single_action_space
-        buf = GAEBuffer(
-            envs.single_observation_space.shape[0], act_space.shape, 150, act_dtype=act_space.dtype
-        )
-        logger = EpochLogger(output_dir=str(out), quiet=True, tensorboard=False)
-        collector = TrajectoryCollector(envs, ac, buf, logger, torch.device("cpu"))
-        collector.collect(150, reset_seeds=[3])
-        buf.get()
-        collector.collect(150)  # the episodes go on across the epoch's end
-        return buf, logger.epoch_dict, torch.get_rng_state()
+    def lean(env_fn, num_envs, max_ep_len, asynchronous=False):
+        envs = make_vector_env(env_fn, num_envs, max_ep_len, asynchronous)
+        assert type(envs) is SingleCopyVectorEnv
+        return envs
 
-    lean = make_vector_env(env_id, num_envs=1, max_ep_len=25)
-    ref = gym.vector.SyncVectorEnv([lambda: make_env(env_id, 25)], autoreset_mode=AutoresetMode.SAME_STEP)
-    assert type(lean) is SingleCopyVectorEnv
-    buf_l, logged_l, rng_l = collect(lean, tmp_path / "lean")
-    buf_r, logged_r, rng_r = collect(ref, tmp_path / "ref")
-    for name in ("obs_buf", "act_buf", "rew_buf", "val_buf", "logp_buf", "adv_buf", "ret_buf"):
-        np.testing.assert_array_equal(getattr(buf_l, name), getattr(buf_r, name), err_msg=name)
-    assert logged_l.keys() == logged_r.keys() == {"EpRet", "EpLen", "VVals"}
-    for key in logged_r:
-        np.testing.assert_array_equal(
-            np.concatenate([np.ravel(v) for v in logged_l[key]]),
-            np.concatenate([np.ravel(v) for v in logged_r[key]]),
+    def sync(env_fn, num_envs, max_ep_len, asynchronous=False):
+        return gym.vector.SyncVectorEnv(
+            [lambda: make_env(env_fn, max_ep_len)], autoreset_mode=AutoresetMode.SAME_STEP
         )
-    assert len(logged_r["EpLen"]) > 5  # episodes ended (time limit and, on CartPole, falls) in both
+
+    # 150 steps per epoch and episodes of at most 25: episodes end by time limit (and, on CartPole, by
+    # falls) and run on across the epoch's end.
+    kw = dict(env_id=env_id, steps_per_epoch=150, epochs=2, max_ep_len=25, train_v_iters=2)
+    lean_run = run_vpg_seeing_each_batch(tmp_path / "lean", vector_env_fn=lean, **kw)
+    sync_run = run_vpg_seeing_each_batch(tmp_path / "sync", vector_env_fn=sync, **kw)
+    (batches_l, vvals_l, progress_l, rng_l), (batches_r, vvals_r, progress_r, rng_r) = lean_run, sync_run
+    assert len(batches_l) == len(batches_r) == 2
+    for batch_l, batch_r in zip(batches_l, batches_r):
+        for name in BUFFER_ARRAYS:
+            np.testing.assert_array_equal(batch_l[name], batch_r[name], err_msg=name)
+    for v_l, v_r in zip(vvals_l, vvals_r):
+        np.testing.assert_array_equal(v_l, v_r)
+    assert progress_l.keys() == progress_r.keys()
+    for key in progress_r:
+        np.testing.assert_array_equal(progress_l[key], progress_r[key], err_msg=key)
+    assert progress_r["EpLen"].min() > 0  # episodes ended in every epoch
     assert torch.equal(rng_l, rng_r)
 
 
 def test_vvals_are_logged_once_per_epoch_as_the_values_stored(tmp_path):
     """The critic's estimates reach the logger as one array per epoch: the buffer's value column."""
-    from spinrl.envs.make import make_vector_env
-    from spinrl.nets.actor_critic import MLPActorCritic
-    from spinrl.record.logger import EpochLogger
-    from spinrl.training.onpolicy import TrajectoryCollector
-
-    envs = make_vector_env("CartPole-v1", num_envs=3)
-    ac = MLPActorCritic(envs.single_observation_space, envs.single_action_space)
-    buf = GAEBuffer(4, (), 40, 3, act_dtype=np.int64)
-    logger = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False)
-    TrajectoryCollector(envs, ac, buf, logger, torch.device("cpu")).collect(40, reset_seeds=[0, 1, 2])
-    (vvals,) = logger.epoch_dict["VVals"]
-    assert vvals.shape == (40, 3)
-    np.testing.assert_array_equal(vvals, buf.val_buf)
+    batches, vvals, _, _ = run_vpg_seeing_each_batch(
+        tmp_path, steps_per_epoch=120, epochs=2, num_envs=3, train_v_iters=1
+    )
+    assert len(vvals) == len(batches) == 2
+    for logged, batch in zip(vvals, batches):
+        assert logged.shape == (40, 3)
+        np.testing.assert_array_equal(logged, batch["val_buf"])
