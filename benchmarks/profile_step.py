@@ -124,13 +124,14 @@ def ppo_collection(
             obs_in = norms.observation(obs)
             a, v, logp = policy_step(obs_in)
             next_obs, rew, terminated, truncated, info = envs.step(to_env(a))
-            episodes.add(rew, terminated | truncated, logger)
+            episodes.count(rew)
             learn_rew, learn_term = learning_signals(rew, terminated, info)
             learn_rew = norms.reward(learn_rew, terminated, truncated)
             buf.store(obs_in, a, learn_rew, norms.critic_value(v), logp)
             epoch_ended = t == steps_per_env - 1
             if epoch_ended or np.count_nonzero(learn_term) or np.count_nonzero(truncated):
                 close_paths(next_obs, info, learn_term, truncated, epoch_ended)
+                episodes.log_ended(terminated | truncated, logger)
             obs = next_obs
         state["obs"] = obs
         norms.update()

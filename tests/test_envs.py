@@ -158,6 +158,16 @@ def test_episode_returns_logs_finished_episodes_and_restarts_their_count():
     assert episodes.ret.tolist() == [5.0, 0.0] and episodes.len.tolist() == [1, 0]
 
 
+def test_episode_returns_in_two_calls_count_every_step_and_log_when_asked():
+    logger, episodes = [], EpisodeReturns(2)
+    store = type("Store", (), {"store": lambda self, **kw: logger.append(kw)})()
+    for rew in ([1.0, 2.0], [1.0, 2.0], [3.0, 2.0]):
+        episodes.count(np.array(rew))
+    episodes.log_ended(np.array([False, True]), store)
+    assert logger == [dict(EpRet=6.0, EpLen=3)]
+    assert episodes.ret.tolist() == [5.0, 0.0] and episodes.len.tolist() == [3, 0]
+
+
 def test_old_mujoco_ids_name_the_v5_replacement():
     with pytest.raises(UserError, match=r"'Hopper-v2' cannot be built here; use Hopper-v5"):
         make_env_fn("Hopper-v2")()

@@ -358,7 +358,7 @@ def ppo(
     # The env copies are reset once, here, seeded from (seed, rank, first epoch of this process);
     # after that, episodes run on across epoch ends and checkpoints.
     obs, _ = envs.reset(seed=env_seeds(seed, proc_id(), progress.epoch, num_envs))
-    episodes = EpisodeReturns(num_envs)  # each copy's running return and length, logged as episodes end
+    episodes = EpisodeReturns(num_envs)  # each copy's running return and length
     learning_signals = LearningSignals(envs)  # Atari's rules for rewards and terminals; others: as they are
     to_env = policy_to_env_actions(act_space)
     close_paths = PathCloser(buf, ac, device, norms)
@@ -371,7 +371,7 @@ def ppo(
             obs_in = norms.observation(obs)
             a, v, logp = policy_step(obs_in)
             next_obs, rew, terminated, truncated, info = envs.step(to_env(a))
-            episodes.add(rew, terminated | truncated, logger)  # EpRet and EpLen of the episodes that end
+            episodes.count(rew)
 
             # What the buffer learns from: the env's reward and terminal flag, except for Atari (clipped
             # rewards; a lost life is a terminal, though the game goes on); rewards scaled with reward_norm.
@@ -380,10 +380,12 @@ def ppo(
             buf.store(obs_in, a, learn_rew, norms.critic_value(v), logp)  # V in the env's units
 
             # Close the paths that end here: a terminal with 0, a time limit or the epoch's end with V
-            # of the observation reached. (count_nonzero answers as .any() does, sooner.)
+            # of the observation reached. Every episode that ends ends a path: log EpRet and EpLen.
+            # (count_nonzero answers as .any() does, sooner.)
             epoch_ended = t == steps_per_env - 1
             if epoch_ended or np.count_nonzero(learn_term) or np.count_nonzero(truncated):
                 close_paths(next_obs, info, learn_term, truncated, epoch_ended)
+                episodes.log_ended(terminated | truncated, logger)
 
             # The easy line to forget: the next step starts from the new observation.
             obs = next_obs

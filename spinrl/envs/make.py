@@ -503,7 +503,8 @@ class EpisodeReturns:
     """The return and length of the episode running in each env copy; finished ones go to the logger.
 
     After every ``envs.step``, :meth:`add` adds the rewards and, for each copy whose episode ended,
-    stores ``EpRet`` and ``EpLen`` in the logger and starts counting that copy from zero. Episodes are
+    stores ``EpRet`` and ``EpLen`` in the logger and starts counting that copy from zero (or, in two
+    calls, :meth:`count` and :meth:`log_ended`). Episodes are
     not tied to epochs: one object, made when the env copies are reset, follows them across epoch
     ends and checkpoints.
 
@@ -523,11 +524,22 @@ class EpisodeReturns:
         return self.steps - self.start
 
     def add(self, rew: np.ndarray, ended: np.ndarray, logger) -> None:
+        """:meth:`count` one step's rewards, then :meth:`log_ended` the episodes that ``ended`` in it."""
         self.ret += rew
         self.steps += 1
         # The common case, no episode ended, costs one count (faster than ``ended.any()`` on a small array).
-        if not np.count_nonzero(ended):
-            return
+        if np.count_nonzero(ended):
+            self.log_ended(ended, logger)
+
+    def count(self, rew: np.ndarray) -> None:
+        """Add one step's rewards (one per copy) to the running episodes."""
+        self.ret += rew
+        self.steps += 1
+
+    def log_ended(self, ended: np.ndarray, logger) -> None:
+        """Store ``EpRet`` and ``EpLen`` of the copies whose episode ``ended`` in the step counted last, and
+        start counting those copies from zero. A loop that knows no episode ended (the on-policy loops
+        check for ends of paths, which include every end of an episode) may skip the call."""
         for i in np.flatnonzero(ended):
             logger.store(EpRet=self.ret[i], EpLen=self.steps - self.start[i])
             self.ret[i], self.start[i] = 0.0, self.steps

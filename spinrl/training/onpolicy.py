@@ -77,7 +77,13 @@ def policy_to_env_actions(act_space: spaces.Space) -> Callable[[np.ndarray], np.
         low, high = act_space.low, act_space.high
         return lambda a: np.clip(a, low, high)
     start = int(act_space.start)
+    if start == 0:  # the index is the action: no new array to make (the env only reads it)
+        return _same
     return lambda a: a + start
+
+
+def _same(a: np.ndarray) -> np.ndarray:
+    return a
 
 
 class PathCloser:
