@@ -274,6 +274,58 @@ def bench_mpi(epochs: int, work: Path) -> list[str]:
     ]
 
 
+def ppo_collection_speeds(
+    num_envs: int, steps_per_epoch: int, epochs: int, env: str = "CartPole-v1"
+) -> list[float]:
+    """Env steps per second of each epoch's collection in ``ppo()`` itself, the whole loop of the
+    algorithm file as a run executes it (one process, one torch thread).
+
+    An epoch's collection is timed from the end of the previous epoch (the return of
+    ``Checkpointer.end_epoch``, or of ``Checkpointer.start`` for the first) to the update's call of
+    ``GAEBuffer.get``: acting, stepping, storing, closing paths, the normalisers' update and the VVals
+    store. The update itself is cut to one policy and one critic step. The first epoch also pays
+    for first calls into torch and NumPy and the env copies' reset: leave it out of comparisons.
+    """
+    import torch
+
+    import spinrl.algos.ppo as ppo_module
+    from spinrl.buffers.gae import GAEBuffer
+    from spinrl.record.checkpoint import Checkpointer
+
+    marks, seconds = [], []
+    start, end_epoch, get = Checkpointer.start, Checkpointer.end_epoch, GAEBuffer.get
+
+    def marked_start(self, *args, **kwargs):
+        progress = start(self, *args, **kwargs)
+        marks.append(time.perf_counter())
+        return progress
+
+    def marked_end_epoch(self, *args, **kwargs):
+        end_epoch(self, *args, **kwargs)
+        marks.append(time.perf_counter())
+
+    def marked_get(self, *args, **kwargs):
+        seconds.append(time.perf_counter() - marks[-1])
+        return get(self, *args, **kwargs)
+
+    Checkpointer.start, Checkpointer.end_epoch, GAEBuffer.get = marked_start, marked_end_epoch, marked_get
+    try:
+        torch.set_num_threads(1)
+        ppo_module.ppo(
+            env,
+            steps_per_epoch=steps_per_epoch,
+            epochs=epochs,
+            num_envs=num_envs,
+            train_pi_iters=1,
+            train_v_iters=1,
+            save_freq=10**6,
+            logger_kwargs=dict(output_dir=tempfile.mkdtemp(prefix="spinrl-bench-"), quiet=True),
+        )
+    finally:
+        Checkpointer.start, Checkpointer.end_epoch, GAEBuffer.get = start, end_epoch, get
+    return [steps_per_epoch / s for s in seconds]
+
+
 def bench_throughput(num_envs: int, rounds: int = 7) -> list[str]:
     """Collection speed of spinrl's PPO loop, and of SB3's PPO ``collect_rollouts`` with one env, vs the
     raw env with random actions, in the same process. The four are timed in turn, ``rounds`` times, and
@@ -282,12 +334,6 @@ def bench_throughput(num_envs: int, rounds: int = 7) -> list[str]:
     import gymnasium as gym
     import torch
     from stable_baselines3 import PPO
-
-    from spinrl.buffers.gae import GAEBuffer
-    from spinrl.envs.vector import make_vector_env
-    from spinrl.nets.actor_critic import MLPActorCritic
-    from spinrl.record.logger import EpochLogger
-    from spinrl.training.onpolicy import TrajectoryCollector
 
     torch.set_num_threads(1)
     load_before = os.getloadavg()[0]
@@ -303,23 +349,8 @@ def bench_throughput(num_envs: int, rounds: int = 7) -> list[str]:
         return n / (time.perf_counter() - t)
 
     def spinrl_collection(k: int) -> Callable[[], float]:
-        envs = make_vector_env("CartPole-v1", k)
-        ac = MLPActorCritic(envs.single_observation_space, envs.single_action_space)
-        steps = 16_000 // k
-        buf = GAEBuffer(4, (), steps, k, act_dtype=np.int64)
-        logger = EpochLogger(output_dir=tempfile.mkdtemp(), quiet=True, tensorboard=False)
-        collector = TrajectoryCollector(envs, ac, buf, logger, torch.device("cpu"))
-        collector.reset(list(range(k)))
-
-        def one_round() -> float:
-            t = time.perf_counter()
-            collector.collect(steps)
-            sps = steps * k / (time.perf_counter() - t)
-            buf.get()
-            logger.epoch_dict.clear()
-            return sps
-
-        return one_round
+        # Each round a short ppo() run: its second epoch's collection is the one timed.
+        return lambda: ppo_collection_speeds(k, 16_000, epochs=2)[1]
 
     model = PPO("MlpPolicy", "CartPole-v1", n_steps=2000, device="cpu", seed=0)  # one env (DummyVecEnv)
     _, callback = model._setup_learn(10**6, None)

@@ -7,7 +7,8 @@ Trains PPO on HalfCheetah-v5 (seed 0, 4000 steps per epoch over all ranks, 3 epo
 otherwise) with a stopwatch around each building block an epoch calls, and prints one table row per
 rank: seconds per epoch (mean over the epochs after the first, which pays one-off costs) in
 
-- collect: :meth:`TrajectoryCollector.collect`, the policy acting and the env stepping;
+- collect: the loop of ``ppo()`` that gathers the epoch's experience (from its call of
+  ``fast_policy_step`` to the update's first call), the policy acting and the env stepping;
 - get: :meth:`GAEBuffer.get`, the advantage statistics over all ranks and the tensors;
 - backward: ``loss.backward()`` of the policy and the critic;
 - adam: the optimisers' steps;
@@ -59,12 +60,11 @@ def profile(epochs: int, steps_per_epoch: int) -> None:
     from spinrl.buffers.gae import GAEBuffer
     from spinrl.common.mpi import _comm, gather_object, num_procs, proc_id
     from spinrl.record.logger import EpochLogger
-    from spinrl.training.onpolicy import TrajectoryCollector
 
     spent: dict[str, float] = defaultdict(float)  # seconds per phase in the current epoch
     counts: dict[str, int] = defaultdict(int)
     per_epoch: list[dict[str, float]] = []
-    marks = {"epoch_start": None, "in_log": False}
+    marks = {"epoch_start": None, "collect_start": None, "in_log": False}
     comm = _comm()
 
     def timed(name, fn, wait_name=None):
@@ -81,14 +81,19 @@ def profile(epochs: int, steps_per_epoch: int) -> None:
 
         return wrapper
 
-    collect = TrajectoryCollector.collect
+    fast_policy_step = ppo_module.fast_policy_step
 
-    def timed_collect(self, *args, **kwargs):
-        if marks["epoch_start"] is None:
-            marks["epoch_start"] = time.perf_counter()
+    def timed_policy_step(*args, **kwargs):  # made once per epoch, as its collection starts
+        marks["epoch_start"] = marks["collect_start"] = time.perf_counter()
+        return fast_policy_step(*args, **kwargs)
+
+    get = GAEBuffer.get
+
+    def timed_get(self, *args, **kwargs):  # the update's first call: the collection is over
         t = time.perf_counter()
-        out = collect(self, *args, **kwargs)
-        spent["collect"] += time.perf_counter() - t
+        spent["collect"] += t - marks["collect_start"]
+        out = get(self, *args, **kwargs)
+        spent["get"] += time.perf_counter() - t
         return out
 
     log_tabular, dump_tabular = EpochLogger.log_tabular, EpochLogger.dump_tabular
@@ -115,9 +120,9 @@ def profile(epochs: int, steps_per_epoch: int) -> None:
         marks["epoch_start"] = None
         return out
 
-    TrajectoryCollector.collect = timed_collect
+    ppo_module.fast_policy_step = timed_policy_step
     EpochLogger.log_tabular, EpochLogger.dump_tabular = timed_log, timed_dump
-    GAEBuffer.get = timed("get", GAEBuffer.get)
+    GAEBuffer.get = timed_get
     torch.Tensor.backward = timed("backward", torch.Tensor.backward)
     torch.optim.Adam.step = timed("adam", torch.optim.Adam.step)
     ppo_module.mpi_avg_grads = timed("grad allreduce", ppo_module.mpi_avg_grads, "grad wait")

@@ -4,14 +4,14 @@ collection on CartPole-v1 with one env copy, phase by phase.
     .venv/bin/python benchmarks/profile_step.py                      # about a minute on 2 cores
     .venv/bin/python benchmarks/profile_step.py --ppo_steps 4000 --sac_steps 2000
 
-The algorithm files are left as they are. For PPO, the collection runs through spinrl's own
-``TrajectoryCollector`` with timers wrapped around the building blocks it calls (the env's ``step``,
-the NumPy policy, the buffer, the logger); the update and the epoch's log row are the same calls as
-in ``spinrl/algos/ppo.py``, in the same order, with a timer around each. For SAC, the loop of
+The algorithm files are left as they are. For PPO, the collection loop of ``spinrl/algos/ppo.py`` is
+written out here (:func:`ppo_collection`) with the same building blocks and timers wrapped around them
+(the env's ``step``, the NumPy policy, the buffer, the logger); the update and the epoch's log row are
+the same calls as in ``ppo.py``, in the same order, with a timer around each. For SAC, the loop of
 ``spinrl/algos/sac.py`` is written out here with the same building blocks and the same losses, a
 timer around each phase. Both run as ``--cpu 1`` does: one process, one torch thread.
 
-Each phase's time is *exclusive*: a phase nested in another (the policy inside the collector) is
+Each phase's time is *exclusive*: a phase nested in another (the policy inside the loop) is
 counted once, in the inner one. Whatever no timer covers (the loops themselves, attribute look-ups,
 small array bookkeeping) is "Python overhead". Writes benchmarks/results/profile.md.
 """
@@ -95,10 +95,54 @@ def table(timer: PhaseTimer, total: float, env_steps: int, order: list[str]) -> 
     return rows
 
 
+def ppo_collection(
+    envs, ac, buf, logger, device: torch.device, timer: PhaseTimer, seeds: list[int]
+) -> Callable:
+    """``collect(steps)``: the collection loop of ``spinrl/algos/ppo.py`` with its default options (the
+    normalisers off), line for line with the same building blocks, the NumPy policy timed as
+    "acting (NumPy policy)". The env copies are reset here, once; episodes run on across calls."""
+    import numpy as np
+
+    from spinrl.envs.atari import LearningSignals
+    from spinrl.envs.vector import EpisodeReturns
+    from spinrl.training.normalize import Normalizers
+    from spinrl.training.onpolicy import PathCloser, fast_policy_step, policy_to_env_actions
+
+    norms = Normalizers()
+    state = {"obs": envs.reset(seed=seeds)[0]}
+    episodes = EpisodeReturns(envs.num_envs)
+    learning_signals = LearningSignals(envs)
+    to_env = policy_to_env_actions(envs.single_action_space)
+    close_paths = PathCloser(buf, ac, device, norms)
+
+    def collect(steps_per_env: int) -> None:
+        policy_step = timer.wrap(
+            "acting (NumPy policy)", fast_policy_step(ac, device, num_calls=steps_per_env)
+        )
+        obs = state["obs"]
+        for t in range(steps_per_env):
+            obs_in = norms.observation(obs)
+            a, v, logp = policy_step(obs_in)
+            next_obs, rew, terminated, truncated, info = envs.step(to_env(a))
+            episodes.count(rew)
+            learn_rew, learn_term = learning_signals(rew, terminated, info)
+            learn_rew = norms.reward(learn_rew, terminated, truncated)
+            buf.store(obs_in, a, learn_rew, norms.critic_value(v), logp)
+            epoch_ended = t == steps_per_env - 1
+            if epoch_ended or np.count_nonzero(learn_term) or np.count_nonzero(truncated):
+                close_paths(next_obs, info, learn_term, truncated, epoch_ended)
+                episodes.log_ended(terminated | truncated, logger)
+            obs = next_obs
+        state["obs"] = obs
+        norms.update()
+        logger.store(VVals=buf.val_buf.copy())
+
+    return collect
+
+
 def profile_ppo(steps: int) -> tuple[list[str], float, int]:
     """One PPO epoch of ``steps`` steps and its update on HalfCheetah-v5, as ``spinrl ppo --cpu 1`` runs
     it, after one such epoch that warms up (not timed)."""
-    import spinrl.training.onpolicy as onpolicy
     from spinrl.buffers.gae import GAEBuffer
     from spinrl.common.mpi import mpi_avg, mpi_avg_grads, setup_pytorch_for_mpi
     from spinrl.common.seeding import env_seeds, seed_everything
@@ -119,16 +163,13 @@ def profile_ppo(steps: int) -> tuple[list[str], float, int]:
     vf_optimizer = torch.optim.Adam(ac.v.parameters(), lr=1e-3)
     timer = PhaseTimer()
 
-    # Collection: the collector itself, with timers around what it calls.
+    # Collection: ppo.py's loop, with timers around what it calls.
     envs.step = timer.wrap("env step (Gymnasium + MuJoCo)", envs.step)
     buf.store = timer.wrap("storing (GAEBuffer.store)", buf.store)
     buf.finish_path = timer.wrap("GAE at path ends (finish_path)", buf.finish_path)
     logger.store = timer.wrap("logging statistics (store, log row)", logger.store)
-    numpy_policy = onpolicy.numpy_policy
-    onpolicy.numpy_policy = lambda *a, **kw: timer.wrap("acting (NumPy policy)", numpy_policy(*a, **kw))
     v_forward = ac.v.forward
-    collector = onpolicy.TrajectoryCollector(envs, ac, buf, logger, device)
-    collector.reset(env_seeds(0, 0, 0, 1))
+    collect = ppo_collection(envs, ac, buf, logger, device, timer, env_seeds(0, 0, 0, 1))
 
     def compute_loss_pi(data):
         obs, act, adv, logp_old = data["obs"], data["act"], data["adv"], data["logp"]
@@ -149,9 +190,9 @@ def profile_ppo(steps: int) -> tuple[list[str], float, int]:
 
     def run_epoch(epoch: int) -> float:
         start = time.perf_counter()
-        with timer.phase("collector loop (Python)"):
+        with timer.phase("collection loop (Python)"):
             ac.v.forward = timer.wrap("bootstrap V at path ends (torch)", v_forward)
-            collector.collect(steps)
+            collect(steps)
             del ac.v.forward  # the update's critic passes count as its losses
 
         # The update, as ppo()'s update(): the same calls in the same order, each phase timed.
@@ -211,7 +252,6 @@ def profile_ppo(steps: int) -> tuple[list[str], float, int]:
     run_epoch(0)
     timer.enabled = True
     total = run_epoch(1)
-    onpolicy.numpy_policy = numpy_policy
     envs.close()
     logger.close()
     order = [
@@ -220,7 +260,7 @@ def profile_ppo(steps: int) -> tuple[list[str], float, int]:
         "storing (GAEBuffer.store)",
         "GAE at path ends (finish_path)",
         "bootstrap V at path ends (torch)",
-        "collector loop (Python)",
+        "collection loop (Python)",
         "buffer get (advantage normalisation)",
         "loss pi forward",
         "backward pi",
@@ -237,13 +277,12 @@ def profile_ppo(steps: int) -> tuple[list[str], float, int]:
 
 def profile_cartpole_collection(steps: int) -> tuple[list[str], float, float]:
     """PPO's collection on CartPole-v1 with one env copy (``--num_envs 1``), ``steps`` steps after as many
-    that warm up, with timers around what the collector calls; and raw CartPole's time per step with
+    that warm up, with timers around what the loop calls; and raw CartPole's time per step with
     random actions, the issue's yardstick. Returns the rows (microseconds per step), the collection's
     and the raw env's microseconds per step."""
     import gymnasium as gym
     import numpy as np
 
-    import spinrl.training.onpolicy as onpolicy
     from spinrl.buffers.gae import GAEBuffer
     from spinrl.common.seeding import seed_everything
     from spinrl.envs.vector import make_vector_env
@@ -271,17 +310,14 @@ def profile_cartpole_collection(steps: int) -> tuple[list[str], float, float]:
     buf.finish_path = timer.wrap("GAE at path ends (finish_path)", buf.finish_path)
     logger.store = timer.wrap("logging statistics (EpRet, EpLen, VVals)", logger.store)
     ac.v.forward = timer.wrap("bootstrap V at path ends (torch)", ac.v.forward)
-    numpy_policy = onpolicy.numpy_policy
-    onpolicy.numpy_policy = lambda *a, **kw: timer.wrap("acting (NumPy policy)", numpy_policy(*a, **kw))
-    collector = onpolicy.TrajectoryCollector(envs, ac, buf, logger, torch.device("cpu"))
+    collect = ppo_collection(envs, ac, buf, logger, torch.device("cpu"), timer, [0])
     timer.enabled = False
-    collector.collect(steps, reset_seeds=[0])  # warm-up
+    collect(steps)  # warm-up
     buf.get()
     timer.enabled = True
     start = time.perf_counter()
-    collector.collect(steps)
+    collect(steps)
     total = time.perf_counter() - start
-    onpolicy.numpy_policy = numpy_policy
     order = [
         "env step (SingleCopyVectorEnv + Gymnasium)",
         "acting (NumPy policy)",
@@ -457,7 +493,7 @@ def main() -> None:
         f"## PPO, HalfCheetah-v5: one epoch of {args.ppo_steps} steps and its update ({ppo_total:.2f} s)",
         "",
         "Spinning Up's defaults: 64x64 tanh networks, up to 80 policy steps (stopped early by the KL) and "
-        "80 critic steps on the full batch. The collection is spinrl's `TrajectoryCollector` with timers "
+        "80 critic steps on the full batch. The collection is `ppo.py`'s loop, written out with timers "
         "around what it calls; the update repeats `ppo()`'s calls in order. A first epoch, not timed, warms "
         "up (first calls into torch and NumPy, the TensorBoard writer). In the timed epoch the KL stop let "
         f"the policy take {ppo_pi_steps} of its 80 steps.",
@@ -476,7 +512,7 @@ def main() -> None:
         "",
         f"## PPO collection, CartPole-v1, one env copy: {args.cartpole_steps} steps ({cp_us:.1f} us per step)",
         "",
-        "`TrajectoryCollector.collect` as `--num_envs 1` runs it, with timers around what it calls, after "
+        "`ppo.py`'s collection loop as `--num_envs 1` runs it, with timers around what it calls, after "
         "as many steps that warm up. The random-action CartPole loop of the throughput benchmark took "
         f"{raw_us:.1f} us per step in the same process, so this collection ran at {raw_us / cp_us:.0%} of "
         "raw (with the timers; each costs about 0.3 us, so without them the collection is ~1 us faster). "

@@ -43,13 +43,9 @@ NOT_MEASUREMENTS = {
     "game cut after 5 minutes": "the same rule of the protocol, its line broken before 'of play'",
     "60 frames/s": "the Atari console's frame rate",
 }
-# Figures waiting for a change made elsewhere, as (file, passage). Issue 19 moves the on-policy loop out
-# of spinrl/training/onpolicy.py in another branch; these two comments lose their numbers there (the
-# figures are already in benchmarks/results/code-measurements.md). Delete the entries when that lands.
-PENDING = {
-    ("spinrl/training/onpolicy.py", "~0.5 us"),
-    ("spinrl/training/onpolicy.py", "in 0.2 us instead of 1.4"),
-}
+# Figures waiting for a change made elsewhere, as (file, passage): none now. An entry lets a known figure
+# stand until the change that removes it lands; the test below makes sure it is dropped then.
+PENDING: set[tuple[str, str]] = set()
 
 
 def comment_and_string_lines(source: str) -> list[tuple[int, str]]:

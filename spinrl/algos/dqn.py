@@ -37,6 +37,7 @@ from spinrl.training.offpolicy import (
     random_actions,
     refuse_mpi,
     run_test_episodes,
+    update_rounds_due,
 )
 
 
@@ -315,11 +316,11 @@ def dqn(
             obs = next_obs
             progress.t += num_envs
 
-            # Update handling: every update_every env steps, update_every / steps_per_update gradient
-            # steps (one per env step by default), once update_after transitions are stored. The copies
-            # advance t by num_envs per pass, so count the multiples of update_every that t has just
-            # passed (with one copy, `t % update_every == 0`): the same ratio for any num_envs.
-            rounds = progress.t // update_every - (progress.t - num_envs) // update_every
+            # Update handling: every update_every env steps (over all copies), update_every /
+            # steps_per_update gradient steps (one per env step by default), once update_after
+            # transitions are stored. With one copy a round is due when t % update_every == 0; with
+            # more, when t passes a multiple of update_every.
+            rounds = update_rounds_due(progress.t, num_envs, update_every)
             if rounds and buf.steps_stored >= update_after:
                 for _ in range(rounds * update_every // steps_per_update):
                     update(buf.sample_batch(batch_size))

@@ -40,6 +40,7 @@ from spinrl.training.offpolicy import (
     random_actions,
     refuse_mpi,
     run_test_episodes,
+    update_rounds_due,
 )
 
 
@@ -220,7 +221,9 @@ def sac(
 
         # Finally, the target Q-networks move a little towards the trained ones.
         polyak_update(q_targ_params, q_params, polyak)
-        stats.add(LossQ=loss_q, LossPi=loss_pi, QVals=q, LogPi=logp_pi, Alpha=temperature.alpha)
+        stats.add(
+            LossQ=loss_q, LossPi=loss_pi, Q1Vals=q[0], Q2Vals=q[1], LogPi=logp_pi, Alpha=temperature.alpha
+        )
 
     # With compile=True, the same update as compiled code (spinrl.training.compiled_update).
     update = compile_update(update, compile, device, logger)
@@ -281,11 +284,10 @@ def sac(
             obs = next_obs
             progress.t += num_envs
 
-            # Update handling: every update_every env steps, update_every gradient steps (one per env
-            # step), once update_after transitions are stored. The copies advance t by num_envs per
-            # pass, so count the multiples of update_every that t has just passed (with one copy,
-            # Spinning Up's `t % update_every == 0`): one gradient step per env step for any num_envs.
-            rounds = progress.t // update_every - (progress.t - num_envs) // update_every
+            # Update handling: every update_every env steps (over all copies), update_every gradient
+            # steps (one per env step), once update_after transitions are stored. With one copy a round
+            # is due when t % update_every == 0; with more, when t passes a multiple of update_every.
+            rounds = update_rounds_due(progress.t, num_envs, update_every)
             if rounds:
                 norms.update()  # obs_norm: the statistics move before a round of updates, never inside one
             if rounds and buf.steps_stored >= update_after:

@@ -38,6 +38,7 @@ from spinrl.training.offpolicy import (
     random_actions,
     refuse_mpi,
     run_test_episodes,
+    update_rounds_due,
 )
 
 
@@ -206,7 +207,7 @@ def td3(
         loss_q, q = compute_loss_q(data)
         loss_q.backward()
         q_optimizer.step()
-        stats.add(LossQ=loss_q, QVals=q)
+        stats.add(LossQ=loss_q, Q1Vals=q[0], Q2Vals=q[1])
 
         # Delayed policy updates (TD3 paper, Section 5.2): the actor and the targets only move on
         # every policy_delay-th critic step.
@@ -282,11 +283,10 @@ def td3(
             obs = next_obs
             progress.t += num_envs
 
-            # Update handling: every update_every env steps, update_every gradient steps (one per env
-            # step), once update_after transitions are stored. The copies advance t by num_envs per
-            # pass, so count the multiples of update_every that t has just passed (with one copy,
-            # Spinning Up's `t % update_every == 0`): one gradient step per env step for any num_envs.
-            rounds = progress.t // update_every - (progress.t - num_envs) // update_every
+            # Update handling: every update_every env steps (over all copies), update_every gradient
+            # steps (one per env step), once update_after transitions are stored. With one copy a round
+            # is due when t % update_every == 0; with more, when t passes a multiple of update_every.
+            rounds = update_rounds_due(progress.t, num_envs, update_every)
             if rounds:
                 norms.update()  # obs_norm: the statistics move before a round of updates, never inside one
             if rounds and buf.steps_stored >= update_after:

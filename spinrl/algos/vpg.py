@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
 import torch
 from torch.optim import Adam
 
@@ -18,15 +19,22 @@ from spinrl.common.checks import check_finite, check_hyperparameters
 from spinrl.common.device import resolve_device
 from spinrl.common.mpi import mpi_avg_grads, num_procs, proc_id, setup_pytorch_for_mpi, sync_params
 from spinrl.common.seeding import env_seeds, rank_seed, seed_everything
+from spinrl.envs.atari import LearningSignals
 from spinrl.envs.make import check_spaces, default_max_ep_len, env_name_of, resolve_env_fn
-from spinrl.envs.vector import make_vector_env, steps_per_copy
-from spinrl.nets.actor_critic import MLPActorCritic, count_vars, shared_encoder_features
+from spinrl.envs.vector import EpisodeReturns, make_vector_env, steps_per_copy
+from spinrl.nets.actor_critic import MLPActorCritic, count_vars
 from spinrl.nets.custom import build_actor_critic
 from spinrl.record.checkpoint import Checkpointer
 from spinrl.record.logger import EpochLogger
 from spinrl.record.status import marks_failed_runs
 from spinrl.training.normalize import make_normalizers
-from spinrl.training.onpolicy import TrajectoryCollector, anneal_learning_rate
+from spinrl.training.onpolicy import (
+    PathCloser,
+    anneal_learning_rate,
+    fast_policy_step,
+    policy_to_env_actions,
+    with_cached_encoder_features,
+)
 
 
 # Args: below holds what is VPG's own. The arguments it shares with the other on-policy
@@ -138,8 +146,10 @@ def vpg(
         ent = pi.entropy().mean().item()
         return loss_pi, dict(kl=approx_kl, ent=ent)
 
-    def compute_loss_v(data, features=None):
-        """Mean-squared error between V(s) and the rewards-to-go (``features``: see the critic's steps)."""
+    def compute_loss_v(data):
+        """Mean-squared error between V(s) and the rewards-to-go (with ``data["features"]`` only the
+        critic's head runs: see the critic's steps)."""
+        features = data.get("features")
         v = ac.v(data["obs"]) if features is None else ac.v(data["obs"], features)
         return ((v - data["ret"]) ** 2).mean()
 
@@ -182,12 +192,12 @@ def vpg(
         with torch.no_grad():  # measure how far the step moved the policy
             loss_pi, pi_info = compute_loss_pi(data)
 
-        # Fit the critic to the rewards-to-go. With a shared image encoder the critic reads the policy's
-        # features, which no critic step changes: they are computed once (None for vector observations).
-        features = shared_encoder_features(ac, data["obs"])
+        # Fit the critic to the rewards-to-go (on image observations, with the policy encoder's features
+        # computed once for all critic steps).
+        critic_data = with_cached_encoder_features(ac, data)
         for _ in range(train_v_iters):
             vf_optimizer.zero_grad()
-            loss_v = compute_loss_v(data, features)
+            loss_v = compute_loss_v(critic_data)
             loss_v.backward()
             mpi_avg_grads(ac.v)
             if max_grad_norm is not None:
@@ -207,12 +217,40 @@ def vpg(
 
     # The env copies are reset once, here, seeded from (seed, rank, first epoch of this process);
     # after that, episodes run on across epoch ends and checkpoints.
-    collector = TrajectoryCollector(envs, ac, buf, logger, device, norms)
-    collector.reset(env_seeds(seed, proc_id(), progress.epoch, num_envs))
+    obs, _ = envs.reset(seed=env_seeds(seed, proc_id(), progress.epoch, num_envs))
+    episodes = EpisodeReturns(num_envs)  # each copy's running return and length
+    learning_signals = LearningSignals(envs)  # Atari's rules for rewards and terminals; others: as they are
+    to_env = policy_to_env_actions(act_space)
+    close_paths = PathCloser(buf, ac, device, norms)
 
     # Main loop: each epoch, collect experience with the current policy, update, log one row.
     for epoch in range(progress.epoch, epochs):
-        collector.collect(steps_per_env)
+        policy_step = fast_policy_step(ac, device, num_calls=steps_per_env)  # ac.step, in NumPy if it can
+        for t in range(steps_per_env):
+            # The networks see (and the buffer keeps) the observation normalised, with obs_norm.
+            obs_in = norms.observation(obs)
+            a, v, logp = policy_step(obs_in)
+            next_obs, rew, terminated, truncated, info = envs.step(to_env(a))
+            episodes.count(rew)
+
+            # What the buffer learns from: the env's reward and terminal flag, except for Atari (clipped
+            # rewards; a lost life is a terminal, though the game goes on); rewards scaled with reward_norm.
+            learn_rew, learn_term = learning_signals(rew, terminated, info)
+            learn_rew = norms.reward(learn_rew, terminated, truncated)
+            buf.store(obs_in, a, learn_rew, norms.critic_value(v), logp)  # V in the env's units
+
+            # Close the paths that end here: a terminal with 0, a time limit or the epoch's end with V
+            # of the observation reached. Every episode that ends ends a path: log EpRet and EpLen.
+            # (count_nonzero answers as .any() does, sooner.)
+            epoch_ended = t == steps_per_env - 1
+            if epoch_ended or np.count_nonzero(learn_term) or np.count_nonzero(truncated):
+                close_paths(next_obs, info, learn_term, truncated, epoch_ended)
+                episodes.log_ended(terminated | truncated, logger)
+
+            # The easy line to forget: the next step starts from the new observation.
+            obs = next_obs
+        norms.update()  # the epoch's observations and returns join the statistics, over all ranks
+        logger.store(VVals=buf.val_buf.copy())  # the critic's estimates of the epoch, in one array
 
         # The VPG update: one policy-gradient step, then the critic.
         update(epoch)

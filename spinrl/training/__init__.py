@@ -1,3 +1,3 @@
-"""Pieces the algorithm files share beyond nets and buffers: the on-policy collector, off-policy helpers,
-compiled updates and the running normalisers.
+"""Pieces the algorithm files share beyond nets and buffers: the building blocks of the on-policy and
+off-policy loops, compiled updates and the running normalisers.
 """

@@ -5,6 +5,7 @@ module only keeps what all four need and what is easy to get subtly wrong, as pl
 classes that never call back into an algorithm:
 
 - :func:`random_actions`: the uniform actions of the first ``start_steps`` env steps.
+- :func:`update_rounds_due`: when to update, for any number of env copies.
 - :func:`polyak_update` and :func:`frozen`: the target-network average and the frozen critic of the
   policy step.
 - :func:`run_test_episodes`: the end-of-epoch evaluation of the deterministic policy.
@@ -46,6 +47,18 @@ def random_actions(act_space: spaces.Space, num_envs: int) -> np.ndarray:
     if isinstance(act_space, spaces.Box):
         return np.random.uniform(-1.0, 1.0, (num_envs, *act_space.shape)).astype(np.float32)
     return np.random.randint(int(act_space.n), size=num_envs)
+
+
+def update_rounds_due(t: int, num_envs: int, update_every: int) -> int:
+    """How many rounds of updates are due after the env step that brought the step count ``t`` (over
+    all copies) up by ``num_envs``: the multiples of ``update_every`` passed in that step.
+
+    Spinning Up updates when ``t % update_every == 0``, with one env copy stepping t by 1. Each step of
+    ``num_envs`` copies moves t by ``num_envs``, which may jump over a multiple (or several, when
+    ``num_envs > update_every``); counting the multiples passed keeps the ratio of gradient steps to
+    env steps whatever ``num_envs`` is: after t steps, ``t // update_every`` rounds in all.
+    """
+    return t // update_every - (t - num_envs) // update_every
 
 
 def polyak_update(targ_params: list[torch.Tensor], params: list[torch.Tensor], polyak: float) -> None:
@@ -123,7 +136,8 @@ def run_test_episodes(
 class UpdateStats:
     """Diagnostics of every update (losses, Q-values, ...), kept on the device until the epoch ends.
 
-    Reading a tensor's value with ``.item()`` after each update would make a GPU wait for the host,
+    ``stats.add(LossQ=loss_q, Q1Vals=q[0])`` keeps each value under the name it is given, which is the
+    name of its columns in progress.txt: what an algorithm file adds is what it logs. Reading a tensor's value with ``.item()`` after each update would make a GPU wait for the host,
     and costs a few microseconds on a CPU; :meth:`flush` moves everything to the logger in one go.
     """
 
@@ -145,12 +159,7 @@ class UpdateStats:
         means = {}
         for k, vs in self.values.items():
             arr = torch.stack(vs).float().cpu().numpy()
-            if k == "QVals" and arr.ndim == 3:  # (updates, K, B): a column per Q-function when K > 1
-                names = ["QVals"] if arr.shape[1] == 1 else [f"Q{i + 1}Vals" for i in range(arr.shape[1])]
-                for i, name in enumerate(names):
-                    logger.store(**{name: arr[:, i]})
-            else:
-                logger.store(**{k: arr})
+            logger.store(**{k: arr})
             means[k] = float(arr.mean())
         self.values.clear()
         check_finite(epoch, **{k: v for k, v in means.items() if k.startswith("Loss")})

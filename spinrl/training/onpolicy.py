@@ -1,155 +1,148 @@
-"""Gathering one epoch of on-policy experience, the same for VPG, TRPO and PPO.
+"""The building blocks of the on-policy loop that VPG, TRPO and PPO each write out in their own file.
 
-In the policy-gradient pseudocode this is the step "run the current policy in the environment and
-keep the trajectories". Four traps are handled here, once:
+In the policy-gradient pseudocode the loop is "run the current policy in the environment and keep the
+trajectories". Each algorithm file holds that loop (observe, act, step the env copies, store, close the
+paths that end, move on to the next observation); the parts that are easy to get subtly wrong, or that
+are there for speed, live here once:
 
-- A *terminated* episode has no future, so its path closes with a last value of 0.
+- :func:`fast_policy_step`: acting, through the NumPy mirror of the actor-critic where it applies
+  (:mod:`spinrl.nets.fast_act`), with the very numbers ``ac.step`` would give.
+- :func:`policy_to_env_actions`: what the env gets for the policy's sampled action.
+- :class:`PathCloser`: closing the buffer's paths that end in a step, each with the last value its
+  kind of end calls for.
+- :func:`with_cached_encoder_features`, :func:`minibatch_steps` and :func:`anneal_learning_rate`: pieces
+  of the updates.
+
+Two traps are handled here, in :class:`PathCloser`:
+
+- A *terminated* path has no future, so it closes with a last value of 0. For Atari, a lost life
+  counts as terminated (``learn_term`` of :class:`spinrl.envs.atari.LearningSignals`), while the game
+  and its logged EpRet go on.
 - A *truncated* episode (a time limit, ``max_ep_len``) and a path the epoch's end cuts off did have a
-  future: they close with V of the observation really reached (:func:`spinrl.envs.real_next_obs`).
-- Episodes are not tied to epochs: the env copies are reset once per process, and an episode that
-  is still running when the epoch ends goes on in the next one.
-- The buffer learns from :class:`spinrl.envs.atari.LearningSignals`: for Atari, clipped rewards, and a
-  lost life closes the path with 0 as a terminal would, while the game and its logged EpRet go on.
+  future: they close with V of the observation really reached (:func:`spinrl.envs.make.real_next_obs`),
+  not of the next episode's first observation that the vector env has already put in its place.
+
+Episode returns and lengths come from :class:`spinrl.envs.make.EpisodeReturns`, shared with the
+off-policy loops; the normalisers' statistics (:class:`spinrl.training.normalize.Normalizers`) stay
+frozen while an epoch collects and take in what it saw with one ``norms.update()`` at its end.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-import gymnasium as gym
 import numpy as np
 import torch
 from gymnasium import spaces
 
 from spinrl.buffers.gae import GAEBuffer
 from spinrl.common.mpi import num_procs
-from spinrl.envs.atari import LearningSignals
 from spinrl.envs.vector import real_next_obs
+from spinrl.nets.actor_critic import shared_encoder_features
 from spinrl.nets.fast_act import numpy_policy
-from spinrl.record.logger import EpochLogger
 from spinrl.training.normalize import Normalizers
 
+PolicyStep = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
-class TrajectoryCollector:
-    """Runs the policy in the vector env and fills a :class:`GAEBuffer`, one epoch per :meth:`collect`.
 
-    The env copies start in :meth:`reset`; after that, episodes run across epoch ends: the buffer's
-    path of each copy is closed (and bootstrapped) when the epoch ends, but the episode itself goes
-    on. So no episode is ever shorter than the environment makes it, however many copies or ranks
-    share an epoch, and nothing outside the environment (a checkpoint, say) ends one.
+def fast_policy_step(ac: torch.nn.Module, device: torch.device, num_calls: int) -> PolicyStep:
+    """``step(obs) -> (a, V(obs), log pi(a|obs))`` as NumPy arrays, for an epoch of ``num_calls`` steps.
+
+    For spinrl's MLP actor-critic on the CPU this is its NumPy mirror (:func:`spinrl.nets.fast_act.numpy_policy`):
+    for small networks PyTorch's overhead per operation, not the arithmetic, is most of the cost of
+    acting, and the mirror spares it while giving the same numbers bit for bit and drawing the same
+    random numbers. It copies the weights, so make a new one each epoch, after the update, and call it
+    exactly ``num_calls`` times (it may draw an epoch's noise at its first call). Any other actor-critic,
+    an image network or a GPU gets ``ac.step`` on ``device``, its outputs brought back to NumPy.
+    """
+    mirror = numpy_policy(ac, device, num_calls=num_calls)
+    if mirror is not None:
+        return mirror
+
+    def step(obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        a, v, logp = ac.step(torch.as_tensor(obs, device=device))
+        return a.cpu().numpy(), v.cpu().numpy(), logp.cpu().numpy()
+
+    return step
+
+
+def policy_to_env_actions(act_space: spaces.Space) -> Callable[[np.ndarray], np.ndarray]:
+    """The function that turns the policy's sampled actions (one per env copy) into the env's.
+
+    A Gaussian policy is unbounded: the env gets the sample clipped to the space's bounds, while the
+    buffer keeps the sample itself, whose log-probability the update compares against. A categorical
+    policy picks an index 0..n-1; a ``Discrete(n, start=s)`` env takes ``s + index``.
+    """
+    if isinstance(act_space, spaces.Box):
+        low, high = act_space.low, act_space.high
+        return lambda a: np.clip(a, low, high)
+    start = int(act_space.start)
+    if start == 0:  # the index is the action: no new array to make (the env only reads it)
+        return _same
+    return lambda a: a + start
+
+
+def _same(a: np.ndarray) -> np.ndarray:
+    return a
+
+
+class PathCloser:
+    """Closes the buffer's paths that end in a step: ``close_paths(next_obs, info, learn_term, truncated,
+    epoch_ended)``, called after :meth:`GAEBuffer.store` whenever a path may have ended.
+
+    Copy ``i``'s path closes when ``learn_term[i]`` (a terminal, or a lost life on Atari: last value
+    0), when ``truncated[i]`` (a time limit: last value V of the observation really reached), and, for
+    every copy, when ``epoch_ended`` (V of its observation now; 0 if it also terminated). The critic runs
+    only when some path needs its value, once for all copies, on the observation normalised as the
+    networks saw it during the epoch (not counted towards the statistics); its value is in the env's
+    units (:meth:`Normalizers.critic_value`), like the values stored.
     """
 
     def __init__(
         self,
-        envs: gym.vector.VectorEnv,
-        ac: torch.nn.Module,
         buf: GAEBuffer,
-        logger: EpochLogger,
+        ac: torch.nn.Module,
         device: torch.device,
         normalizers: Normalizers | None = None,
-    ):
-        self.envs, self.ac, self.buf, self.logger, self.device = envs, ac, buf, logger, device
-        # Observation, reward and value normalisation (spinrl.training.normalize); all off by default.
+    ) -> None:
+        self.buf, self.ac, self.device = buf, ac, device
         self.norms = normalizers or Normalizers()
-        self.learning_signals = LearningSignals(envs)
-        self.obs: np.ndarray | None = None
-        self.ep_ret = np.zeros(envs.num_envs)  # the return of each copy's running episode
-        # Each copy's step count, and the count at which its running episode started: an episode's
-        # length is their difference, taken when it ends (rather than counting every step: ~0.5 us
-        # of a CartPole step's 32 with one env copy).
-        self.steps = 0
-        self.ep_start = np.zeros(envs.num_envs, dtype=np.int64)
 
-    @property
-    def ep_len(self) -> np.ndarray:
-        """The length so far of each copy's running episode."""
-        return self.steps - self.ep_start
+    def __call__(
+        self,
+        next_obs: np.ndarray,
+        info: dict,
+        learn_term: np.ndarray,
+        truncated: np.ndarray,
+        epoch_ended: bool = False,
+    ) -> None:
+        last_vals = None
+        if epoch_ended or np.count_nonzero(truncated):
+            # Only a truncated copy needs real_next_obs: the vector env has already reset it.
+            reached = self.norms.observation(real_next_obs(next_obs, truncated, info), count=False)
+            with torch.inference_mode():
+                last_vals = self.ac.v(torch.as_tensor(reached, device=self.device)).cpu().numpy()
+            last_vals = self.norms.critic_value(last_vals)
+        closing = range(len(learn_term)) if epoch_ended else np.flatnonzero(learn_term | truncated)
+        for i in closing:
+            self.buf.finish_path(i, 0.0 if learn_term[i] else float(last_vals[i]))
 
-    def reset(self, seeds: list[int] | None = None) -> None:
-        """Start a new episode in every env copy, seeded with ``seeds`` (one per copy) when given."""
-        self.obs, _ = self.envs.reset(seed=seeds)
-        self.ep_ret[:], self.ep_start[:] = 0.0, self.steps
-        self.norms.reset()
 
-    def collect(self, steps_per_env: int, reset_seeds: list[int] | None = None) -> None:
-        """Take ``steps_per_env`` steps in every env copy, going on with the running episodes.
+def with_cached_encoder_features(
+    ac: torch.nn.Module, data: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """The batch the critic's steps train on: ``data``, plus under ``"features"`` the policy encoder's
+    features of ``data["obs"]`` when the critic reads them (:func:`spinrl.nets.actor_critic.shared_encoder_features`).
 
-        With ``reset_seeds`` (or before the first reset), :meth:`reset` the copies first. Finished
-        episodes are logged as ``EpRet``/``EpLen``, the critic's estimates as ``VVals``.
-        """
-        if reset_seeds is not None or self.obs is None:
-            self.reset(reset_seeds)
-        envs, ac, buf, logger, device, norms = (
-            self.envs,
-            self.ac,
-            self.buf,
-            self.logger,
-            self.device,
-            self.norms,
-        )
-        ep_ret, ep_start = self.ep_ret, self.ep_start
-        act_space = envs.single_action_space
-        clip = isinstance(act_space, spaces.Box)
-        # The policy picks an index 0..n-1; a Discrete(n, start=s) env takes s + index.
-        start = 0 if clip else int(act_space.start)
-        obs = self.obs
-
-        # The same policy in NumPy, when it can be (see fast_act.py), told how often it will be called.
-        fast_step = numpy_policy(ac, device, num_calls=steps_per_env)
-        first_row = buf.ptr
-        last_t = steps_per_env - 1
-
-        for t in range(steps_per_env):
-            # The networks see (and the buffer keeps) the observation as normalised, if obs_norm is on.
-            obs_in = norms.observation(obs)
-            if fast_step is not None:
-                a, v, logp = fast_step(obs_in)
-            else:
-                a, v, logp = ac.step(torch.as_tensor(obs_in, device=device))
-                a, v, logp = a.cpu().numpy(), v.cpu().numpy(), logp.cpu().numpy()
-            v = norms.critic_value(v)  # in the env's units, also with value_norm
-            # The Gaussian policy is unbounded: the env gets the action clipped to its bounds, the
-            # buffer the sampled one, whose log-probability the update compares against.
-            env_action = np.clip(a, act_space.low, act_space.high) if clip else a + start
-            next_obs, rew, terminated, truncated, info = envs.step(env_action)
-            ep_ret += rew
-
-            # What the buffer learns from: the env's reward and terminal flag, except for Atari
-            # (clipped rewards; a lost life is a terminal, though the game goes on).
-            learn_rew, learn_term = self.learning_signals(rew, terminated, info)
-            learn_rew = norms.reward(learn_rew, terminated, truncated)  # scaled, if reward_norm is on
-            buf.store(obs_in, a, learn_rew, v, logp)
-
-            epoch_ended = t == last_t
-            # Did a path end? (count_nonzero answers as .any() does, in 0.2 us instead of 1.4.)
-            if np.count_nonzero(learn_term) or np.count_nonzero(truncated) or epoch_ended:
-                ended = terminated | truncated  # the episode (the whole game) ended
-                # Close the paths that end here. A terminal closes with 0; a time limit or the
-                # epoch's end closes with V of the observation really reached. Only a truncated
-                # copy needs real_next_obs (the vector env has already reset it, so next_obs holds
-                # the next episode's first observation); terminated ones do not use their value,
-                # so when only terminals end here the critic is not run at all.
-                last_vals = None
-                if epoch_ended or np.count_nonzero(truncated):
-                    with torch.inference_mode():
-                        reached = norms.observation(real_next_obs(next_obs, truncated, info), count=False)
-                        last_vals = ac.v(torch.as_tensor(reached, device=device)).cpu().numpy()
-                    last_vals = norms.critic_value(last_vals)
-                for i in range(envs.num_envs) if epoch_ended else np.flatnonzero(ended | learn_term):
-                    buf.finish_path(i, 0.0 if learn_term[i] else float(last_vals[i]))
-                    if ended[i]:
-                        steps_now = self.steps + t + 1
-                        logger.store(EpRet=ep_ret[i], EpLen=steps_now - ep_start[i])
-                        ep_ret[i], ep_start[i] = 0.0, steps_now
-
-            # The easy line to forget: the next step starts from the new observation.
-            obs = next_obs
-        self.obs = obs
-        self.steps += steps_per_env
-        norms.update()  # the epoch's observations and returns join the statistics, over all ranks
-        # The critic's estimates, logged once per epoch from the buffer rather than as one small array
-        # per step: the same numbers in the same order, without a list of thousands of arrays.
-        logger.store(VVals=buf.val_buf[first_row : buf.ptr].copy())
+    With a shared image encoder no critic step changes those features, so they are computed once per
+    update instead of once per critic step: this spares all critic steps but the first a pass of the
+    whole batch through the convolutions, and ``ac.v(obs, features)`` gives the same numbers as
+    ``ac.v(obs)``. The features travel with the batch, so :func:`minibatch_steps` shuffles and slices
+    them with it. Vector observations, a critic with its own encoder and custom networks get ``data``
+    itself (the same dict).
+    """
+    features = shared_encoder_features(ac, data["obs"])
+    return data if features is None else dict(data, features=features)
 
 
 def minibatch_steps(

@@ -143,15 +143,15 @@ def test_a_dying_rank_ends_the_job_loudly(tmp_path, how):
         import os
         from spinrl.algos.ppo import ppo
         from spinrl.common.mpi import proc_id
-        from spinrl.training.onpolicy import TrajectoryCollector
-        original = TrajectoryCollector.collect
+        from spinrl.buffers.gae import GAEBuffer
+        original = GAEBuffer.get
         calls = []
-        def collect(self, *args, **kwargs):
+        def get(self, *args, **kwargs):  # once per epoch, after its collection
             calls.append(1)
             if proc_id() == 1 and len(calls) == 3:
                 {die}
             return original(self, *args, **kwargs)
-        TrajectoryCollector.collect = collect
+        GAEBuffer.get = get
         ppo("CartPole-v1", steps_per_epoch=400, epochs=50, train_pi_iters=3, train_v_iters=3, save_freq=1,
             logger_kwargs=dict(output_dir="run", quiet=True))
     """

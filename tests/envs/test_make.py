@@ -3,11 +3,9 @@
 import gymnasium as gym
 import numpy as np
 import pytest
-import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
-from spinrl.buffers.gae import GAEBuffer
 from spinrl.common.errors import UserError
 from spinrl.envs.make import check_spaces, make_env, make_env_fn
 from spinrl.envs.vector import (
@@ -18,10 +16,7 @@ from spinrl.envs.vector import (
     real_next_obs,
     steps_per_copy,
 )
-from spinrl.record.logger import EpochLogger
-from spinrl.training.onpolicy import TrajectoryCollector
-
-VALUE = 10.0  # the scripted critic's constant value estimate
+from spinrl.results.runs import read_progress
 
 
 class ScriptedEnv(gym.Env):
@@ -41,45 +36,6 @@ class ScriptedEnv(gym.Env):
         self.t += 1
         obs = np.full(2, self.t / 10, np.float32)
         return obs, 1.0, self.terminates and self.t == 3, False, {}
-
-
-class ConstantCritic(torch.nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.pi_logits = torch.zeros(2)
-
-    def v(self, obs):
-        return torch.full(obs.shape[:1], VALUE)
-
-    def step(self, obs):
-        n = obs.shape[0]
-        return torch.zeros(n, dtype=torch.long), self.v(obs), torch.zeros(n)
-
-
-def test_truncation_bootstraps_and_termination_does_not(tmp_path):
-    env_fn = lambda: gym.wrappers.TimeLimit(ScriptedEnv(), max_episode_steps=4)  # noqa: E731
-    envs = make_vector_env(env_fn, num_envs=2)
-    gamma = 0.5
-    buf = GAEBuffer(
-        obs_dim=2, act_shape=(), steps_per_env=4, num_envs=2, gamma=gamma, lam=1.0, act_dtype=np.int64
-    )
-    logger = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False)
-    # Copy 0 gets seed 2 (terminates at t=3), copy 1 gets seed 3 (truncated at t=4).
-    collector = TrajectoryCollector(envs, ConstantCritic(), buf, logger, torch.device("cpu"))
-    collector.collect(steps_per_env=4, reset_seeds=[2, 3])
-    # Copy 0: 3 steps then terminal (rewards-to-go 1.75, 1.5, 1), then a new episode cut by the epoch
-    # end after 1 step: bootstrap 1 + 0.5 * V.
-    np.testing.assert_allclose(buf.ret_buf[:, 0], [1.75, 1.5, 1.0, 1 + gamma * VALUE])
-    # Copy 1: truncated by the time limit after 4 steps: the last step bootstraps from V(final obs).
-    last = 1 + gamma * VALUE
-    expected = [
-        1 + gamma * (1 + gamma * (1 + gamma * last)),
-        1 + gamma * (1 + gamma * last),
-        1 + gamma * last,
-        last,
-    ]
-    np.testing.assert_allclose(buf.ret_buf[:, 1], expected)
-    assert sorted(float(x) for x in logger.epoch_dict["EpLen"]) == [3.0, 4.0]  # only finished episodes
 
 
 def test_env_seeds_distinct_and_reproducible():
@@ -125,18 +81,24 @@ def test_unsupported_action_spaces_named_in_error(space):
 
 
 def test_episodes_carry_over_between_epochs(tmp_path):
-    """An episode longer than an epoch's share of steps runs on (never capped); seeds restart it."""
-    envs = make_vector_env(ScriptedEnv, num_envs=1)  # odd reset seed, no time limit: never ends
-    buf = GAEBuffer(obs_dim=2, act_shape=(), steps_per_env=5, num_envs=1, act_dtype=np.int64)
-    logger = EpochLogger(output_dir=str(tmp_path), quiet=True, tensorboard=False)
-    collector = TrajectoryCollector(envs, ConstantCritic(), buf, logger, torch.device("cpu"))
-    collector.collect(5, reset_seeds=[1])
-    buf.get()
-    collector.collect(5)  # no seeds: the same episode continues
-    buf.get()
-    assert collector.ep_len[0] == 10
-    collector.collect(5, reset_seeds=[1])  # seeds: the episode restarts
-    assert collector.ep_len[0] == 5
+    """An episode longer than an epoch's share of steps runs on (never capped): one of 12 steps spans
+    three epochs of 5 and is logged whole, in the epoch it ends in."""
+    from spinrl.algos.vpg import vpg
+
+    class TwelveSteps(ScriptedEnv):
+        def step(self, action):
+            obs, rew, _, truncated, info = super().step(action)
+            return obs, rew, self.t == 12, truncated, info
+
+    vpg(
+        TwelveSteps,
+        steps_per_epoch=5,
+        epochs=3,
+        train_v_iters=1,
+        logger_kwargs=dict(output_dir=str(tmp_path), quiet=True),
+    )
+    rows = read_progress(tmp_path / "progress.txt")
+    assert np.isnan(rows["EpLen"][:2]).all() and rows["EpLen"][2] == 12 and rows["AverageEpRet"][2] == 12
 
 
 def test_envs_are_reset_once_per_process_seeded_from_its_start_epoch(tmp_path):
@@ -192,6 +154,16 @@ def test_episode_returns_logs_finished_episodes_and_restarts_their_count():
     episodes.add(np.array([5.0, 2.0]), np.array([False, True]), logger)
     assert logger.rows[1] == dict(EpRet=6.0, EpLen=3)
     assert episodes.ret.tolist() == [5.0, 0.0] and episodes.len.tolist() == [1, 0]
+
+
+def test_episode_returns_in_two_calls_count_every_step_and_log_when_asked():
+    logger, episodes = [], EpisodeReturns(2)
+    store = type("Store", (), {"store": lambda self, **kw: logger.append(kw)})()
+    for rew in ([1.0, 2.0], [1.0, 2.0], [3.0, 2.0]):
+        episodes.count(np.array(rew))
+    episodes.log_ended(np.array([False, True]), store)
+    assert logger == [dict(EpRet=6.0, EpLen=3)]
+    assert episodes.ret.tolist() == [5.0, 0.0] and episodes.len.tolist() == [3, 0]
 
 
 def test_old_mujoco_ids_name_the_v5_replacement():
