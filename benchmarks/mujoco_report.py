@@ -156,7 +156,7 @@ SOURCES = {
     "Tianshou": "[Tianshou](https://github.com/thu-ml/tianshou/blob/master/examples/mujoco/README.md): 10 seeds, "
     "best value of the seed-mean test curve, -v3 envs",
     "Spinning Up": "[Spinning Up](https://spinningup.openai.com/en/latest/spinningup/bench.html): 10 seeds, "
-    "read off its plots (approximate), -v3 envs",
+    "read off its plots (approximate), -v3 envs; VPG from its PyTorch plots, TRPO from its TensorFlow ones",
 }
 ANCHORS: dict[tuple[str, str], dict[str, float | None]] = {
     ("ppo", "Hopper"): {"RL Zoo": 2410, "CleanRL": 2383, "Tianshou": 2609, "Spinning Up": 1850},
@@ -171,6 +171,17 @@ ANCHORS: dict[tuple[str, str], dict[str, float | None]] = {
     ("td3", "HalfCheetah"): {"RL Zoo": 9656, "CleanRL": 9583, "Spinning Up": 9750},
     ("td3", "Walker2d"): {"RL Zoo": 4718, "CleanRL": 4058, "Spinning Up": 4000},
     ("td3", "Ant"): {"RL Zoo": 5813, "CleanRL": None, "Spinning Up": 3800},
+    # VPG from the PyTorch plots, TRPO from the TensorFlow ones (Spinning Up has no PyTorch TRPO): each curve
+    # read at 1M steps from the plot's SVG (docs/images/plots/{pyt,tf1}/*_performance.svg in its repository),
+    # the pixel coordinates mapped to values through the axes' tick marks.
+    ("vpg", "Hopper"): {"Spinning Up": 390},
+    ("vpg", "HalfCheetah"): {"Spinning Up": -50},
+    ("vpg", "Walker2d"): {"Spinning Up": 290},
+    ("vpg", "Ant"): {"Spinning Up": -30},
+    ("trpo", "Hopper"): {"Spinning Up": 1160},
+    ("trpo", "HalfCheetah"): {"Spinning Up": 720},
+    ("trpo", "Walker2d"): {"Spinning Up": 560},
+    ("trpo", "Ant"): {"Spinning Up": 85},
 }
 APPROXIMATE = {"Spinning Up"}  # figures read off plots
 
@@ -318,10 +329,10 @@ def side_by_side(groups: dict) -> list[str]:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for env in envs:
-        for algo in ("ppo", "sac", "td3"):
+        for algo in ("ppo", "trpo", "vpg", "sac", "td3", "ddpg"):
             anchor = ANCHORS.get((algo, env.split("-")[0]))
             here = [_ours(groups, env, algo, "default"), _ours(groups, env, algo, "tuned")]
-            here.append(_ours(groups, env, f"sb3-{algo}", SB3_ALGOS[algo]))
+            here.append(_ours(groups, env, f"sb3-{algo}", SB3_ALGOS[algo]) if algo in SB3_ALGOS else "–")
             if anchor is None and all(h == "–" for h in here):
                 continue
             anchor = anchor or {}
