@@ -439,7 +439,13 @@ def missing(results: list[Result], invocations: list[dict[str, Any]], data: Path
             "finished, not evaluated" if r.state == FINISHED and r.epochs_done >= r.epochs_needed else r.state
         )
         lines.append(f"| `{r.folder}` | {state} | {r.epochs_done} of {r.epochs_needed} |")
-    commands = [inv["command"] for inv in invocations] or continue_commands(todo, data)
+    # Only the invocations that still have a run to do: a finished one would only be skipped.
+    unfinished = {r.run.folder(data) for r in todo}
+    commands = [
+        inv["command"]
+        for inv in invocations
+        if any(run.folder(data) in unfinished for run in expand(inv["grid"]))
+    ] or continue_commands(todo, data)
     if any(r.trained and not r.done for r in todo):
         commands.append(
             shlex.join(["python", "benchmarks/bench_mujoco.py", "--eval-only", "--data_dir", str(data)])

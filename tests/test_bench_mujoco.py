@@ -190,6 +190,30 @@ def test_report_only_gives_the_means_and_standard_deviations_over_seeds(bench, t
     assert not (data / "logs").exists()  # --report-only trains and evaluates nothing
 
 
+def test_the_report_repeats_only_the_commands_that_still_have_runs_to_do(bench, tmp_path):
+    data, results = tmp_path / "data", tmp_path / "results"
+    for algo, returns, status in (("ppo", [1000.0] * 15, "finished"), ("trpo", [500.0] * 5, "failed")):
+        name = f"{algo}-default-Hopper-v5"
+        config = dict(algo=algo, env_name="Hopper-v5", seed=0, epochs=15, steps_per_epoch=4000)
+        evals = [1200.0] * 10 if status == "finished" else []
+        fake_run(data / name / f"{name}_s0", returns, evals, 300.0, config, status=status)
+    grid = dict(presets=["default"], envs=["Hopper-v5"], seeds=[0], steps=60000, extra=[], sb3=False)
+    invocations = [
+        dict(command=f"python benchmarks/bench_mujoco.py --algos {algo}", grid=dict(grid, algos=[algo]))
+        for algo in ("ppo", "trpo")
+    ]
+    (data / "campaign.json").write_text(json.dumps(dict(invocations=invocations)))
+
+    assert bench.main(["--report-only", "--data_dir", str(data), "--results", str(results)]) == 0
+    report = (results / "mujoco.md").read_text()
+    to_do = report.split("## Runs not finished")[1].split("## Notes")[0]
+    assert "trpo-default-Hopper-v5_s0` | failed | 5 of 15 |" in to_do
+    assert "```bash\npython benchmarks/bench_mujoco.py --algos trpo\n```" in to_do
+    assert "--algos ppo" not in to_do  # every run it asked for is done: nothing to continue
+    # The commands that made the results are all still listed at the top.
+    assert "`python benchmarks/bench_mujoco.py --algos ppo`" in report.split("## Results")[0]
+
+
 def test_bad_arguments_are_one_line_each(bench, tmp_path):
     with pytest.raises(UserError, match="--parallel 0 is not valid"):
         bench.main(["--parallel", "0", "--data_dir", str(tmp_path)])
