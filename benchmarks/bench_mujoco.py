@@ -19,9 +19,11 @@ alone. Each run's terminal output goes to ``DATA/logs/{name}_s{seed}.txt``.
 
 When a run has finished, its final policy plays 10 episodes acting deterministically (the mean action),
 from episode seeds ``EVAL_SEED`` + 0..9; the returns go to ``eval.json`` in the run folder, so that is done
-once. ``--sb3`` adds Stable-Baselines3 beside spinrl on the same machine and budget: PPO with RL Zoo's tuned
-MuJoCo settings, SAC and TD3 with SB3's defaults, in ``DATA/sb3-{algo}-{env}/sb3-{algo}-{env}_s{seed}``
-(a progress.txt with the same columns, so the report and ``spinrl plot`` read them alike). An SB3 run
+once. ``--sb3`` adds Stable-Baselines3 beside spinrl on the same machine and budget, with RL Zoo's MuJoCo
+settings (tuned per env for PPO; for SAC and TD3 10,000 random steps first, and action noise for TD3), in
+``DATA/sb3-{algo}-rl-zoo-{env}/sb3-{algo}-rl-zoo-{env}_s{seed}`` (``defaults`` in place of ``rl-zoo`` for runs
+with SB3's own defaults, which earlier campaigns used for SAC and TD3). An SB3 run folder holds a progress.txt
+with the same columns, so the report and ``spinrl plot`` read it as they read spinrl's. An SB3 run
 cannot resume: one found unfinished is trained again from the start.
 
 Every invocation is recorded in ``DATA/campaign.json``; the report covers every run those invocations asked
@@ -65,6 +67,7 @@ from mujoco_runs import (  # noqa: E402
     OFF_POLICY,
     ON_POLICY,
     RESULTS,
+    SB3_SETTINGS,
     Run,
     busy,
     evaluation,
@@ -222,6 +225,38 @@ def record_invocation(data: Path, grid: dict[str, Any], command: str) -> None:
     write_text_atomically(path, json.dumps(manifest, indent=2))
 
 
+def name_sb3_settings(data: Path) -> None:
+    """Give SB3 run folders of older campaigns (``sb3-{algo}-{env}``, before the settings were part of the
+    name) the name they have now, ``sb3-{algo}-{settings}-{env}``, with the settings their config.json
+    records; one line per folder moved. A name already taken or a run another process is writing is left
+    as it is, and said."""
+    for group in sorted(data.glob("sb3-*")):
+        algo, _, rest = group.name[4:].partition("-")
+        if not group.is_dir() or any(rest.startswith(s + "-") for s in SB3_SETTINGS):
+            continue
+        for folder in sorted(group.glob(f"{group.name}_s*")):
+            recorded = run_config(folder).get("settings", "")
+            # Those campaigns ran PPO with RL Zoo's settings and SAC and TD3 with SB3's defaults.
+            settings = "rl-zoo" if "RL Zoo" in recorded or (not recorded and algo == "ppo") else "defaults"
+            new_name = f"sb3-{algo}-{settings}-{rest}"
+            target = data / new_name / folder.name.replace(group.name, new_name, 1)
+            if target.exists() or busy(folder) is not None:
+                print(f"{folder}: not renamed to {target} (taken, or being written)", flush=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            folder.rename(target)
+            config = run_config(target)
+            if config:
+                config.update(settings=settings, exp_name=new_name)
+                write_text_atomically(target / "config.json", json.dumps(config, indent=2))
+            log = data / "logs" / f"{folder.name}.txt"
+            if log.exists() and not (data / "logs" / f"{target.name}.txt").exists():
+                log.rename(data / "logs" / f"{target.name}.txt")
+            print(f"{folder}: renamed to {target} (SB3 run folders now name their settings)", flush=True)
+        if group.exists() and not any(group.iterdir()):
+            group.rmdir()
+
+
 # ----- evaluation (run in a process of its own) ---------------------------------------------------------------
 def evaluate(folder: Path) -> dict[str, Any]:
     """Play the final policy of a finished spinrl run deterministically and write eval.json."""
@@ -256,7 +291,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--parallel", type=int, default=2, help="runs at once, one core each (default 2)")
     p.add_argument("--data_dir", default="data/mujoco", help="where the runs go (default data/mujoco)")
     p.add_argument(
-        "--sb3", action="store_true", help="also Stable-Baselines3's PPO (RL Zoo settings), SAC and TD3"
+        "--sb3", action="store_true", help="also Stable-Baselines3's PPO, SAC and TD3, with RL Zoo's settings"
     )
     p.add_argument(
         "--report-only", action="store_true", help="rewrite the results file and figures, train nothing"
@@ -322,6 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     data, results_dir = Path(args.data_dir), Path(args.results)
     grid = grid_of(args)
     explicit = any(v is not None for v in (args.algos, args.presets, args.envs, args.seeds, args.steps))
+    name_sb3_settings(data)
     if args.report_only:
         report(data, expand(grid) if explicit else [], results_dir)
         return 0

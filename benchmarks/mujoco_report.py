@@ -28,8 +28,8 @@ from mujoco_runs import (  # noqa: E402
     MUJOCO_ENVS,
     OFF_POLICY,
     ON_POLICY,
-    SB3_ALGOS,
     SB3_LOG_EVERY,
+    SB3_SETTINGS,
     Run,
     busy,
     epochs_needed,
@@ -71,9 +71,12 @@ def discover(data: Path) -> list[Run]:
             continue
         config = run_config(folder)
         if name.startswith("sb3-"):
-            algo, _, env = name[4:].partition("-")
+            algo, _, rest = name[4:].partition("-")
+            settings = next((s for s in SB3_SETTINGS if rest.startswith(s + "-")), None)
+            if settings is None:  # a folder of an older campaign: bench_mujoco.py renames those first
+                continue
             steps = config.get("steps")
-            run = Run(f"sb3-{algo}", SB3_ALGOS.get(algo, "defaults"), env, int(seed), int(steps or 0))
+            run = Run(f"sb3-{algo}", settings, rest[len(settings) + 1 :], int(seed), int(steps or 0))
         else:
             parts = name.split("-", 2)
             if len(parts) != 3 or parts[0] not in ON_POLICY + OFF_POLICY:
@@ -250,8 +253,11 @@ def write_report(
         "- **Wall-clock per run**: the training's own clock (`Time` of the last row), mean and range over seeds; "
         "spinrl's off-policy runs include their test episodes at each epoch's end, SB3's runs include no "
         "evaluation. Runs that shared the cores with other jobs are slower: compare rows of one campaign.",
-        f"- SB3 ({_sb3_version()}): PPO with RL Zoo's tuned MuJoCo settings (hyperparams/ppo.yml, normalised "
-        "observations and rewards), SAC and TD3 with SB3's defaults (TD3 without action noise); rows every "
+        f"- SB3 ({_sb3_version()}), **RL Zoo** rows: RL Zoo's MuJoCo settings, the ones SB3's published MuJoCo "
+        "results use: PPO's tuned per-env entries (hyperparams/ppo.yml, normalised observations and rewards); SAC "
+        "and TD3 with SB3's defaults but 10,000 uniformly random steps before learning starts, and TD3 with "
+        "Gaussian action noise of standard deviation 0.1 (sac.yml, td3.yml). **defaults** rows: SB3's "
+        "constructor defaults (SAC learns after 100 random steps; TD3 would have no action noise). Rows every "
         f"{SB3_LOG_EVERY:,} steps with the mean return of the episodes that ended in them.",
         "- Presets: `default` is Spinning Up's settings (the algorithm's defaults); `tuned` is `--preset tuned`, "
         "the settings in `spinrl/presets/ALGO.toml`, recorded with their values in each run's config.json.",
@@ -332,7 +338,13 @@ def side_by_side(groups: dict) -> list[str]:
         for algo in ("ppo", "trpo", "vpg", "sac", "td3", "ddpg"):
             anchor = ANCHORS.get((algo, env.split("-")[0]))
             here = [_ours(groups, env, algo, "default"), _ours(groups, env, algo, "tuned")]
-            here.append(_ours(groups, env, f"sb3-{algo}", SB3_ALGOS[algo]) if algo in SB3_ALGOS else "–")
+            # SB3 with RL Zoo's settings; with its defaults too where those were run.
+            sb3 = [
+                cell if settings == "rl-zoo" else f"{cell} with defaults"
+                for settings in SB3_SETTINGS
+                if (cell := _ours(groups, env, f"sb3-{algo}", settings)) != "–"
+            ]
+            here.append("; ".join(sb3) or "–")
             if anchor is None and all(h == "–" for h in here):
                 continue
             anchor = anchor or {}
@@ -398,13 +410,15 @@ def goals(groups: dict) -> list[str]:
                 lines.append(f"- {algo.upper()} default, {env}: {ours:,.0f} ({n} seeds); {target}")
         for algo in ("sac", "td3"):
             ours, secs, n = ev(env, algo, "default")
-            sb3, sb3_secs, _ = ev(env, f"sb3-{algo}", "defaults")
-            if ours is not None and sb3 is not None:
-                clock = "faster" if secs < sb3_secs else "**slower**"
-                lines.append(
-                    f"- {algo.upper()} default, {env}: {ours:,.0f} vs SB3 {sb3:,.0f} here: {verdict(ours, sb3)}; "
-                    f"wall-clock {secs / 60:.1f} vs {sb3_secs / 60:.1f} min: {clock}"
-                )
+            for settings in SB3_SETTINGS:  # against SB3 with RL Zoo's settings, and with its defaults
+                sb3, sb3_secs, _ = ev(env, f"sb3-{algo}", settings)
+                if ours is not None and sb3 is not None:
+                    clock = "faster" if secs < sb3_secs else "**slower**"
+                    lines.append(
+                        f"- {algo.upper()} default, {env}: {ours:,.0f} vs {label(f'sb3-{algo}', settings)} "
+                        f"{sb3:,.0f} here: {verdict(ours, sb3)}; wall-clock {secs / 60:.1f} vs "
+                        f"{sb3_secs / 60:.1f} min: {clock}"
+                    )
     if lines[-1] == "":
         lines.append("- nothing to judge yet")
     return lines

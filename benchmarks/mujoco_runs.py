@@ -30,7 +30,10 @@ ON_POLICY = ("ppo", "trpo", "vpg")
 OFF_POLICY = ("sac", "td3", "ddpg")
 MUJOCO_ENVS = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Ant-v5")
 DEFAULT_STEPS = {"on": 1_000_000, "off": 100_000}  # the issue's budgets: 1M on-policy, 100k off-policy
-SB3_ALGOS = {"ppo": "rl-zoo", "sac": "defaults", "td3": "defaults"}  # spinrl algo -> the SB3 settings used
+# The SB3 peer of each algorithm a campaign runs: RL Zoo's MuJoCo settings, the ones SB3 publishes its MuJoCo
+# results with. "defaults" (SB3's constructor defaults) is the other setting a run folder may hold.
+SB3_ALGOS = {"ppo": "rl-zoo", "sac": "rl-zoo", "td3": "rl-zoo"}
+SB3_SETTINGS = ("rl-zoo", "defaults")
 EVAL_EPISODES = 10
 EVAL_SEED = 10_000  # evaluation episodes start from seeds 10000..10009, unlike any training episode
 FINAL_EPOCHS = 10  # the final training return: the mean of the last 10 logged epochs' AverageEpRet
@@ -45,7 +48,7 @@ class Run:
     """One (algorithm, preset, environment, seed) of the campaign, and where it lives.
 
     ``algo`` is a spinrl algorithm, or ``sb3-ppo``/``sb3-sac``/``sb3-td3``; an SB3 run's ``preset`` names the
-    settings it uses (``rl-zoo`` or ``defaults``), which are not part of its folder name.
+    settings it uses (``rl-zoo`` or ``defaults``), part of its folder name as a spinrl run's preset is.
     """
 
     algo: str
@@ -61,7 +64,7 @@ class Run:
 
     @property
     def name(self) -> str:
-        return f"{self.algo}-{self.env}" if self.sb3 else f"{self.algo}-{self.preset}-{self.env}"
+        return f"{self.algo}-{self.preset}-{self.env}"
 
     def folder(self, data: Path) -> Path:
         return data / self.name / f"{self.name}_s{self.seed}"

@@ -1,8 +1,9 @@
 """Stable-Baselines3 beside spinrl in the MuJoCo campaign: one SB3 run, logged and evaluated like a spinrl run.
 
-    .venv/bin/python benchmarks/mujoco_sb3.py ALGO ENV SEED STEPS FOLDER    # benchmarks/bench_mujoco.py --sb3 runs it
+    .venv/bin/python benchmarks/mujoco_sb3.py ALGO SETTINGS ENV SEED STEPS FOLDER   # bench_mujoco.py --sb3 runs it
 
-PPO uses RL Zoo's tuned MuJoCo settings, SAC and TD3 SB3's defaults. The run folder holds what a spinrl run
+SETTINGS is ``rl-zoo`` (RL Zoo's MuJoCo settings, what SB3 publishes its MuJoCo results with, and what the
+campaign runs) or ``defaults`` (SB3's constructor defaults). The run folder holds what a spinrl run
 holds for the report: config.json, progress.txt (a row every ``SB3_LOG_EVERY`` steps: the mean return of the
 episodes that ended in it, the steps so far and the training seconds), eval.json (10 deterministic episodes
 from the same seeds as spinrl's) and status.json, which says finished only once all of them are written.
@@ -23,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from spinrl.common.errors import run_main_guarded  # noqa: E402
+from spinrl.common.errors import UserError, run_main_guarded  # noqa: E402
 from spinrl.common.seeding import episode_seeds  # noqa: E402
 from spinrl.record.folder import write_text_atomically  # noqa: E402
 
@@ -32,6 +33,7 @@ from mujoco_runs import (  # noqa: E402
     EVAL_EPISODES,
     EVAL_SEED,
     SB3_LOG_EVERY,
+    SB3_SETTINGS,
     Run,
     write_eval,
 )
@@ -57,22 +59,34 @@ RL_ZOO_PPO: dict[str, dict[str, Any]] = {
     ),
     "Ant": {},
 }  # fmt: skip
+# RL Zoo's SAC and TD3 entries for the MuJoCo envs (hyperparams/sac.yml, td3.yml) are SB3's defaults but for
+# these: 10,000 uniformly random steps before learning, and for TD3 Gaussian action noise (std 0.1, on actions
+# scaled to [-1, 1]); without that noise SB3's TD3 explores only through its first random steps.
+RL_ZOO_OFF_POLICY: dict[str, dict[str, Any]] = {
+    "sac": dict(learning_starts=10_000),
+    "td3": dict(learning_starts=10_000, noise_std=0.1),
+}
 
 
 def sb3_command(run: Run, folder: Path) -> list[str]:
     return [
-        sys.executable, str(Path(__file__).resolve()), run.algo.removeprefix("sb3-"), run.env,
+        sys.executable, str(Path(__file__).resolve()), run.algo.removeprefix("sb3-"), run.preset, run.env,
         str(run.seed), str(run.steps), str(folder),
     ]  # fmt: skip
 
 
-def sb3_settings(algo: str, env_id: str) -> dict[str, Any]:
-    if algo != "ppo":
-        return {}  # SAC and TD3: SB3's defaults
-    return dict(RL_ZOO_PPO.get(env_id.split("-")[0], {}))
+def sb3_settings(algo: str, settings: str, env_id: str) -> dict[str, Any]:
+    """The keyword arguments of SB3's ``algo`` (``noise_std``: Gaussian action noise) for the named settings."""
+    if settings not in SB3_SETTINGS:
+        raise UserError(f"SB3 settings {settings!r} are not known: give one of {', '.join(SB3_SETTINGS)}")
+    if settings == "defaults":
+        return {}
+    if algo == "ppo":
+        return dict(RL_ZOO_PPO.get(env_id.split("-")[0], {}))
+    return dict(RL_ZOO_OFF_POLICY.get(algo, {}))
 
 
-def train_sb3(algo: str, env_id: str, seed: int, steps: int, folder: Path) -> None:
+def train_sb3(algo: str, settings_name: str, env_id: str, seed: int, steps: int, folder: Path) -> None:
     """Train SB3 ``algo`` on ``env_id`` for ``steps`` steps, logging spinrl-like rows, then evaluate it."""
     import gymnasium as gym
     import stable_baselines3 as sb3
@@ -88,12 +102,11 @@ def train_sb3(algo: str, env_id: str, seed: int, steps: int, folder: Path) -> No
     if (folder / "progress.txt").exists():
         print(f"{folder}: an unfinished SB3 run (SB3 runs cannot resume): training it again from the start")
     lock = open_run_dir(folder, resume=True)  # one writer at a time, like a spinrl run
-    settings = sb3_settings(algo, env_id)
-    normalize = algo == "ppo"
+    settings = sb3_settings(algo, settings_name, env_id)
+    normalize = algo == "ppo" and settings_name == "rl-zoo"  # RL Zoo normalises for PPO only
     config = dict(
         algo=f"sb3-{algo}", env_name=env_id, seed=seed, steps=steps, library=f"stable-baselines3 {sb3.__version__}",
-        settings="RL Zoo's tuned MuJoCo settings" if normalize else "SB3's defaults", normalize=normalize,
-        hyperparameters=settings, exp_name=folder.parent.name,
+        settings=settings_name, normalize=normalize, hyperparameters=settings, exp_name=folder.parent.name,
     )  # fmt: skip
     write_text_atomically(folder / "config.json", json.dumps(config, indent=2))
     epochs = math.ceil(steps / SB3_LOG_EVERY)
@@ -101,6 +114,12 @@ def train_sb3(algo: str, env_id: str, seed: int, steps: int, folder: Path) -> No
     kwargs = dict(settings)
     if "policy_kwargs" in kwargs:
         kwargs["policy_kwargs"] = dict(kwargs["policy_kwargs"], activation_fn=torch.nn.ReLU)
+    if "noise_std" in kwargs:
+        from stable_baselines3.common.noise import NormalActionNoise
+
+        n_actions = gym.make(env_id).action_space.shape[0]
+        noise_std = kwargs.pop("noise_std")
+        kwargs["action_noise"] = NormalActionNoise(np.zeros(n_actions), noise_std * np.ones(n_actions))
     if normalize:
         env = VecNormalize(make_vec_env(env_id, n_envs=1, seed=seed), gamma=kwargs.get("gamma", 0.99))
     else:
@@ -165,8 +184,8 @@ def train_sb3(algo: str, env_id: str, seed: int, steps: int, folder: Path) -> No
 
 
 def main(argv: list[str] | None = None) -> int:
-    algo, env_id, seed, steps, folder = (sys.argv[1:] if argv is None else argv)[:5]
-    train_sb3(algo, env_id, int(seed), int(steps), Path(folder))
+    algo, settings, env_id, seed, steps, folder = (sys.argv[1:] if argv is None else argv)[:6]
+    train_sb3(algo, settings, env_id, int(seed), int(steps), Path(folder))
     return 0
 
 

@@ -162,7 +162,7 @@ def test_report_only_gives_the_means_and_standard_deviations_over_seeds(bench, t
     config = dict(algo="ppo", env_name="Hopper-v5", seed=3, epochs=15, steps_per_epoch=4000)
     fake_run(data / name / f"{name}_s3", [100.0] * 5, [], 50.0, config, status="failed")
     # An SB3 run beside them.
-    sb3 = "sb3-ppo-Hopper-v5"
+    sb3 = "sb3-ppo-rl-zoo-Hopper-v5"
     fake_run(data / sb3 / f"{sb3}_s0", [900.0] * 15, [1500.0] * 10, 900.0, dict(algo="sb3-ppo", env_name="Hopper-v5", seed=0, steps=60000))  # fmt: skip
 
     results.mkdir()
@@ -228,12 +228,20 @@ def test_bad_arguments_are_one_line_each(bench, tmp_path):
     assert not tmp_path.joinpath("campaign.json").exists()  # refused before anything was recorded
 
 
-def test_an_sb3_run_is_logged_like_a_spinrl_run_and_then_skipped(bench, tmp_path):
+@pytest.mark.parametrize("settings", ["defaults", "rl-zoo"])
+def test_an_sb3_run_is_logged_like_a_spinrl_run_and_then_skipped(bench, tmp_path, settings):
     data, results = tmp_path / "data", tmp_path / "results"
-    run = bench.Run("sb3-td3", "defaults", "Pendulum-v1", 0, 300)
+    run = bench.Run("sb3-td3", settings, "Pendulum-v1", 0, 300)
     folder = run.folder(data)
+    assert folder.parent.name == f"sb3-td3-{settings}-Pendulum-v1"
     assert bench.next_command(run, data)[0] == "sb3"
     subprocess.run(bench.sb3_command(run, folder), check=True, capture_output=True, timeout=600)
+    config = json.loads((folder / "config.json").read_text())
+    # RL Zoo's TD3 for MuJoCo: 10,000 random steps first, Gaussian action noise; SB3's defaults: neither.
+    zoo = dict(learning_starts=10_000, noise_std=0.1)
+    assert config["settings"] == settings and config["hyperparameters"] == (
+        zoo if settings == "rl-zoo" else {}
+    )
     progress = (folder / "progress.txt").read_text().splitlines()
     assert progress[0].split("\t") == ["Epoch", "AverageEpRet", "EpLen", "TotalEnvInteracts", "Time"]
     row = dict(zip(progress[0].split("\t"), progress[1].split("\t")))
@@ -244,5 +252,49 @@ def test_an_sb3_run_is_logged_like_a_spinrl_run_and_then_skipped(bench, tmp_path
     assert bench.next_command(run, data) is None  # a campaign skips it from now on
     assert bench.main(["--report-only", "--data_dir", str(data), "--results", str(results)]) == 0
     report = (results / "mujoco.md").read_text()
-    expected = f"| Pendulum-v1 | SB3 TD3 (defaults) | 0.3k | 1 of 1 (0) | {float(row['AverageEpRet']):,.0f} | {ev['mean']:,.0f} |"
+    name = "RL Zoo" if settings == "rl-zoo" else "defaults"
+    expected = f"| Pendulum-v1 | SB3 TD3 ({name}) | 0.3k | 1 of 1 (0) | {float(row['AverageEpRet']):,.0f} | {ev['mean']:,.0f} |"
     assert expected in report
+
+
+def test_sb3_folders_of_older_campaigns_are_renamed_to_name_their_settings(bench, tmp_path, capsys):
+    data, results = tmp_path / "data", tmp_path / "results"
+    config = dict(algo="sb3-sac", env_name="Hopper-v5", seed=0, steps=60000, settings="SB3's defaults")
+    fake_run(data / "sb3-sac-Hopper-v5" / "sb3-sac-Hopper-v5_s0", [600.0] * 15, [700.0] * 10, 900.0, config)
+    config = dict(
+        algo="sb3-ppo", env_name="Hopper-v5", seed=1, steps=60000, settings="RL Zoo's tuned MuJoCo settings"
+    )
+    fake_run(data / "sb3-ppo-Hopper-v5" / "sb3-ppo-Hopper-v5_s1", [900.0] * 15, [1500.0] * 10, 900.0, config)
+    (data / "logs").mkdir()
+    (data / "logs" / "sb3-sac-Hopper-v5_s0.txt").write_text("the run's output\n")
+    # A seed whose new name is already taken stays where it is: nothing is overwritten.
+    fake_run(data / "sb3-sac-Hopper-v5" / "sb3-sac-Hopper-v5_s2", [1.0] * 15, [1.0] * 10, 900.0, dict(config, algo="sb3-sac", settings="SB3's defaults"))  # fmt: skip
+    taken = data / "sb3-sac-defaults-Hopper-v5" / "sb3-sac-defaults-Hopper-v5_s2"
+    taken.mkdir(parents=True)
+    (taken / "keep.txt").write_text("mine")
+
+    sac = "sac-default-Hopper-v5"
+    config = dict(algo="sac", env_name="Hopper-v5", seed=0, epochs=15, steps_per_epoch=4000)
+    fake_run(data / sac / f"{sac}_s0", [800.0] * 15, [1000.0] * 10, 600.0, config)
+
+    assert bench.main(["--report-only", "--data_dir", str(data), "--results", str(results)]) == 0
+    moved = data / "sb3-sac-defaults-Hopper-v5" / "sb3-sac-defaults-Hopper-v5_s0"
+    assert json.loads((moved / "eval.json").read_text())["mean"] == 700.0
+    assert json.loads((moved / "config.json").read_text())["exp_name"] == "sb3-sac-defaults-Hopper-v5"
+    assert (data / "logs" / "sb3-sac-defaults-Hopper-v5_s0.txt").read_text() == "the run's output\n"
+    assert (data / "sb3-ppo-rl-zoo-Hopper-v5" / "sb3-ppo-rl-zoo-Hopper-v5_s1" / "progress.txt").exists()
+    assert not (data / "sb3-ppo-Hopper-v5").exists()  # emptied, so removed
+    assert (taken / "keep.txt").read_text() == "mine"
+    assert (data / "sb3-sac-Hopper-v5" / "sb3-sac-Hopper-v5_s2" / "eval.json").exists()
+    out = capsys.readouterr().out
+    assert f"{data / 'sb3-sac-Hopper-v5' / 'sb3-sac-Hopper-v5_s2'}: not renamed to {taken}" in out
+    # The report reads them under their settings, and the goals compare against each.
+    report = (results / "mujoco.md").read_text()
+    assert "| Hopper-v5 | SB3 SAC (defaults) | 60k | 1 of 1 (0) | 600 | 700 | 15.0 min |" in report
+    assert "| Hopper-v5 | SB3 PPO (RL Zoo) | 60k | 1 of 1 (1) | 900 | 1,500 | 15.0 min |" in report
+    assert (
+        "- SAC default, Hopper-v5: 1,000 vs SB3 SAC (defaults) 700 here: met (+300); wall-clock 10.0 vs 15.0 min: faster"
+        in report
+    )
+    side = re.search(r"\| Hopper-v5 \| SAC \|(.*)\|", report.split("## Beside the published figures")[1])
+    assert side.group(1).split("|")[2].strip() == "700 / 600 (1, 60k) with defaults"
