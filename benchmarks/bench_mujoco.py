@@ -67,7 +67,6 @@ from mujoco_runs import (  # noqa: E402
     OFF_POLICY,
     ON_POLICY,
     RESULTS,
-    SB3_SETTINGS,
     Run,
     busy,
     evaluation,
@@ -76,6 +75,7 @@ from mujoco_runs import (  # noqa: E402
     machine,
     read_json,
     run_config,
+    split_sb3_name,
     steps_per_epoch,
     trained,
     write_eval,
@@ -231,14 +231,14 @@ def name_sb3_settings(data: Path) -> None:
     records; one line per folder moved. A name already taken or a run another process is writing is left
     as it is, and said."""
     for group in sorted(data.glob("sb3-*")):
-        algo, _, rest = group.name[4:].partition("-")
-        if not group.is_dir() or any(rest.startswith(s + "-") for s in SB3_SETTINGS):
+        algo, settings, env = split_sb3_name(group.name)
+        if not group.is_dir() or settings is not None:
             continue
         for folder in sorted(group.glob(f"{group.name}_s*")):
             recorded = run_config(folder).get("settings", "")
             # Those campaigns ran PPO with RL Zoo's settings and SAC and TD3 with SB3's defaults.
             settings = "rl-zoo" if "RL Zoo" in recorded or (not recorded and algo == "ppo") else "defaults"
-            new_name = f"sb3-{algo}-{settings}-{rest}"
+            new_name = f"sb3-{algo}-{settings}-{env}"
             target = data / new_name / folder.name.replace(group.name, new_name, 1)
             if target.exists() or busy(folder) is not None:
                 print(f"{folder}: not renamed to {target} (taken, or being written)", flush=True)

@@ -38,6 +38,7 @@ from mujoco_runs import (  # noqa: E402
     machine,
     read_json,
     run_config,
+    split_sb3_name,
     trained,
 )
 
@@ -71,12 +72,11 @@ def discover(data: Path) -> list[Run]:
             continue
         config = run_config(folder)
         if name.startswith("sb3-"):
-            algo, _, rest = name[4:].partition("-")
-            settings = next((s for s in SB3_SETTINGS if rest.startswith(s + "-")), None)
+            algo, settings, env = split_sb3_name(name)
             if settings is None:  # a folder of an older campaign: bench_mujoco.py renames those first
                 continue
             steps = config.get("steps")
-            run = Run(f"sb3-{algo}", settings, rest[len(settings) + 1 :], int(seed), int(steps or 0))
+            run = Run(f"sb3-{algo}", settings, env, int(seed), int(steps or 0))
         else:
             parts = name.split("-", 2)
             if len(parts) != 3 or parts[0] not in ON_POLICY + OFF_POLICY:

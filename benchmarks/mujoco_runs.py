@@ -30,10 +30,11 @@ ON_POLICY = ("ppo", "trpo", "vpg")
 OFF_POLICY = ("sac", "td3", "ddpg")
 MUJOCO_ENVS = ("Hopper-v5", "HalfCheetah-v5", "Walker2d-v5", "Ant-v5")
 DEFAULT_STEPS = {"on": 1_000_000, "off": 100_000}  # the issue's budgets: 1M on-policy, 100k off-policy
-# The SB3 peer of each algorithm a campaign runs: RL Zoo's MuJoCo settings, the ones SB3 publishes its MuJoCo
-# results with. "defaults" (SB3's constructor defaults) is the other setting a run folder may hold.
-SB3_ALGOS = {"ppo": "rl-zoo", "sac": "rl-zoo", "td3": "rl-zoo"}
+# The algorithms with an SB3 peer. A campaign runs them with RL Zoo's MuJoCo settings, the ones SB3 publishes
+# its MuJoCo results with; "defaults" (SB3's constructor defaults) is the other setting a run folder may hold.
+SB3_ALGOS = ("ppo", "sac", "td3")
 SB3_SETTINGS = ("rl-zoo", "defaults")
+CAMPAIGN_SB3_SETTINGS = SB3_SETTINGS[0]
 EVAL_EPISODES = 10
 EVAL_SEED = 10_000  # evaluation episodes start from seeds 10000..10009, unlike any training episode
 FINAL_EPOCHS = 10  # the final training return: the mean of the last 10 logged epochs' AverageEpRet
@@ -68,6 +69,14 @@ class Run:
 
     def folder(self, data: Path) -> Path:
         return data / self.name / f"{self.name}_s{self.seed}"
+
+
+def split_sb3_name(name: str) -> tuple[str, str | None, str]:
+    """``sb3-{algo}-{settings}-{env}`` -> (algo, settings, env); settings None for a name of an older
+    campaign, ``sb3-{algo}-{env}``, whose last part is then the env."""
+    algo, _, rest = name.removeprefix("sb3-").partition("-")
+    settings = next((s for s in SB3_SETTINGS if rest.startswith(s + "-")), None)
+    return algo, settings, rest[len(settings) + 1 :] if settings else rest
 
 
 def family(algo: str) -> str:
@@ -176,7 +185,9 @@ def expand(grid: dict[str, Any], quiet: bool = True) -> list[Run]:
                     runs.append(Run(algo, preset, env, seed, steps, tuple(grid.get("extra", ()))))
         if grid.get("sb3") and algo in SB3_ALGOS:
             runs += [
-                Run(f"sb3-{algo}", SB3_ALGOS[algo], e, s, steps) for e in grid["envs"] for s in grid["seeds"]
+                Run(f"sb3-{algo}", CAMPAIGN_SB3_SETTINGS, e, s, steps)
+                for e in grid["envs"]
+                for s in grid["seeds"]
             ]
     return runs
 

@@ -114,16 +114,16 @@ def train_sb3(algo: str, settings_name: str, env_id: str, seed: int, steps: int,
     kwargs = dict(settings)
     if "policy_kwargs" in kwargs:
         kwargs["policy_kwargs"] = dict(kwargs["policy_kwargs"], activation_fn=torch.nn.ReLU)
-    if "noise_std" in kwargs:
-        from stable_baselines3.common.noise import NormalActionNoise
-
-        n_actions = gym.make(env_id).action_space.shape[0]
-        noise_std = kwargs.pop("noise_std")
-        kwargs["action_noise"] = NormalActionNoise(np.zeros(n_actions), noise_std * np.ones(n_actions))
     if normalize:
         env = VecNormalize(make_vec_env(env_id, n_envs=1, seed=seed), gamma=kwargs.get("gamma", 0.99))
     else:
         env = make_vec_env(env_id, n_envs=1, seed=seed)
+    if "noise_std" in kwargs:
+        from stable_baselines3.common.noise import NormalActionNoise
+
+        n_actions = env.action_space.shape[0]
+        noise_std = kwargs.pop("noise_std")
+        kwargs["action_noise"] = NormalActionNoise(np.zeros(n_actions), noise_std * np.ones(n_actions))
     model = getattr(sb3, algo.upper())("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kwargs)
     progress = open(folder / "progress.txt", "w")
     progress.write("Epoch\tAverageEpRet\tEpLen\tTotalEnvInteracts\tTime\n")
