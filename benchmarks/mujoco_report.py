@@ -408,16 +408,16 @@ def goals(groups: dict) -> list[str]:
                     else "no Spinning Up figure in the table"
                 )
                 lines.append(f"- {algo.upper()} default, {env}: {ours:,.0f} ({n} seeds); {target}")
-        for algo in ("sac", "td3"):
-            ours, secs, n = ev(env, algo, "default")
+        for algo, preset in [(a, p) for a in ("sac", "td3") for p in ("default", "tuned")]:
+            ours, secs, n = ev(env, algo, preset)
             for settings in SB3_SETTINGS:  # against SB3 with RL Zoo's settings, and with its defaults
-                sb3, sb3_secs, _ = ev(env, f"sb3-{algo}", settings)
+                sb3, sb3_secs, n_sb3 = ev(env, f"sb3-{algo}", settings)
                 if ours is not None and sb3 is not None:
                     clock = "faster" if secs < sb3_secs else "**slower**"
                     lines.append(
-                        f"- {algo.upper()} default, {env}: {ours:,.0f} vs {label(f'sb3-{algo}', settings)} "
-                        f"{sb3:,.0f} here: {verdict(ours, sb3)}; wall-clock {secs / 60:.1f} vs "
-                        f"{sb3_secs / 60:.1f} min: {clock}"
+                        f"- {algo.upper()} {preset}, {env}: {ours:,.0f} vs {label(f'sb3-{algo}', settings)} "
+                        f"{sb3:,.0f} here: {verdict(ours, sb3)} ({n} and {n_sb3} seeds); wall-clock "
+                        f"{secs / 60:.1f} vs {sb3_secs / 60:.1f} min: {clock}"
                     )
     if lines[-1] == "":
         lines.append("- nothing to judge yet")

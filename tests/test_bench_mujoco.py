@@ -276,6 +276,8 @@ def test_sb3_folders_of_older_campaigns_are_renamed_to_name_their_settings(bench
     sac = "sac-default-Hopper-v5"
     config = dict(algo="sac", env_name="Hopper-v5", seed=0, epochs=15, steps_per_epoch=4000)
     fake_run(data / sac / f"{sac}_s0", [800.0] * 15, [1000.0] * 10, 600.0, config)
+    sac_tuned = "sac-tuned-Hopper-v5"
+    fake_run(data / sac_tuned / f"{sac_tuned}_s0", [500.0] * 15, [650.0] * 10, 1200.0, config)
 
     assert bench.main(["--report-only", "--data_dir", str(data), "--results", str(results)]) == 0
     moved = data / "sb3-sac-defaults-Hopper-v5" / "sb3-sac-defaults-Hopper-v5_s0"
@@ -293,7 +295,13 @@ def test_sb3_folders_of_older_campaigns_are_renamed_to_name_their_settings(bench
     assert "| Hopper-v5 | SB3 SAC (defaults) | 60k | 1 of 1 (0) | 600 | 700 | 15.0 min |" in report
     assert "| Hopper-v5 | SB3 PPO (RL Zoo) | 60k | 1 of 1 (1) | 900 | 1,500 | 15.0 min |" in report
     assert (
-        "- SAC default, Hopper-v5: 1,000 vs SB3 SAC (defaults) 700 here: met (+300); wall-clock 10.0 vs 15.0 min: faster"
+        "- SAC default, Hopper-v5: 1,000 vs SB3 SAC (defaults) 700 here: met (+300) (1 and 1 seeds); "
+        "wall-clock 10.0 vs 15.0 min: faster"
+        in report
+    )
+    assert (  # every preset is judged, each against each of SB3's settings
+        "- SAC tuned, Hopper-v5: 650 vs SB3 SAC (defaults) 700 here: **missed by 50** (1 and 1 seeds); "
+        "wall-clock 20.0 vs 15.0 min: **slower**"
         in report
     )
     side = re.search(r"\| Hopper-v5 \| SAC \|(.*)\|", report.split("## Beside the published figures")[1])
