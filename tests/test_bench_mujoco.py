@@ -296,13 +296,11 @@ def test_sb3_folders_of_older_campaigns_are_renamed_to_name_their_settings(bench
     assert "| Hopper-v5 | SB3 PPO (RL Zoo) | 60k | 1 of 1 (1) | 900 | 1,500 | 15.0 min |" in report
     assert (
         "- SAC default, Hopper-v5: 1,000 vs SB3 SAC (defaults) 700 here: met (+300) (1 and 1 seeds); "
-        "wall-clock 10.0 vs 15.0 min: faster"
-        in report
+        "wall-clock 10.0 vs 15.0 min: faster" in report
     )
     assert (  # every preset is judged, each against each of SB3's settings
         "- SAC tuned, Hopper-v5: 650 vs SB3 SAC (defaults) 700 here: **missed by 50** (1 and 1 seeds); "
-        "wall-clock 20.0 vs 15.0 min: **slower**"
-        in report
+        "wall-clock 20.0 vs 15.0 min: **slower**" in report
     )
     side = re.search(r"\| Hopper-v5 \| SAC \|(.*)\|", report.split("## Beside the published figures")[1])
     assert side.group(1).split("|")[2].strip() == "700 / 600 (1, 60k) with defaults"
