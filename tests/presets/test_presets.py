@@ -252,20 +252,23 @@ def test_the_logger_check_accepts_the_same_values_under_the_preset_key(tmp_data,
         )
 
 
-def test_the_shipped_td3_preset_sizes_the_networks_and_the_minibatches_of_a_real_run(tmp_data, capsys):
-    """TOML arrays reach the actor-critic as hidden sizes, and the run's policy reloads with them."""
+def test_a_td3_preset_sizes_the_networks_and_the_minibatches_of_a_real_run(tmp_data, preset_dir, capsys):
+    """TOML arrays reach an off-policy actor-critic as hidden sizes, and the saved policy has them."""
     from spinrl.results.policy import load_saved
 
+    (preset_dir / "td3.toml").write_text(
+        '[small."Pendulum-v1"]\nbatch_size = 32\nac_kwargs = { hidden_sizes = [40, 30] }\n'
+    )
     short = ["--epochs", "1", "--steps_per_epoch", "120", "--start_steps", "60", "--update_after", "60"]
-    argv = ["td3", "--env", "Hopper-v5", "--preset", "tuned", *short, "--num_test_episodes", "1"]
+    argv = ["td3", "--env", "Pendulum-v1", "--preset", "small", *short, "--num_test_episodes", "1"]
     assert run_main_guarded(main, [*argv, "--max_ep_len", "30", "--exp_name", "t"]) == 0
     out = capsys.readouterr().out.replace("\n    ", " ")
-    assert "preset tuned for Hopper-v5: batch_size=256, ac_kwargs:hidden_sizes=[400, 300]" in out
+    assert "preset small for Pendulum-v1: batch_size=32, ac_kwargs:hidden_sizes=[40, 30]" in out
     config = config_of(tmp_data, "t")
-    assert (config["preset"], config["batch_size"]) == ("tuned", 256)
-    assert config["ac_kwargs"] == {"hidden_sizes": [400, 300]}
+    assert (config["preset"], config["batch_size"]) == ("small", 32)
+    assert config["ac_kwargs"] == {"hidden_sizes": [40, 30]}
     weights = load_saved(tmp_data / "data" / "t" / "t_s0", "last", "cpu")["ac"]
     layer_shapes = sorted(tuple(w.shape) for name, w in weights.items() if name.endswith("weight"))
-    # Hopper: 11 observations, 3 actions; the twin critics are held as one batched network of 2.
-    actor, critics = [(400, 11), (300, 400), (3, 300)], [(2, 14, 400), (2, 400, 300), (2, 300, 1)]
+    # Pendulum: 3 observations, 1 action; the twin critics are held as one batched network of 2.
+    actor, critics = [(40, 3), (30, 40), (1, 30)], [(2, 4, 40), (2, 40, 30), (2, 30, 1)]
     assert layer_shapes == sorted(actor + critics)
