@@ -272,3 +272,22 @@ def test_a_td3_preset_sizes_the_networks_and_the_minibatches_of_a_real_run(tmp_d
     # Pendulum: 3 observations, 1 action; the twin critics are held as one batched network of 2.
     actor, critics = [(40, 3), (30, 40), (1, 30)], [(2, 4, 40), (2, 40, 30), (2, 30, 1)]
     assert layer_shapes == sorted(actor + critics)
+
+
+def test_the_shipped_ant_entry_observes_joints_only_and_the_saved_policy_keeps_that(tmp_data, capsys):
+    """Ant-v5's tuned entry drops the 78 contact forces; test_policy's loader rebuilds the same env."""
+    from spinrl.results.policy import load_policy
+
+    short = ["--epochs", "1", "--steps_per_epoch", "64", "--num_envs", "2", "--minibatch_size", "32"]
+    assert (
+        run_main_guarded(main, ["ppo", "--env", "Ant-v5", "--preset", "tuned", *short, "--exp_name", "a"])
+        == 0
+    )
+    assert config_of(tmp_data, "a")["env_kwargs"] == {"include_cfrc_ext_in_observation": False}
+    env, get_action, _ = load_policy(tmp_data / "data" / "a" / "a_s0")
+    try:
+        assert env.observation_space.shape == (27,)
+        obs, _ = env.reset(seed=0)
+        assert env.action_space.contains(get_action(obs))
+    finally:
+        env.close()
