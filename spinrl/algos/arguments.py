@@ -170,6 +170,12 @@ ON_POLICY: dict[str, str] = {
         Decay both learning rates linearly from pi_lr / vf_lr in the first epoch to 0 after the last, a
         steadier end of training; set by the epoch, so resumes match.
     """),
+    "anneal_lr_steps": _text("""
+        With anneal_lr, the env steps (all copies and ranks together) over which the rates fall to 0;
+        None (default): the run's length. A horizon longer than the run ends it at part of the starting
+        rate: Tianshou's MuJoCo PPO decays over 3e6 steps and reports the first 1e6, so its last updates
+        still take two thirds of the first one's size. Ignored without anneal_lr.
+    """),
     "adam_eps": _text("""
         The epsilon of both Adam optimisers (added to the root of the second moment). PyTorch's 1e-8 is
         the default; 1e-5 (CleanRL, OpenAI baselines) damps steps on parameters whose gradients are

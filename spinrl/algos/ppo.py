@@ -31,6 +31,7 @@ from spinrl.training.normalize import make_normalizers
 from spinrl.training.onpolicy import (
     PathCloser,
     anneal_learning_rate,
+    annealing_epochs,
     fast_policy_step,
     minibatch_steps,
     policy_to_env_actions,
@@ -74,6 +75,7 @@ def ppo(
     minibatch_size: int | None = None,
     max_grad_norm: float | None = None,
     anneal_lr: bool = False,
+    anneal_lr_steps: int | None = None,
     adam_eps: float = 1e-8,
     ent_coef: float = 0.0,
 ) -> MLPActorCritic:
@@ -222,8 +224,9 @@ def ppo(
         # The critic's targets: the rewards-to-go, normalised with value_norm.
         data["ret"] = norms.value_targets(data["ret"])
         if anneal_lr:
-            anneal_learning_rate(pi_optimizer, pi_lr, epoch, epochs)
-            anneal_learning_rate(vf_optimizer, vf_lr, epoch, epochs)
+            horizon = annealing_epochs(epochs, anneal_lr_steps, steps_per_env * num_envs * num_procs())
+            anneal_learning_rate(pi_optimizer, pi_lr, epoch, horizon)
+            anneal_learning_rate(vf_optimizer, vf_lr, epoch, horizon)
 
         with torch.no_grad():
             pi_l_old, pi_info_old = compute_loss_pi(data)

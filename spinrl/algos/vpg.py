@@ -31,6 +31,7 @@ from spinrl.training.normalize import make_normalizers
 from spinrl.training.onpolicy import (
     PathCloser,
     anneal_learning_rate,
+    annealing_epochs,
     fast_policy_step,
     policy_to_env_actions,
     with_cached_encoder_features,
@@ -69,6 +70,7 @@ def vpg(
     value_norm: bool = False,
     max_grad_norm: float | None = None,
     anneal_lr: bool = False,
+    anneal_lr_steps: int | None = None,
     adam_eps: float = 1e-8,
 ) -> MLPActorCritic:
     """VPG: one policy-gradient step per epoch, GAE-Lambda advantages, a learned critic as baseline.
@@ -172,8 +174,9 @@ def vpg(
         # The critic's targets: the rewards-to-go, normalised with value_norm.
         data["ret"] = norms.value_targets(data["ret"])
         if anneal_lr:
-            anneal_learning_rate(pi_optimizer, pi_lr, epoch, epochs)
-            anneal_learning_rate(vf_optimizer, vf_lr, epoch, epochs)
+            horizon = annealing_epochs(epochs, anneal_lr_steps, steps_per_env * num_envs * num_procs())
+            anneal_learning_rate(pi_optimizer, pi_lr, epoch, horizon)
+            anneal_learning_rate(vf_optimizer, vf_lr, epoch, horizon)
 
         with torch.no_grad():
             pi_l_old, pi_info_old = compute_loss_pi(data)

@@ -68,12 +68,14 @@ _POSITIVE_INTS = {
     "num_test_episodes",
     "epsilon_decay_steps",
     "minibatch_size",
+    "anneal_lr_steps",
 }
 _NON_NEGATIVE_INTS = {"start_steps", "update_after", "seed"}
 _BOOLEANS = {"compile", "obs_norm", "reward_norm", "value_norm", "anneal_lr"}
 # None has a meaning for these: max_ep_len, the algorithm's default rule (spinrl.envs.default_max_ep_len);
-# target_kl, no early stop; minibatch_size, whole-batch steps; max_grad_norm, no clipping.
-_MAY_BE_NONE = {"max_ep_len", "target_kl", "minibatch_size", "max_grad_norm"}
+# target_kl, no early stop; minibatch_size, whole-batch steps; max_grad_norm, no clipping; anneal_lr_steps,
+# the run's length.
+_MAY_BE_NONE = {"max_ep_len", "target_kl", "minibatch_size", "max_grad_norm", "anneal_lr_steps"}
 
 
 # Seeds are offset per MPI rank and fed to NumPy (which takes 32 bits): keep them well inside that.

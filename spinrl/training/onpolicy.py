@@ -171,10 +171,19 @@ def minibatch_steps(
             yield i, {key: value[start : start + per_rank] for key, value in shuffled.items()}
 
 
+def annealing_epochs(epochs: int, anneal_lr_steps: int | None, steps_per_update: int) -> float:
+    """The epoch at which an annealed learning rate reaches 0: the run's end by default, or after
+    ``anneal_lr_steps`` env steps (all copies and ranks counted), ``steps_per_update`` to an epoch.
+    A horizon past the run's end leaves the last epochs a part of the starting rate, as Tianshou's
+    MuJoCo PPO does: it decays over 3M steps and is read at 1M."""
+    return float(epochs) if anneal_lr_steps is None else anneal_lr_steps / steps_per_update
+
+
 def anneal_learning_rate(
-    optimizer: torch.optim.Optimizer, initial_lr: float, epoch: int, epochs: int
+    optimizer: torch.optim.Optimizer, initial_lr: float, epoch: int, epochs: float
 ) -> None:
-    """Set the learning rate of ``epoch`` (0-based) on a line from ``initial_lr`` down to 0 at the end
-    of the run. It depends on the epoch alone, so a resumed run gets the same rates."""
+    """Set the learning rate of ``epoch`` (0-based) on a line from ``initial_lr`` down to 0 at epoch
+    ``epochs`` (the run's end, or the horizon of :func:`annealing_epochs`), and 0 after it. It depends
+    on the epoch alone, so a resumed run gets the same rates."""
     for group in optimizer.param_groups:
-        group["lr"] = initial_lr * (1.0 - epoch / epochs)
+        group["lr"] = initial_lr * max(0.0, 1.0 - epoch / epochs)

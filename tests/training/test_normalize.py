@@ -24,7 +24,7 @@ from spinrl.record.checkpoint import load_checkpoint
 from spinrl.record.logger import read_progress
 from spinrl.results.policy import load_policy
 from spinrl.training.normalize import ObservationNormalizer, RewardScaler, RunningMeanStd
-from spinrl.training.onpolicy import anneal_learning_rate, minibatch_steps
+from spinrl.training.onpolicy import anneal_learning_rate, annealing_epochs, minibatch_steps
 
 
 def _rows_without_time(path) -> dict[str, np.ndarray]:
@@ -347,6 +347,30 @@ def test_learning_rate_decays_linearly_to_zero():
         anneal_learning_rate(opt, 3e-4, epoch, 4)
         rates.append(opt.param_groups[0]["lr"])
     np.testing.assert_allclose(rates, [3e-4, 2.25e-4, 1.5e-4, 0.75e-4])
+
+
+def test_a_longer_annealing_horizon_ends_the_run_at_part_of_the_rate():
+    # Tianshou's MuJoCo PPO: 2,048 steps an update, decayed over 3M steps, a 1M-step run (489 updates).
+    horizon = annealing_epochs(489, 3_000_000, 2048)
+    assert horizon == pytest.approx(1464.84375)
+    assert annealing_epochs(489, None, 2048) == 489.0  # the default: the run's own end
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    anneal_learning_rate(opt, 3e-4, 488, horizon)
+    assert opt.param_groups[0]["lr"] == pytest.approx(3e-4 * (1 - 488 * 2048 / 3e6))  # about 2/3 left
+    # A horizon shorter than the run: the rate stays at 0 after it, never negative.
+    anneal_learning_rate(opt, 3e-4, 10, annealing_epochs(20, 5 * 2048, 2048))
+    assert opt.param_groups[0]["lr"] == 0.0
+
+
+def test_ppo_anneals_over_the_horizon_it_is_given_and_refuses_a_bad_one(tmp_path):
+    # 2 epochs of 300 steps with a horizon of 1,200 steps (4 epochs): the last update used 3/4 of the rate.
+    _ppo_run(tmp_path / "run", 2, anneal_lr=True, anneal_lr_steps=1200, pi_lr=4e-3, vf_lr=2e-3)
+    state = load_checkpoint(tmp_path / "run")
+    assert state["pi_optimizer"]["param_groups"][0]["lr"] == pytest.approx(3e-3)
+    assert state["vf_optimizer"]["param_groups"][0]["lr"] == pytest.approx(1.5e-3)
+    for bad in (0, 2.5):
+        with pytest.raises(UserError, match=f"anneal_lr_steps={bad}"):
+            _ppo_run(tmp_path / f"bad{bad}", 1, anneal_lr=True, anneal_lr_steps=bad)
 
 
 def test_orthogonal_init_and_log_std_init():
