@@ -173,8 +173,8 @@ ON_POLICY: dict[str, str] = {
     "anneal_lr_steps": _text("""
         With anneal_lr, the env steps (all copies and ranks together) over which the rates fall to 0;
         None (default): the run's length. A horizon longer than the run ends it at part of the starting
-        rate: Tianshou's MuJoCo PPO decays over 3e6 steps and reports the first 1e6, so its last updates
-        still take two thirds of the first one's size. Ignored without anneal_lr.
+        rate: Tianshou's MuJoCo PPO decays over 1,500 updates of 2,048 steps (3,072,000) and reports the
+        first 1e6 steps, where the rate is still two thirds of its start. Ignored without anneal_lr.
     """),
     "adam_eps": _text("""
         The epsilon of both Adam optimisers (added to the root of the second moment). PyTorch's 1e-8 is
