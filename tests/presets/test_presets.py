@@ -291,3 +291,25 @@ def test_the_shipped_ant_entry_observes_joints_only_and_the_saved_policy_keeps_t
         assert env.action_space.contains(get_action(obs))
     finally:
         env.close()
+
+
+def test_the_shipped_halfcheetah_entry_builds_rl_zoos_networks_in_a_real_run(tmp_data, capsys):
+    """HalfCheetah-v5's tuned entry is RL Zoo's: 256x256 ReLU networks, log_std -2, one env copy, 512 steps."""
+    from spinrl.record.checkpoint import load_checkpoint
+
+    short = ["--epochs", "1", "--steps_per_epoch", "128"]
+    argv = ["ppo", "--env", "HalfCheetah-v5", "--preset", "tuned", *short, "--exp_name", "hc"]
+    assert run_main_guarded(main, argv) == 0
+    config = config_of(tmp_data, "hc")
+    assert config["ac_kwargs"] == {"hidden_sizes": [256, 256], "activation": "ReLU", "log_std_init": -2}
+    assert (config["num_envs"], config["minibatch_size"], config["gamma"], config["reward_norm"]) == (
+        1,
+        64,
+        0.98,
+        True,
+    )
+    weights = load_checkpoint(tmp_data / "data" / "hc" / "hc_s0")["ac"]
+    assert weights["pi.mu_net.0.weight"].shape == (256, 17)  # HalfCheetah observes 17 values, acts with 6
+    assert weights["pi.mu_net.4.weight"].shape == (6, 256)
+    # The policy's spread starts at exp(-2) and one short epoch at a tiny rate leaves it close to that.
+    assert weights["pi.log_std"].sub(-2).abs().max() < 0.01
