@@ -93,6 +93,16 @@ def has_preset(algo: str, preset: str) -> bool:
         return False
 
 
+def has_preset_entry(algo: str, preset: str, env: str) -> bool:
+    """Whether the named preset of ``algo`` has an entry for ``env``."""
+    from spinrl.presets import preset_entry
+
+    try:
+        return preset_entry(algo, preset, env) is not None
+    except UserError:
+        return False
+
+
 def preset_steps_per_epoch(algo: str, preset: str, env: str) -> int | None:
     """steps_per_epoch of a preset's entry for ``env``; None where the entry does not set it or there is
     no entry (spinrl then uses the algorithm's defaults for that env, and says so)."""
@@ -181,6 +191,15 @@ def expand(grid: dict[str, Any], quiet: bool = True) -> list[Run]:
                 said.add((algo, preset))
                 continue
             for env in grid["envs"]:
+                # A preset without an entry for this env would train it with the defaults: the default
+                # runs already are those runs, so none is asked for.
+                if preset != "default" and not has_preset_entry(algo, preset, env):
+                    if not quiet and (algo, preset, env) not in said:
+                        print(
+                            f"spinrl's {preset!r} preset for {algo} has no entry for {env}: its runs are skipped"
+                        )
+                    said.add((algo, preset, env))
+                    continue
                 for seed in grid["seeds"]:
                     runs.append(Run(algo, preset, env, seed, steps, tuple(grid.get("extra", ()))))
         if grid.get("sb3") and algo in SB3_ALGOS:

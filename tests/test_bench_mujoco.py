@@ -304,3 +304,22 @@ def test_sb3_folders_of_older_campaigns_are_renamed_to_name_their_settings(bench
     )
     side = re.search(r"\| Hopper-v5 \| SAC \|(.*)\|", report.split("## Beside the published figures")[1])
     assert side.group(1).split("|")[2].strip() == "700 / 600 (1, 60k) with defaults"
+
+
+def test_a_preset_asks_only_for_the_envs_it_has_an_entry_for(bench, monkeypatch, tmp_path, capsys):
+    """TD3's tuned preset covers Hopper only: a grid of two envs asks for no tuned HalfCheetah run (it
+    would train with the defaults, which the default runs already are) and says so once."""
+    import spinrl.presets as presets
+
+    (tmp_path / "td3.toml").write_text('[tuned."Hopper-v5"]\nupdate_after = 10000\n')
+    monkeypatch.setattr(presets, "PRESET_DIR", tmp_path)
+    runs_module = sys.modules[bench.expand.__module__]
+    grid = dict(
+        algos=["td3"], presets=["default", "tuned"], envs=["Hopper-v5", "HalfCheetah-v5"], seeds=[0, 1]
+    )
+    runs = runs_module.expand(grid, quiet=False)
+    asked = sorted({(r.preset, r.env) for r in runs})
+    assert asked == [("default", "HalfCheetah-v5"), ("default", "Hopper-v5"), ("tuned", "Hopper-v5")]
+    assert len(runs) == 6
+    said = capsys.readouterr().out
+    assert said.count("has no entry for HalfCheetah-v5") == 1
