@@ -28,7 +28,7 @@ from spinrl.presets import preset_entry  # noqa: E402
 from spinrl.record.logger import read_progress  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from mujoco_runs import machine  # noqa: E402
+from mujoco_runs import CAMPAIGN_SB3_SETTINGS, machine  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "ppo-mujoco-speed.md"
 
@@ -38,11 +38,11 @@ def _last_time(progress: Path) -> tuple[float, int]:
     return float(cols["Time"][-1]), int(cols["TotalEnvInteracts"][-1])
 
 
-def measure(env_id: str, steps: int, work: Path) -> dict:
-    """Train spinrl (tuned preset) and SB3 (RL Zoo settings) side by side on ``env_id``; their clocks."""
+def commands(env_id: str, steps: int, work: Path) -> tuple[list[str], list[str], Path]:
+    """The two trainings of one env: spinrl's tuned preset and SB3 with RL Zoo's settings (the campaign's
+    SB3 runner, benchmarks/mujoco_sb3.py), and the folder SB3's run writes."""
     spe = int(preset_entry("ppo", "tuned", env_id)["steps_per_epoch"])
     epochs = math.ceil(steps / spe)
-    env = dict(os.environ, PYTHONPATH=str(ROOT), SPINRL_NUM_THREADS="1")
     spinrl_cmd = [
         sys.executable, "-m", "spinrl.cli", "ppo", "--env", env_id, "--preset", "tuned", "--epochs", str(epochs),
         "--exp_name", f"spinrl-{env_id}", "--data_dir", str(work), "--save_freq", str(epochs),
@@ -52,11 +52,19 @@ def measure(env_id: str, steps: int, work: Path) -> dict:
         sys.executable,
         str(ROOT / "benchmarks" / "mujoco_sb3.py"),
         "ppo",
+        CAMPAIGN_SB3_SETTINGS,
         env_id,
         "0",
         str(steps),
         str(sb3_dir),
     ]
+    return spinrl_cmd, sb3_cmd, sb3_dir
+
+
+def measure(env_id: str, steps: int, work: Path) -> dict:
+    """Train spinrl (tuned preset) and SB3 (RL Zoo settings) side by side on ``env_id``; their clocks."""
+    spinrl_cmd, sb3_cmd, sb3_dir = commands(env_id, steps, work)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), SPINRL_NUM_THREADS="1")
     load_before = os.getloadavg()[0]
     procs = [
         subprocess.Popen(c, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import re
 import subprocess
 import sys
@@ -323,3 +324,25 @@ def test_a_preset_asks_only_for_the_envs_it_has_an_entry_for(bench, monkeypatch,
     assert len(runs) == 6
     said = capsys.readouterr().out
     assert said.count("has no entry for HalfCheetah-v5") == 1
+
+
+def test_the_ppo_speed_benchmark_calls_the_sb3_runner_with_its_arguments(monkeypatch, tmp_path):
+    """bench_ppo_speed.py starts benchmarks/mujoco_sb3.py, whose arguments are algo, settings, env, seed,
+    steps and folder: the command it builds must give them in that order (a missing one broke it once)."""
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    speed, runner = load("bench_ppo_speed"), load("mujoco_sb3")
+    spinrl_cmd, sb3_cmd, sb3_dir = speed.commands("HalfCheetah-v5", 3000, tmp_path)
+    assert sb3_cmd[1].endswith("mujoco_sb3.py")
+    seen = {}
+    monkeypatch.setattr(runner, "train_sb3", lambda *args: seen.update(args=args))
+    assert runner.main(sb3_cmd[2:]) == 0
+    assert seen["args"] == ("ppo", runner.SB3_SETTINGS[0], "HalfCheetah-v5", 0, 3000, sb3_dir)
+    # spinrl's side: the tuned preset, its epochs from the entry's steps_per_epoch (512 on HalfCheetah).
+    assert spinrl_cmd[spinrl_cmd.index("--preset") + 1] == "tuned"
+    assert spinrl_cmd[spinrl_cmd.index("--epochs") + 1] == str(math.ceil(3000 / 512))

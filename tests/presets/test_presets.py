@@ -284,6 +284,7 @@ def test_the_shipped_ant_entry_observes_joints_only_and_the_saved_policy_keeps_t
         == 0
     )
     assert config_of(tmp_data, "a")["env_kwargs"] == {"include_cfrc_ext_in_observation": False}
+    assert config_of(tmp_data, "a")["ac_kwargs"] == {"ortho_init": True, "log_std_init": -1}
     env, get_action, _ = load_policy(tmp_data / "data" / "a" / "a_s0")
     try:
         assert env.observation_space.shape == (27,)
