@@ -93,26 +93,25 @@ def has_preset(algo: str, preset: str) -> bool:
         return False
 
 
-def has_preset_entry(algo: str, preset: str, env: str) -> bool:
-    """Whether the named preset of ``algo`` has an entry for ``env``."""
+def _preset_entry(algo: str, preset: str, env: str) -> dict[str, Any] | None:
+    """The named preset's entry for ``env``; None where there is none, or no such preset."""
     from spinrl.presets import preset_entry
 
     try:
-        return preset_entry(algo, preset, env) is not None
+        return preset_entry(algo, preset, env)
     except UserError:
-        return False
+        return None
+
+
+def has_preset_entry(algo: str, preset: str, env: str) -> bool:
+    """Whether the named preset of ``algo`` has an entry for ``env``."""
+    return _preset_entry(algo, preset, env) is not None
 
 
 def preset_steps_per_epoch(algo: str, preset: str, env: str) -> int | None:
     """steps_per_epoch of a preset's entry for ``env``; None where the entry does not set it or there is
     no entry (spinrl then uses the algorithm's defaults for that env, and says so)."""
-    from spinrl.presets import preset_entry
-
-    try:
-        entry = preset_entry(algo, preset, env)
-    except UserError:
-        return None
-    value = (entry or {}).get("steps_per_epoch")
+    value = (_preset_entry(algo, preset, env) or {}).get("steps_per_epoch")
     return value if isinstance(value, int) else None
 
 

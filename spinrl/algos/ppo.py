@@ -168,6 +168,8 @@ def ppo(
 
     # Set up the experience buffer: steps_per_epoch is shared by all ranks and env copies.
     steps_per_env = steps_per_copy(steps_per_epoch, num_envs, num_procs())
+    # With anneal_lr, the epoch at which the learning rates reach 0 (the run's end, or anneal_lr_steps).
+    lr_horizon = annealing_epochs(epochs, anneal_lr_steps, steps_per_env * num_envs * num_procs())
     obs_shape, obs_dtype = obs_space.shape, obs_space.dtype  # float32 vectors, or uint8 image frames
     buf = GAEBuffer(
         obs_shape, act_space.shape, steps_per_env, num_envs, gamma, lam, act_space.dtype, obs_dtype
@@ -224,9 +226,8 @@ def ppo(
         # The critic's targets: the rewards-to-go, normalised with value_norm.
         data["ret"] = norms.value_targets(data["ret"])
         if anneal_lr:
-            horizon = annealing_epochs(epochs, anneal_lr_steps, steps_per_env * num_envs * num_procs())
-            anneal_learning_rate(pi_optimizer, pi_lr, epoch, horizon)
-            anneal_learning_rate(vf_optimizer, vf_lr, epoch, horizon)
+            anneal_learning_rate(pi_optimizer, pi_lr, epoch, lr_horizon)
+            anneal_learning_rate(vf_optimizer, vf_lr, epoch, lr_horizon)
 
         with torch.no_grad():
             pi_l_old, pi_info_old = compute_loss_pi(data)
